@@ -1,0 +1,36 @@
+"""Serializer fields shared by every app's API."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+UNIX_MS_HEADER = "X-Datetime-Format"
+
+
+def wants_unix_ms(context: dict) -> bool:
+    request = context.get("request")
+    return bool(request) and request.headers.get(UNIX_MS_HEADER, "").lower() == "unix_ms"
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "format": "date-time", "example": "2024-08-04T14:22:01.123Z"},
+            {"type": "integer", "description": "UNIX milliseconds (X-Datetime-Format: unix_ms)"},
+        ]
+    }
+)
+class ApiDateTimeField(serializers.DateTimeField):
+    """ISO 8601 UTC with milliseconds, or UNIX ms when the request asks for ``unix_ms``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("format", "%Y-%m-%dT%H:%M:%S.%fZ")
+        super().__init__(*args, **kwargs)
+
+    def to_representation(self, value):
+        if value is None:
+            return None
+        if wants_unix_ms(self.context):
+            return int(value.timestamp() * 1000)
+        text = super().to_representation(value)
+        # %f gives microseconds; the API promises milliseconds.
+        return text[:-4] + "Z" if isinstance(text, str) and text.endswith("Z") else text

@@ -1,0 +1,121 @@
+"""OpenAPI generation that knows the API conventions, so views do not repeat them."""
+
+from drf_spectacular.utils import OpenApiParameter
+from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
+
+from config.api.fields import UNIX_MS_HEADER
+
+ENVELOPED_ACTIONS = {"retrieve", "create", "update", "partial_update", "destroy"}
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class AutoSchema(StandardizedErrorsAutoSchema):
+    def _action(self) -> str | None:
+        return getattr(self.view, "action", None)
+
+    def _is_detail(self) -> bool:
+        return "{" in self.path and getattr(self.view, "identify_by", None) is not None
+
+    def get_override_parameters(self):
+        params = list(super().get_override_parameters())
+        params.append(
+            OpenApiParameter(
+                UNIX_MS_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                enum=["iso", "unix_ms"],
+                description="`unix_ms` renders every datetime as integer UNIX milliseconds.",
+            )
+        )
+        identify_by = getattr(self.view, "identify_by", None)
+        if "{id}" in self.path:
+            params.append(
+                OpenApiParameter(
+                    "id",
+                    str,
+                    OpenApiParameter.PATH,
+                    description="The resource's ULID (26 characters, any case), or the "
+                    "identifier named by `identify_by` where the endpoint accepts it.",
+                )
+            )
+        if identify_by and "{id}" in self.path and self._action() in ENVELOPED_ACTIONS | set(
+            getattr(self.view, "identify_by_actions", ())
+        ):
+            params.append(
+                OpenApiParameter(
+                    "identify_by",
+                    str,
+                    enum=list(identify_by),
+                    description="Which identifier `{id}` is (default `id`).",
+                )
+            )
+        choices = getattr(self.view, "includes_choices", ())
+        if choices and self._action() in ENVELOPED_ACTIONS | {"list"}:
+            params.append(
+                OpenApiParameter(
+                    "includes",
+                    {"type": "array", "items": {"type": "string", "enum": list(choices)}},
+                    explode=True,
+                    description="Optional relations to add to the response.",
+                )
+            )
+        if getattr(self.view, "use_etags", False) and self.method in {"PUT", "PATCH", "DELETE"}:
+            params.append(
+                OpenApiParameter(
+                    "If-Match",
+                    str,
+                    OpenApiParameter.HEADER,
+                    description="The ETag you read; the write fails with 412 if it changed.",
+                )
+            )
+        return params
+
+    def _get_response_for_code(self, serializer, status_code, media_types=None, direction="response"):
+        response = super()._get_response_for_code(serializer, status_code, media_types, direction)
+        envelope = getattr(self.view, "envelope", None)
+        if (
+            envelope
+            and self._action() in ENVELOPED_ACTIONS
+            and str(status_code).startswith("2")
+            and "content" in response
+        ):
+            for media in response["content"].values():
+                media["schema"] = {
+                    "type": "object",
+                    "required": [envelope],
+                    "properties": {envelope: media["schema"]},
+                }
+        return response
+
+    def _should_add_error_response(self, responses: dict, status_code: str) -> bool:
+        if status_code == "409":
+            return (
+                status_code not in responses
+                and self._action() in getattr(self.view, "conflict_actions", ())
+            )
+        if status_code == "412":
+            return (
+                status_code not in responses
+                and getattr(self.view, "use_etags", False)
+                and self.method in {"PUT", "PATCH", "DELETE"}
+            )
+        if status_code == "413":
+            return status_code not in responses and self.method in BODY_METHODS | {"DELETE"}
+        if status_code == "422":
+            return False  # documented by the endpoints that can answer it
+        return super()._should_add_error_response(responses, status_code)
+
+    def _should_add_http404_error_response(self) -> bool:
+        return super()._should_add_http404_error_response() or "{" in self.path
+
+    def _get_extra_validation_errors(self) -> dict[str, set[str]]:
+        extra = dict(super()._get_extra_validation_errors())
+        action = self._action()
+        if action == "list":
+            extra.setdefault("limit", set()).update({"invalid", "min_value"})
+            extra.setdefault("cursor", set()).add("invalid")
+        if getattr(self.view, "identify_by", None) and "{id}" in self.path:
+            extra.setdefault("identify_by", set()).add("invalid")
+        if getattr(self.view, "includes_choices", ()) and action in ENVELOPED_ACTIONS | {"list"}:
+            extra.setdefault("includes", set()).add("invalid")
+        return extra

@@ -1,0 +1,147 @@
+"""The API conventions, implemented once: envelopes, identify_by, includes, ETags, safe input."""
+
+from collections.abc import Callable
+
+from django.db.models import Model
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ErrorDetail, NotFound, ParseError, ValidationError
+from rest_framework.response import Response
+
+from config.api.parsers import find_unstorable
+from config.concurrency import etag_for, parse_if_match
+from config.fields import parse_ulid
+
+
+def lookup_by_id(value: str) -> dict | None:
+    ulid = parse_ulid(value)
+    return {"id": ulid} if ulid else None
+
+
+def lookup_by_field(field: str, normalise: Callable[[str], str | None] = str) -> Callable:
+    def lookup(value: str) -> dict | None:
+        normalised = normalise(value)
+        return {field: normalised} if normalised else None
+
+    return lookup
+
+
+class ApiViewMixin:
+    """Conventions every API view follows; subclasses declare, they do not re-implement."""
+
+    envelope: str = "result"
+    envelope_plural: str = "results"
+    identify_by: dict[str, Callable[[str], dict | None]] = {"id": lookup_by_id}
+    includes_choices: tuple[str, ...] = ()
+    action_permissions: dict[str, list[str]] = {}
+    # Actions (by name) that can answer 409, for the schema.
+    conflict_actions: tuple[str, ...] = ()
+    use_etags: bool = False
+    ordering = ("id",)
+    ordering_fields = ("id",)
+    lookup_field = "id"
+    lookup_url_kwarg = "id"
+
+    @property
+    def paginator(self):
+        paginator = super().paginator
+        if paginator is not None:
+            paginator.envelope = self.envelope_plural
+        return paginator
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        for key in request.query_params:
+            for value in request.query_params.getlist(key):
+                if find_unstorable(key) or find_unstorable(value):
+                    raise ParseError(
+                        f"Query parameter '{key}' contains a NUL character or an unpaired "
+                        "surrogate, which cannot be stored."
+                    )
+
+    def get_includes(self) -> set[str]:
+        requested = {
+            item.strip()
+            for value in self.request.query_params.getlist("includes")
+            for item in value.split(",")
+            if item.strip()
+        }
+        if unknown := requested - set(self.includes_choices):
+            allowed = ", ".join(self.includes_choices) or "none"
+            message = f"Unknown include(s): {', '.join(sorted(unknown))}. Allowed: {allowed}."
+            raise ValidationError({"includes": [ErrorDetail(message, "invalid")]})
+        return requested
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        if getattr(self, "request", None) is not None and self.includes_choices:
+            context["includes"] = self.get_includes()
+        return context
+
+    def get_lookup(self) -> dict:
+        """Translate ``{id}`` + ``?identify_by=`` into queryset filter kwargs (404 if malformed)."""
+        identify_by = self.request.query_params.get("identify_by", "id")
+        if identify_by not in self.identify_by:
+            raise ValidationError(
+                {"identify_by": [ErrorDetail(f"Must be one of: {', '.join(self.identify_by)}.", "invalid")]}
+            )
+        lookup = self.identify_by[identify_by](self.kwargs["id"])
+        if lookup is None:
+            raise NotFound()
+        return lookup
+
+    def get_object(self) -> Model:
+        obj = self.get_queryset().filter(**self.get_lookup()).first()
+        if obj is None:
+            raise NotFound()
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+    def get_if_match(self) -> list[str] | None:
+        return parse_if_match(self.request.headers.get("If-Match")) if self.use_etags else None
+
+    def enveloped(self, instance: Model, status_code: int = status.HTTP_200_OK) -> Response:
+        serializer = self.get_serializer(instance)
+        headers = {"ETag": etag_for(instance)} if self.use_etags else {}
+        return Response({self.envelope: serializer.data}, status=status_code, headers=headers)
+
+
+class ApiModelViewSet(
+    ApiViewMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """CRUD where every write goes through the app's services.
+
+    Subclasses implement ``perform_create(serializer)``, ``perform_update(serializer)`` and
+    ``perform_destroy(instance)`` by calling a service; each returns the resulting instance
+    (``perform_destroy`` returns ``None`` when the object is gone for good → 204).
+    """
+
+    def retrieve(self, request, *args, **kwargs) -> Response:
+        return self.enveloped(self.get_object())
+
+    def create(self, request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        instance = self.perform_create(serializer)
+        return self.enveloped(instance, status.HTTP_201_CREATED)
+
+    def update(self, request, *args, partial: bool = False, **kwargs) -> Response:
+        instance = self.get_object()
+        serializer = self.get_serializer(instance, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return self.enveloped(self.perform_update(serializer))
+
+    def partial_update(self, request, *args, **kwargs) -> Response:
+        return self.update(request, *args, partial=True, **kwargs)
+
+    def destroy(self, request, *args, **kwargs) -> Response:
+        result = self.perform_destroy(self.get_object())
+        if result is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return self.enveloped(result)
+
+    def get_reason(self, serializer=None) -> str:
+        source = serializer.validated_data if serializer is not None else self.request.data
+        reason = source.get("reason", "") if hasattr(source, "get") else ""
+        return reason if isinstance(reason, str) else ""

@@ -1,0 +1,85 @@
+"""ULID primary keys stored as native UUIDs.
+
+A ULID is 128 bits, like a UUID, and sorts by creation time. Storing it in the UUID column type
+(16 bytes on PostgreSQL, 32 hex chars on SQLite) keeps indexes and foreign keys small on tables
+with millions of rows, while Python code and the API only ever see the 26-character lowercase
+ULID string.
+"""
+
+import uuid
+
+from django.core import exceptions
+from django.db import models
+from ulid import ULID
+
+
+def new_ulid() -> str:
+    return str(ULID()).lower()
+
+
+def parse_ulid(value: object) -> str | None:
+    """Normalise a ULID given as a string (any case), ULID or UUID; ``None`` if it is not one."""
+    if isinstance(value, ULID):
+        return str(value).lower()
+    if isinstance(value, uuid.UUID):
+        return str(ULID.from_uuid(value)).lower()
+    if isinstance(value, str) and len(value) == 26:
+        try:
+            return str(ULID.from_str(value.upper())).lower()
+        except ValueError:
+            return None
+    return None
+
+
+class ULIDField(models.Field):
+    description = "ULID (stored as a UUID)"
+    empty_strings_allowed = False
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 26)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("max_length", None)
+        return name, path, args, kwargs
+
+    def get_internal_type(self) -> str:
+        return "UUIDField"
+
+    def to_python(self, value):
+        if value is None or value == "":
+            return None
+        parsed = parse_ulid(value)
+        if parsed is None:
+            if isinstance(value, str) and len(value) in (32, 36):
+                try:
+                    return parse_ulid(uuid.UUID(value))
+                except ValueError:
+                    pass
+            raise exceptions.ValidationError(
+                "'%(value)s' is not a valid ULID.", code="invalid", params={"value": value}
+            )
+        return parsed
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return None
+        if not isinstance(value, uuid.UUID):
+            value = uuid.UUID(value)
+        return str(ULID.from_uuid(value)).lower()
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if value is None:
+            return None
+        if hasattr(value, "resolve_expression"):
+            return value
+        as_uuid = ULID.from_str(self.to_python(value).upper()).to_uuid()
+        if connection.features.has_native_uuid_field:
+            return as_uuid
+        return as_uuid.hex
+
+    def formfield(self, **kwargs):
+        from django import forms
+
+        return super().formfield(**{"form_class": forms.CharField, "max_length": 26, **kwargs})

@@ -1,0 +1,70 @@
+"""Writes on customers, shared by the API, the admin and the commands."""
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from config.concurrency import check_if_match
+from config.exceptions import Conflict
+from config.history import with_history
+from customers.models import Customer
+
+WRITABLE_FIELDS = ("reference_id", "name", "email", "mobile", "metadata")
+DUPLICATE = "Another customer already has this email, mobile or reference_id."
+
+
+def _save(customer: Customer, *, actor, reason: str, create: bool) -> Customer:
+    customer.normalize()
+    with_history(customer, actor=actor, reason=reason)
+    try:
+        with transaction.atomic():
+            customer.save(force_insert=create)
+    except IntegrityError:
+        # Lost a race with a concurrent write of the same identifier.
+        raise Conflict(DUPLICATE, code="duplicate") from None
+    return customer
+
+
+def customer_create(
+    *, data: dict[str, Any], actor: AbstractBaseUser | None, reason: str = ""
+) -> Customer:
+    customer = Customer(**{field: data[field] for field in WRITABLE_FIELDS if field in data})
+    return _save(customer, actor=actor, reason=reason, create=True)
+
+
+def customer_update(
+    *,
+    customer: Customer,
+    data: dict[str, Any],
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+    if_match: list[str] | None = None,
+) -> Customer:
+    """Apply the given fields; writes nothing (and no history) when nothing changes."""
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        check_if_match(locked, if_match)
+        changed = False
+        for field in WRITABLE_FIELDS:
+            if field in data and getattr(locked, field) != data[field]:
+                setattr(locked, field, data[field])
+                changed = True
+        if changed:
+            _save(locked, actor=actor, reason=reason, create=False)
+    return locked
+
+
+def customer_delete(
+    *,
+    customer: Customer,
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+    if_match: list[str] | None = None,
+) -> None:
+    """Delete for good; the history keeps the last state, who deleted it and why."""
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        check_if_match(locked, if_match)
+        with_history(locked, actor=actor, reason=reason)
+        locked.delete()

@@ -1,0 +1,44 @@
+import os
+
+import pytest
+from rest_framework.test import APIClient
+
+from config.api.services import token_issue
+from tests.factories import UserFactory
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + sync Playwright
+
+
+@pytest.fixture(autouse=True)
+def _no_throttle(settings):
+    settings.API_THROTTLE_RATE = None
+
+
+def make_client(*perms: str, username: str | None = None) -> APIClient:
+    """An API client whose Bearer token belongs to a user holding exactly ``perms``."""
+    user = UserFactory(perms=list(perms), **({"username": username} if username else {}))
+    _, raw = token_issue(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.user = user
+    client.raw_token = raw
+    return client
+
+
+@pytest.fixture
+def client_with():
+    return make_client
+
+
+ALL_CUSTOMER_PERMS = (
+    "customers.view_customer",
+    "customers.add_customer",
+    "customers.change_customer",
+    "customers.delete_customer",
+)
+
+
+@pytest.fixture
+def api(db):
+    """A client allowed to do everything on customers."""
+    return make_client(*ALL_CUSTOMER_PERMS)
