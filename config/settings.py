@@ -228,7 +228,19 @@ DRF_STANDARDIZED_ERRORS = {
     "EXCEPTION_HANDLER_CLASS": "config.api.exceptions.ApiExceptionHandler",
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     "ALLOWED_ERROR_STATUS_CODES": [
-        "400", "401", "403", "404", "405", "406", "409", "412", "413", "415", "422", "429", "500",
+        "400",
+        "401",
+        "403",
+        "404",
+        "405",
+        "406",
+        "409",
+        "412",
+        "413",
+        "415",
+        "422",
+        "429",
+        "500",
     ],  # fmt: skip
     "ERROR_SCHEMAS": {
         "409": "config.api.openapi.ErrorResponse409Serializer",

@@ -23,9 +23,7 @@ class CustomerFilterSet(django_filters.FilterSet):
         if not value:
             return queryset
         condition = (
-            Q(name__icontains=value)
-            | Q(email__icontains=value)
-            | Q(reference_id__icontains=value)
+            Q(name__icontains=value) | Q(email__icontains=value) | Q(reference_id__icontains=value)
         )
         if mobile := normalize_mobile(value):
             condition |= Q(mobile__contains=mobile)

@@ -8,7 +8,15 @@ from config.api.models import ApiToken
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are issued here; the secret is shown once, in the confirmation message."""
 
-    list_display = ("hint", "user", "name", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_display = (
+        "hint",
+        "user",
+        "name",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("revoked_at",)
     search_fields = ("user__username", "name", "hint")
     list_select_related = ("user",)
@@ -32,9 +40,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             expires_at=form.cleaned_data.get("expires_at"),
         )
         obj.pk = token.pk
-        messages.warning(
-            request, f"Copy this token now, it will not be shown again: {raw}"
-        )
+        messages.warning(request, f"Copy this token now, it will not be shown again: {raw}")
 
     @admin.action(description="Revoke selected tokens", permissions=["delete"])
     def revoke(self, request, queryset) -> None:

@@ -20,11 +20,7 @@ class ApiError(exceptions.APIException):
 
     def __init__(self, exc: DomainError):
         self.status_code = exc.status_code
-        detail = {exc.attr: [exceptions.ErrorDetail(exc.message, exc.code)]} if exc.attr else None
-        if detail is not None and exc.status_code == 400:
-            # Field errors render as a validation error naming the field.
-            raise exceptions.ValidationError(detail)
-        super().__init__(detail=detail or exc.message, code=exc.code)
+        super().__init__(detail=exc.message, code=exc.code)
         self.attr = exc.attr
 
 
@@ -33,10 +29,12 @@ class ApiExceptionHandler(ExceptionHandler):
         if isinstance(exc, RequestDataTooBig):
             return RequestTooLarge()
         if isinstance(exc, DomainError):
-            try:
-                return ApiError(exc)
-            except exceptions.ValidationError as validation_error:
-                return validation_error
+            if exc.status_code == 400 and exc.attr:
+                # A field's error renders as a validation error naming the field.
+                return exceptions.ValidationError(
+                    {exc.attr: [exceptions.ErrorDetail(exc.message, exc.code)]}
+                )
+            return ApiError(exc)
         if isinstance(exc, DjangoValidationError):
             return exceptions.ValidationError(as_serializer_error(exc))
         return super().convert_known_exceptions(exc)

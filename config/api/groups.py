@@ -15,10 +15,10 @@ GROUPS: dict[str, Any] = {
     # Read everything the API exposes.
     "API read-only": lambda app, codename: codename.startswith("view_"),
     # Integrators: read and write domain data, but not the taxonomy of statuses.
-    "API read-write": lambda app, codename: not (
-        app == "statuses" and codename.split("_", 1)[0] in {"add", "change", "delete"}
-    )
-    and codename != "delete_customer",
+    "API read-write": lambda app, codename: (
+        not (app == "statuses" and codename.split("_", 1)[0] in {"add", "change", "delete"})
+        and codename != "delete_customer"
+    ),
     # Staff in the admin: everything in the domain apps except the reserved permissions.
     "Back office": lambda app, codename: True,
 }

@@ -27,7 +27,11 @@ class CursorPagination(pagination.CursorPagination):
             ) from None
         if limit < 1:
             raise ValidationError(
-                {"limit": [ErrorDetail("Ensure this value is greater than or equal to 1.", "min_value")]}
+                {
+                    "limit": [
+                        ErrorDetail("Ensure this value is greater than or equal to 1.", "min_value")
+                    ]
+                }
             )
         return min(limit, self.max_page_size)
 
@@ -39,7 +43,11 @@ class CursorPagination(pagination.CursorPagination):
 
     def get_paginated_response(self, data) -> Response:
         return Response(
-            {self.envelope: data, "next": self.get_next_link(), "previous": self.get_previous_link()}
+            {
+                self.envelope: data,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+            }
         )
 
     def get_paginated_response_schema(self, schema: dict) -> dict:

@@ -12,15 +12,27 @@ class ApiRouter(SimpleRouter):
             detail=False,
             initkwargs={"suffix": "List"},
         ),
-        DynamicRoute(url=r"^{prefix}/{url_path}$", name="{basename}-{url_name}", detail=False, initkwargs={}),
+        DynamicRoute(
+            url=r"^{prefix}/{url_path}$", name="{basename}-{url_name}", detail=False, initkwargs={}
+        ),
         Route(
             url=r"^{prefix}/{lookup}$",
-            mapping={"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"},
+            mapping={
+                "get": "retrieve",
+                "put": "update",
+                "patch": "partial_update",
+                "delete": "destroy",
+            },
             name="{basename}-detail",
             detail=True,
             initkwargs={"suffix": "Instance"},
         ),
-        DynamicRoute(url=r"^{prefix}/{lookup}/{url_path}$", name="{basename}-{url_name}", detail=True, initkwargs={}),
+        DynamicRoute(
+            url=r"^{prefix}/{lookup}/{url_path}$",
+            name="{basename}-{url_name}",
+            detail=True,
+            initkwargs={},
+        ),
     ]
 
     def get_lookup_regex(self, viewset, lookup_prefix: str = "") -> str:

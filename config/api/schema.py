@@ -38,8 +38,11 @@ class AutoSchema(StandardizedErrorsAutoSchema):
                     "identifier named by `identify_by` where the endpoint accepts it.",
                 )
             )
-        if identify_by and "{id}" in self.path and self._action() in ENVELOPED_ACTIONS | set(
-            getattr(self.view, "identify_by_actions", ())
+        if (
+            identify_by
+            and "{id}" in self.path
+            and self._action()
+            in ENVELOPED_ACTIONS | set(getattr(self.view, "identify_by_actions", ()))
         ):
             params.append(
                 OpenApiParameter(
@@ -70,7 +73,9 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             )
         return params
 
-    def _get_response_for_code(self, serializer, status_code, media_types=None, direction="response"):
+    def _get_response_for_code(
+        self, serializer, status_code, media_types=None, direction="response"
+    ):
         response = super()._get_response_for_code(serializer, status_code, media_types, direction)
         envelope = getattr(self.view, "envelope", None)
         if (
@@ -89,9 +94,8 @@ class AutoSchema(StandardizedErrorsAutoSchema):
 
     def _should_add_error_response(self, responses: dict, status_code: str) -> bool:
         if status_code == "409":
-            return (
-                status_code not in responses
-                and self._action() in getattr(self.view, "conflict_actions", ())
+            return status_code not in responses and self._action() in getattr(
+                self.view, "conflict_actions", ()
             )
         if status_code == "412":
             return (

@@ -33,7 +33,9 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
 
 def token_authenticate(*, raw: str) -> ApiToken | None:
     """The usable token matching ``raw``, touching ``last_used_at`` at most once a minute."""
-    token = ApiToken.objects.usable().select_related("user").filter(digest=token_digest(raw)).first()
+    token = (
+        ApiToken.objects.usable().select_related("user").filter(digest=token_digest(raw)).first()
+    )
     if token is None:
         return None
     now = timezone.now()

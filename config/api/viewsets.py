@@ -82,7 +82,11 @@ class ApiViewMixin:
         identify_by = self.request.query_params.get("identify_by", "id")
         if identify_by not in self.identify_by:
             raise ValidationError(
-                {"identify_by": [ErrorDetail(f"Must be one of: {', '.join(self.identify_by)}.", "invalid")]}
+                {
+                    "identify_by": [
+                        ErrorDetail(f"Must be one of: {', '.join(self.identify_by)}.", "invalid")
+                    ]
+                }
             )
         lookup = self.identify_by[identify_by](self.kwargs["id"])
         if lookup is None:

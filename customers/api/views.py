@@ -29,7 +29,9 @@ class CustomerViewSet(ApiModelViewSet):
 
     def perform_create(self, serializer) -> Customer:
         return services.customer_create(
-            data=serializer.validated_data, actor=self.request.user, reason=self.get_reason(serializer)
+            data=serializer.validated_data,
+            actor=self.request.user,
+            reason=self.get_reason(serializer),
         )
 
     def perform_update(self, serializer) -> Customer:
