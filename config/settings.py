@@ -241,7 +241,7 @@ DRF_STANDARDIZED_ERRORS = {
         "422",
         "429",
         "500",
-    ],  # fmt: skip
+    ],
     "ERROR_SCHEMAS": {
         "409": "config.api.openapi.ErrorResponse409Serializer",
         "412": "config.api.openapi.ErrorResponse412Serializer",
