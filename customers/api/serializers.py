@@ -31,14 +31,18 @@ class CustomerSerializer(ApiModelSerializer):
         allow_null=True,
         allow_blank=True,
         max_length=254,
-        validators=[UniqueValidator(Customer.objects.all(), lookup="exact")],
+        validators=[
+            UniqueValidator(Customer.objects.all(), "A customer with this email already exists.")
+        ],
     )
     mobile = MobileField(
         required=False,
         allow_null=True,
         allow_blank=True,
         max_length=32,
-        validators=[UniqueValidator(Customer.objects.all(), lookup="exact")],
+        validators=[
+            UniqueValidator(Customer.objects.all(), "A customer with this mobile already exists.")
+        ],
     )
     metadata = serializers.DictField(required=False, help_text="Free-form JSON object.")
     reason = ReasonField()

@@ -1,0 +1,197 @@
+"""Authentication, tokens, permissions and throttling (config/api)."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from config.api.models import ApiToken, token_digest
+from config.api.services import token_issue, token_revoke
+from tests.conftest import make_client
+from tests.factories import CustomerFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def api_routes() -> list[str]:
+    """Every /api/v1/ URL pattern, with a placeholder id, so new endpoints are covered too."""
+    routes = []
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                routes.append(prefix + str(pattern.pattern))
+
+    walk(get_resolver().url_patterns)
+    urls = []
+    for route in routes:
+        if not route.startswith("api/v1/"):
+            continue
+        path = route.replace("^", "").replace("$", "").replace("\\.(?P<format>[a-z0-9]+)/?", "")
+        path = path.replace("(?P<id>[^/]+)", "01hqjp31wcww3jhnagehc16r04")
+        if "(?P" in path:
+            continue
+        urls.append("/" + path)
+    return sorted(set(urls))
+
+
+def test_every_api_endpoint_requires_credentials():
+    # given the API's routes and a client without credentials
+    urls = api_routes()
+    assert "/api/v1/customers/" in urls
+    client = APIClient()
+    for url in urls:
+        for method in ("get", "post", "put", "patch", "delete"):
+            # when
+            response = getattr(client, method)(url, {}, format="json")
+            # then: 401 before anything else (even a method the route lacks)
+            assert response.status_code == 401, (method, url, response.status_code)
+            assert response.json()["errors"][0]["code"] == "not_authenticated"
+            assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+@pytest.mark.parametrize("keyword", ["Bearer", "Token", "bearer"])
+def test_bearer_and_token_keywords_work(keyword):
+    user = UserFactory(perms=["customers.view_customer"])
+    _, raw = token_issue(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"{keyword} {raw}")
+    assert client.get("/api/v1/customers/").status_code == 200
+
+
+def test_basic_auth_works_for_users_with_passwords():
+    user = UserFactory(perms=["customers.view_customer"])
+    user.set_password("s3cret-pass-word")
+    user.save()
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION="Basic "
+        + __import__("base64").b64encode(f"{user.username}:s3cret-pass-word".encode()).decode()
+    )
+    assert client.get("/api/v1/customers/").status_code == 200
+
+
+def test_revoked_expired_and_unknown_tokens_are_refused():
+    user = UserFactory(perms=["customers.view_customer"])
+    revoked, revoked_raw = token_issue(user=user)
+    token_revoke(token=revoked)
+    _, expired_raw = token_issue(user=user, expires_at=timezone.now() - timedelta(seconds=1))
+    for raw in (revoked_raw, expired_raw, "tdk_not-a-real-token", "x y"):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        response = client.get("/api/v1/customers/")
+        assert response.status_code == 401, raw
+        assert response.json()["type"] == "client_error"
+
+
+def test_token_of_an_inactive_user_is_refused():
+    client = make_client("customers.view_customer")
+    client.user.is_active = False
+    client.user.save()
+    assert client.get("/api/v1/customers/").status_code == 401
+
+
+def test_token_is_stored_only_as_a_digest_and_touches_last_used():
+    # given a freshly issued token
+    client = make_client("customers.view_customer")
+    token = ApiToken.objects.get(user=client.user)
+    assert token.last_used_at is None
+    # then the raw token is nowhere in the row
+    row = ApiToken.objects.filter(pk=token.pk).values().get()
+    assert client.raw_token not in repr(row)
+    assert row["digest"] == token_digest(client.raw_token)
+    # when it is used
+    client.get("/api/v1/customers/")
+    # then last_used_at is recorded
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+
+
+def test_view_permission_is_required_for_reads():
+    client = make_client()  # no permissions at all
+    response = client.get("/api/v1/customers/")
+    assert response.status_code == 403
+    assert response.json()["errors"][0]["code"] == "permission_denied"
+
+
+def test_change_permission_is_required_for_writes():
+    customer = CustomerFactory()
+    client = make_client("customers.view_customer")
+    response = client.patch(f"/api/v1/customers/{customer.id}", {"name": "X"})
+    assert response.status_code == 403
+    customer.refresh_from_db()
+    assert customer.name != "X"
+
+
+def test_add_and_delete_permissions_are_required():
+    customer = CustomerFactory()
+    client = make_client("customers.view_customer", "customers.change_customer")
+    assert client.post("/api/v1/customers/", {"name": "New"}).status_code == 403
+    assert client.delete(f"/api/v1/customers/{customer.id}").status_code == 403
+
+
+def test_issue_token_command_prints_a_working_token_once(capsys):
+    UserFactory(username="integrator", perms=["customers.view_customer"])
+    call_command("issue_token", "integrator", "--expires-in", "30", "--name", "crm")
+    raw = capsys.readouterr().out.strip()
+    token = ApiToken.objects.get(user__username="integrator")
+    assert token.name == "crm"
+    assert timedelta(days=29) < token.expires_at - timezone.now() <= timedelta(days=30)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {raw}")
+    assert client.get("/api/v1/customers/").status_code == 200
+
+
+def test_issue_token_command_refuses_unknown_user():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="No user named 'ghost'"):
+        call_command("issue_token", "ghost")
+    assert ApiToken.objects.count() == 0
+
+
+def test_throttling_answers_429_with_retry_after(settings):
+    # given a budget of 3 requests a minute for this token
+    settings.API_THROTTLE_RATE = "3/min"
+    from django.core.cache import cache
+
+    cache.clear()
+    client = make_client("customers.view_customer")
+    other = make_client("customers.view_customer")
+    # when it makes 4
+    statuses = [client.get("/api/v1/customers/").status_code for _ in range(4)]
+    # then the 4th is throttled, with Retry-After, and another token is unaffected
+    assert statuses == [200, 200, 200, 429]
+    response = client.get("/api/v1/customers/")
+    assert response.json()["errors"][0]["code"] == "throttled"
+    assert 0 < int(response["Retry-After"]) <= 60
+    assert other.get("/api/v1/customers/").status_code == 200
+
+
+def test_groups_exist_with_permissions():
+    from django.contrib.auth.models import Group
+
+    read_only = Group.objects.get(name="API read-only")
+    read_write = Group.objects.get(name="API read-write")
+    back_office = Group.objects.get(name="Back office")
+    ro = {p.codename for p in read_only.permissions.all()}
+    rw = {p.codename for p in read_write.permissions.all()}
+    assert "view_customer" in ro
+    assert all(codename.startswith("view_") for codename in ro)
+    assert {"view_customer", "add_customer", "change_customer", "tag_customer"} <= rw
+    assert "delete_customer" not in rw
+    assert "delete_customer" in {p.codename for p in back_office.permissions.all()}
+
+
+def test_a_user_in_the_read_only_group_can_read_not_write():
+    from django.contrib.auth.models import Group
+
+    client = make_client()
+    client.user.groups.add(Group.objects.get(name="API read-only"))
+    assert client.get("/api/v1/customers/").status_code == 200
+    assert client.post("/api/v1/customers/", {"name": "Nope"}).status_code == 403
