@@ -108,9 +108,8 @@ def test_unix_ms_turns_every_datetime_into_an_integer(api):
     ms = api.get(f"/api/v1/customers/{customer.id}", HTTP_X_DATETIME_FORMAT="unix_ms").json()[
         "customer"
     ]
-    assert iso["created_at"].endswith("Z") and len(iso["created_at"]) == len(
-        "2024-08-04T14:22:01.123Z"
-    )
+    assert iso["created_at"].endswith("Z")
+    assert len(iso["created_at"]) == len("2024-08-04T14:22:01.123Z")
     assert ms["created_at"] == int(customer.created_at.timestamp() * 1000)
     assert isinstance(ms["updated_at"], int)
     listed = api.get("/api/v1/customers/", HTTP_X_DATETIME_FORMAT="unix_ms").json()
