@@ -55,3 +55,28 @@ class ApiToken(models.Model):
         if self.revoked_at is not None or not self.user.is_active:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class IdempotencyKey(models.Model):
+    """The first response to a POST carrying ``Idempotency-Key``, replayed for 24 hours.
+
+    The unique (client, key) constraint is what makes two concurrent requests with one key
+    produce one side effect: only one of them can insert the row.
+    """
+
+    client = models.CharField(max_length=64, help_text="token:<id> or user:<id>")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_content_type = models.CharField(max_length=100, blank=True)
+    response_body = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "key"], name="idempotency_key_per_client")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client} {self.key}"

@@ -62,6 +62,17 @@ class AutoSchema(StandardizedErrorsAutoSchema):
                     description="Optional relations to add to the response.",
                 )
             )
+        if self.method == "POST":
+            params.append(
+                OpenApiParameter(
+                    "Idempotency-Key",
+                    str,
+                    OpenApiParameter.HEADER,
+                    description="Retry-safe POST: the same key and body within 24 h replays the "
+                    "first response (`Idempotent-Replayed: true`); another body → 422; "
+                    "still running → 409.",
+                )
+            )
         if getattr(self.view, "use_etags", False) and self.method in {"PUT", "PATCH", "DELETE"}:
             params.append(
                 OpenApiParameter(
@@ -106,7 +117,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         if status_code == "413":
             return status_code not in responses and self.method in BODY_METHODS | {"DELETE"}
         if status_code == "422":
-            return False  # documented by the endpoints that can answer it
+            return status_code not in responses and self.method == "POST"
         return super()._should_add_error_response(responses, status_code)
 
     def _should_add_http404_error_response(self) -> bool:
@@ -115,6 +126,8 @@ class AutoSchema(StandardizedErrorsAutoSchema):
     def _get_extra_validation_errors(self) -> dict[str, set[str]]:
         extra = dict(super()._get_extra_validation_errors())
         action = self._action()
+        if self.method == "POST":
+            extra.setdefault("Idempotency-Key", set()).add("invalid")
         if action == "list":
             extra.setdefault("limit", set()).update({"invalid", "min_value"})
             extra.setdefault("cursor", set()).add("invalid")

@@ -7,6 +7,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ErrorDetail, NotFound, ParseError, ValidationError
 from rest_framework.response import Response
 
+from config.api import idempotency
 from config.api.parsers import find_unstorable
 from config.concurrency import etag_for, parse_if_match
 from config.fields import parse_ulid
@@ -57,6 +58,19 @@ class ApiViewMixin:
                         f"Query parameter '{key}' contains a NUL character or an unpaired "
                         "surrogate, which cannot be stored."
                     )
+        self._idempotency = idempotency.begin(request)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, idempotency.Replay):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if claim := getattr(self, "_idempotency", None):
+            self._idempotency = None
+            idempotency.finish(claim, response)
+        return response
 
     def get_includes(self) -> set[str]:
         requested = {

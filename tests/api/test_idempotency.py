@@ -1,0 +1,116 @@
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from config.api.models import IdempotencyKey
+from customers.models import Customer
+from tests.conftest import ALL_CUSTOMER_PERMS, make_client
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client, body, key="k-1"):
+    return client.post("/api/v1/customers/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+
+def test_same_key_and_body_replays_without_doing_the_work_again(api):
+    first = post(api, {"name": "Ada"})
+    second = post(api, {"name": "Ada"})
+    assert first.status_code == second.status_code == 201
+    assert second["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first
+    assert second.json() == first.json()
+    assert Customer.objects.count() == 1
+
+
+def test_same_key_with_another_body_is_a_422(api):
+    post(api, {"name": "Ada"})
+    response = post(api, {"name": "Grace"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "idempotency_key_reused"
+    assert list(Customer.objects.values_list("name", flat=True)) == ["Ada"]
+
+
+def test_a_key_still_in_flight_is_a_409(api):
+    post(api, {"name": "Ada"})
+    IdempotencyKey.objects.update(completed_at=None)  # as if the first were still running
+    response = post(api, {"name": "Ada"})
+    assert response.status_code == 409
+    assert response.json()["errors"][0]["code"] == "idempotency_key_in_flight"
+    assert Customer.objects.count() == 1
+
+
+def test_keys_are_scoped_to_the_token(api):
+    other = make_client(*ALL_CUSTOMER_PERMS)
+    assert post(api, {"name": "Ada"}).status_code == 201
+    response = post(other, {"name": "Ada"})
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response
+    assert Customer.objects.count() == 2
+
+
+def test_errors_are_replayed_too_but_not_server_errors(api):
+    bad = post(api, {"email": "nope"}, key="bad")
+    assert bad.status_code == 400
+    again = post(api, {"email": "nope"}, key="bad")
+    assert (again.status_code, again["Idempotent-Replayed"]) == (400, "true")
+
+
+def test_a_key_older_than_24_hours_is_forgotten(api):
+    post(api, {"name": "Ada"})
+    IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    response = post(api, {"name": "Ada"})
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response
+    assert Customer.objects.count() == 2
+
+
+def test_prune_command_deletes_old_keys(api, capsys):
+    post(api, {"name": "Ada"}, key="old")
+    post(api, {"name": "Bob"}, key="new")
+    IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
+    call_command("prune_idempotency_keys")
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+    assert "Deleted 1" in capsys.readouterr().out
+
+
+def test_an_invalid_key_is_a_400(api):
+    response = post(api, {"name": "Ada"}, key="x" * 256)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "Idempotency-Key"
+    assert Customer.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_parallel_posts_with_one_key_have_one_side_effect():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL for real concurrent writers")
+    clients = [make_client(*ALL_CUSTOMER_PERMS, username="same-user")]
+    raw = clients[0].raw_token
+    statuses: list[int] = []
+    barrier = threading.Barrier(10)
+
+    def worker():
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        barrier.wait()
+        try:
+            statuses.append(post(client, {"name": "Once"}, key="parallel").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Customer.objects.filter(name="Once").count() == 1
+    assert len(statuses) == 10
+    assert set(statuses) <= {201, 409}
+    assert statuses.count(201) >= 1
