@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: install run test lint format
+.PHONY: install run serve test lint format
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ run: install .env
 	$(PY) manage.py demo_admin && \
 	echo "" && echo "Tagdesk is at http://$(HOST):$(PORT)/admin/ (API: http://$(HOST):$(PORT)/api/docs/)" && \
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# Production-style: gunicorn, DEBUG off, static files by whitenoise, JSON logs. Over plain http on
+# loopback the HTTPS redirect and secure cookies are off; behind a TLS proxy leave them on.
+serve: install .env
+	@set -a; . ./.env; set +a; \
+	export DJANGO_ENV=production DEBUG=0 ALLOWED_HOSTS="$${ALLOWED_HOSTS:-127.0.0.1,localhost}" \
+	  SECURE_SSL_REDIRECT="$${SECURE_SSL_REDIRECT:-0}" SECURE_COOKIES="$${SECURE_COOKIES:-0}"; \
+	$(PY) manage.py migrate --noinput && \
+	$(PY) manage.py collectstatic --noinput -v 0 && \
+	exec $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi
 
 test: install
 	$(VENV)/bin/pytest
