@@ -3,11 +3,12 @@
 import django_filters
 from django.db.models import Q, QuerySet
 
+from config.api.filters import ApiFilterSet
 from customers.identifiers import normalize_mobile
 from customers.models import Customer
 
 
-class CustomerFilterSet(django_filters.FilterSet):
+class CustomerFilterSet(ApiFilterSet):
     search = django_filters.CharFilter(
         method="filter_search", label="Name, email, reference id or mobile contains"
     )

@@ -6,6 +6,9 @@ REFERENCE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 _MOBILE_FORMATTING = re.compile(r"[\s().\-/]")
 MOBILE_MIN_DIGITS = 7
 MOBILE_MAX_DIGITS = 15
+# What the API accepts as a mobile, as a pattern for the schema: 7–15 digits, optionally after
+# '+' or '00', with spaces, dots, dashes, slashes and parentheses between them.
+MOBILE_INPUT_PATTERN = r"^(\+|00)?[ ().\-/]*(?:[0-9][ ().\-/]*){7,15}$"
 
 
 def normalize_email(value: str | None) -> str | None:
@@ -25,8 +28,8 @@ def normalize_mobile(value: str | None) -> str | None:
         return None
     digits = _MOBILE_FORMATTING.sub("", value.strip())
     digits = digits.removeprefix("+")
-    if digits.startswith("00"):  # international call prefix, same as '+'
-        digits = digits[2:]
+    if digits.startswith("00") and len(digits) - 2 >= MOBILE_MIN_DIGITS:
+        digits = digits[2:]  # international call prefix, same as '+'
     if not digits.isascii() or not digits.isdigit():
         return None
     if not MOBILE_MIN_DIGITS <= len(digits) <= MOBILE_MAX_DIGITS:

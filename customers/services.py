@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from config.concurrency import check_if_match
 from config.exceptions import Conflict
@@ -11,11 +12,31 @@ from config.history import with_history
 from customers.models import Customer
 
 WRITABLE_FIELDS = ("reference_id", "name", "email", "mobile", "metadata")
+UNIQUE_FIELDS = ("reference_id", "email", "mobile")
 DUPLICATE = "Another customer already has this email, mobile or reference_id."
+
+
+def _check_unique(customer: Customer) -> None:
+    """409 naming the first identifier another customer already holds (one query)."""
+    wanted = {f: getattr(customer, f) for f in UNIQUE_FIELDS if getattr(customer, f)}
+    if not wanted:
+        return
+    condition = Q()
+    for field, value in wanted.items():
+        condition |= Q(**{field: value})
+    clash = (
+        Customer.objects.filter(condition).exclude(pk=customer.pk).values(*UNIQUE_FIELDS).first()
+    )
+    if clash:
+        field = next(f for f, value in wanted.items() if clash[f] == value)
+        raise Conflict(
+            f"A customer with this {field} already exists.", code="duplicate", attr=field
+        )
 
 
 def _save(customer: Customer, *, actor, reason: str, create: bool) -> Customer:
     customer.normalize()
+    _check_unique(customer)
     with_history(customer, actor=actor, reason=reason)
     try:
         with transaction.atomic():

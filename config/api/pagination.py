@@ -35,12 +35,6 @@ class CursorPagination(pagination.CursorPagination):
             )
         return min(limit, self.max_page_size)
 
-    def decode_cursor(self, request):
-        try:
-            return super().decode_cursor(request)
-        except Exception:
-            raise ValidationError({"cursor": [ErrorDetail("Invalid cursor.", "invalid")]}) from None
-
     def get_paginated_response(self, data) -> Response:
         return Response(
             {

@@ -4,6 +4,7 @@ from drf_spectacular.utils import OpenApiParameter
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 
 from config.api.fields import UNIX_MS_HEADER
+from config.api.idempotency import KEY_PATTERN
 
 ENVELOPED_ACTIONS = {"retrieve", "create", "update", "partial_update", "destroy"}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -66,7 +67,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             params.append(
                 OpenApiParameter(
                     "Idempotency-Key",
-                    str,
+                    {"type": "string", "pattern": KEY_PATTERN, "maxLength": 255},
                     OpenApiParameter.HEADER,
                     description="Retry-safe POST: the same key and body within 24 h replays the "
                     "first response (`Idempotent-Replayed: true`); another body → 422; "
@@ -83,6 +84,12 @@ class AutoSchema(StandardizedErrorsAutoSchema):
                 )
             )
         return params
+
+    def _get_paginator(self):
+        paginator = super()._get_paginator()
+        if paginator is not None and getattr(self.view, "envelope_plural", None):
+            paginator.envelope = self.view.envelope_plural
+        return paginator
 
     def _get_response_for_code(
         self, serializer, status_code, media_types=None, direction="response"
@@ -126,11 +133,11 @@ class AutoSchema(StandardizedErrorsAutoSchema):
     def _get_extra_validation_errors(self) -> dict[str, set[str]]:
         extra = dict(super()._get_extra_validation_errors())
         action = self._action()
+        extra.setdefault(UNIX_MS_HEADER, set()).add("invalid")
         if self.method == "POST":
             extra.setdefault("Idempotency-Key", set()).add("invalid")
         if action == "list":
             extra.setdefault("limit", set()).update({"invalid", "min_value"})
-            extra.setdefault("cursor", set()).add("invalid")
         if getattr(self.view, "identify_by", None) and "{id}" in self.path:
             extra.setdefault("identify_by", set()).add("invalid")
         if getattr(self.view, "includes_choices", ()) and action in ENVELOPED_ACTIONS | {"list"}:

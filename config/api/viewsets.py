@@ -8,6 +8,7 @@ from rest_framework.exceptions import ErrorDetail, NotFound, ParseError, Validat
 from rest_framework.response import Response
 
 from config.api import idempotency
+from config.api.fields import UNIX_MS_HEADER
 from config.api.parsers import find_unstorable
 from config.concurrency import etag_for, parse_if_match
 from config.fields import parse_ulid
@@ -58,6 +59,11 @@ class ApiViewMixin:
                         f"Query parameter '{key}' contains a NUL character or an unpaired "
                         "surrogate, which cannot be stored."
                     )
+        datetime_format = request.headers.get(UNIX_MS_HEADER)
+        if datetime_format is not None and datetime_format.lower() not in {"iso", "unix_ms"}:
+            raise ValidationError(
+                {UNIX_MS_HEADER: [ErrorDetail("Must be 'iso' or 'unix_ms'.", "invalid")]}
+            )
         self._idempotency = idempotency.begin(request)
 
     def handle_exception(self, exc):

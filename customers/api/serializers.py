@@ -1,9 +1,9 @@
+from django.core.validators import RegexValidator
 from rest_framework import serializers
-from rest_framework.validators import UniqueValidator
 
 from config.api.serializers import ApiModelSerializer, ReasonField
-from customers.identifiers import normalize_email, normalize_mobile
-from customers.models import Customer
+from customers.identifiers import MOBILE_INPUT_PATTERN, normalize_email, normalize_mobile
+from customers.models import Customer, reference_id_validator
 
 
 class NormalizedEmailField(serializers.EmailField):
@@ -25,24 +25,14 @@ class MobileField(serializers.CharField):
 
 
 class CustomerSerializer(ApiModelSerializer):
-    # Unique validators run after normalisation, so "A@X.com" collides with "a@x.com".
-    email = NormalizedEmailField(
-        required=False,
-        allow_null=True,
-        allow_blank=True,
-        max_length=254,
-        validators=[
-            UniqueValidator(Customer.objects.all(), "A customer with this email already exists.")
-        ],
-    )
+    email = NormalizedEmailField(required=False, allow_null=True, allow_blank=True, max_length=254)
     mobile = MobileField(
         required=False,
         allow_null=True,
         allow_blank=True,
         max_length=32,
-        validators=[
-            UniqueValidator(Customer.objects.all(), "A customer with this mobile already exists.")
-        ],
+        validators=[RegexValidator(MOBILE_INPUT_PATTERN)],
+        help_text="Any formatting of 7–15 digits; stored as digits only.",
     )
     metadata = serializers.DictField(required=False, help_text="Free-form JSON object.")
     reason = ReasonField()
@@ -63,4 +53,7 @@ class CustomerSerializer(ApiModelSerializer):
             "reason",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
-        extra_kwargs = {"reference_id": {"allow_blank": True}}
+        # Uniqueness is the service's job (409 naming the field), not a 400 here.
+        extra_kwargs = {
+            "reference_id": {"allow_blank": True, "validators": [reference_id_validator]}
+        }

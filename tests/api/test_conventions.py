@@ -43,11 +43,11 @@ def test_limit_is_clamped_to_200_and_validated(api):
         assert response.json()["errors"][0]["attr"] == "limit"
 
 
-def test_tampered_cursor_is_a_400(api):
+def test_tampered_cursor_is_a_404(api):
     response = api.get("/api/v1/customers/?cursor=not-a-cursor")
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert response.json()["errors"] == [
-        {"code": "invalid", "detail": "Invalid cursor.", "attr": "cursor"}
+        {"code": "not_found", "detail": "Invalid cursor", "attr": None}
     ]
 
 

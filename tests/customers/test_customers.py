@@ -43,11 +43,16 @@ def test_create_normalises_identifiers_and_records_history():
 def test_email_is_unique_case_insensitively_through_the_api(api):
     CustomerFactory(email="ada@example.com")
     response = api.post("/api/v1/customers/", {"email": "ADA@example.com"})
-    assert response.status_code == 400
-    assert response.json()["errors"][0] == {
-        "code": "unique",
-        "detail": "A customer with this email already exists.",
-        "attr": "email",
+    assert response.status_code == 409
+    assert response.json() == {
+        "type": "client_error",
+        "errors": [
+            {
+                "code": "duplicate",
+                "detail": "A customer with this email already exists.",
+                "attr": "email",
+            }
+        ],
     }
     assert Customer.objects.count() == 1
 
@@ -55,16 +60,27 @@ def test_email_is_unique_case_insensitively_through_the_api(api):
 def test_mobile_is_unique_in_any_formatting(api):
     CustomerFactory(mobile="593991234567")
     response = api.post("/api/v1/customers/", {"mobile": "+593 99 123 4567"})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["errors"][0]["attr"] == "mobile"
 
 
-def test_a_lost_uniqueness_race_is_a_conflict_not_a_500():
+def test_a_lost_uniqueness_race_is_a_conflict_not_a_500(monkeypatch):
     CustomerFactory(email="ada@example.com")
-    # the service is reached without the serializer's pre-check, as in a race
-    with pytest.raises(Conflict):
+    # as in a race: the up-front check sees nothing, the unique constraint catches it
+    monkeypatch.setattr(services, "_check_unique", lambda customer: None)
+    with pytest.raises(Conflict, match="Another customer already has"):
         services.customer_create(data={"email": "ada@example.com"}, actor=None)
     assert Customer.objects.count() == 1
+
+
+def test_updating_to_another_customers_reference_id_is_a_409(api):
+    CustomerFactory(reference_id="taken")
+    customer = CustomerFactory(reference_id="mine")
+    response = api.patch(f"/api/v1/customers/{customer.id}", {"reference_id": "taken"})
+    assert response.status_code == 409
+    assert response.json()["errors"][0]["attr"] == "reference_id"
+    customer.refresh_from_db()
+    assert customer.reference_id == "mine"
 
 
 def test_update_without_changes_writes_nothing():
