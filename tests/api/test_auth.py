@@ -195,3 +195,20 @@ def test_a_user_in_the_read_only_group_can_read_not_write():
     client.user.groups.add(Group.objects.get(name="API read-only"))
     assert client.get("/api/v1/customers/").status_code == 200
     assert client.post("/api/v1/customers/", {"name": "Nope"}).status_code == 403
+
+
+def test_every_api_endpoint_refuses_a_token_without_permissions():
+    client = make_client()
+    for url in api_routes():
+        for method in ("get", "post", "put", "patch", "delete"):
+            response = getattr(client, method)(url, {}, format="json")
+            assert response.status_code == 403, (method, url, response.status_code)
+            assert response.json()["errors"][0]["code"] == "permission_denied"
+
+
+def test_an_integrator_token_cannot_open_the_admin():
+    client = make_client(*[p for p in ("customers.view_customer", "customers.change_customer")])
+    response = client.get("/admin/", follow=False)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+    assert client.get("/admin/customers/customer/").status_code == 302
