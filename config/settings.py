@@ -189,6 +189,10 @@ if PRODUCTION:
     SECURE_REFERRER_POLICY = "same-origin"
     X_FRAME_OPTIONS = "DENY"
 
+# django-simple-history's admin "revert" would write past the services' rules (it could bring a
+# deleted tag back to life): history pages are read-only; changes go through the forms.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 # --- Domain settings ------------------------------------------------------------------------
 MAX_TAGS_PER_CUSTOMER = env_int("MAX_TAGS_PER_CUSTOMER", 250)
 MAX_TAG_NAMES_PER_REQUEST = 100
@@ -210,7 +214,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["config.api.permissions.ModelPermissions"],
     "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.TokenRateThrottle"],
-    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -282,7 +286,10 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode429Enum": f"{_ERRORS}.ErrorCode429Enum.choices",
         "ErrorCode500Enum": f"{_ERRORS}.ErrorCode500Enum.choices",
     },
-    "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "config.api.openapi.postprocess_error_attrs",
+    ],
 }
 
 # JSON lines (with the request id) in production or with LOG_FORMAT=json; plain text otherwise.

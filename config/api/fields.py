@@ -3,6 +3,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api.parsers import find_unstorable
+
 UNIX_MS_HEADER = "X-Datetime-Format"
 
 
@@ -34,3 +36,17 @@ class ApiDateTimeField(serializers.DateTimeField):
         text = super().to_representation(value)
         # %f gives microseconds; the API promises milliseconds.
         return text[:-4] + "Z" if isinstance(text, str) and text.endswith("Z") else text
+
+
+class JsonObjectField(serializers.DictField):
+    """A free-form JSON object whose strings the database can store."""
+
+    default_error_messages = {
+        "unstorable": "Contains a NUL character or an unpaired surrogate, which cannot be stored."
+    }
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if find_unstorable(value):
+            self.fail("unstorable")
+        return value

@@ -3,6 +3,33 @@
 import django_filters
 from django import forms
 
+TRUE_VALUES = {"true", "1"}
+FALSE_VALUES = {"false", "0"}
+
+
+class StrictNullBooleanField(forms.NullBooleanField):
+    """``true``/``false``/``1``/``0`` (any case) or absent; anything else is an error."""
+
+    widget = forms.TextInput  # pass the raw value through (the default widget maps junk to None)
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_python(self, value):
+        if value in (None, True, False):
+            return value
+        text = str(value).strip().lower()
+        if text in TRUE_VALUES:
+            return True
+        if text in FALSE_VALUES:
+            return False
+        raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+    def validate(self, value) -> None:
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictNullBooleanField
+
 
 class ApiFilterSet(django_filters.FilterSet):
     """``?created_after=`` is a 400 naming the parameter, as the schema says it must be a

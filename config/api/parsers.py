@@ -1,18 +1,19 @@
-"""JSON bodies, refusing text the database cannot store (NUL, lone surrogates) with a 400."""
+"""Text the database cannot store (NUL, unpaired surrogates) is refused with a 400, never a 500.
 
-from rest_framework import parsers
-from rest_framework.exceptions import ParseError
+DRF's CharField already refuses both; free-form JSON fields and query parameters are checked
+with ``find_unstorable``.
+"""
 
 
 def find_unstorable(value, path: str = "") -> str | None:
     """Path of the first string (key or value) that PostgreSQL could not store, else None."""
     if isinstance(value, str):
         if "\x00" in value:
-            return path or "(body)"
+            return path or "(value)"
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return path or "(body)"
+            return path or "(value)"
         return None
     if isinstance(value, dict):
         for key, item in value.items():
@@ -24,14 +25,3 @@ def find_unstorable(value, path: str = "") -> str | None:
             if found := find_unstorable(item, f"{path}.{index}" if path else str(index)):
                 return found
     return None
-
-
-class JSONParser(parsers.JSONParser):
-    def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
-        if where := find_unstorable(data):
-            raise ParseError(
-                f"JSON parse error - '{where}' contains a NUL character or an unpaired "
-                "surrogate, which cannot be stored."
-            )
-        return data

@@ -1,6 +1,7 @@
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from config.api.fields import JsonObjectField
 from config.api.serializers import ApiModelSerializer, ReasonField
 from customers.identifiers import MOBILE_INPUT_PATTERN, normalize_email, normalize_mobile
 from customers.models import Customer, reference_id_validator
@@ -34,7 +35,7 @@ class CustomerSerializer(ApiModelSerializer):
         validators=[RegexValidator(MOBILE_INPUT_PATTERN)],
         help_text="Any formatting of 7–15 digits; stored as digits only.",
     )
-    metadata = serializers.DictField(required=False, help_text="Free-form JSON object.")
+    metadata = JsonObjectField(required=False, help_text="Free-form JSON object.")
     reason = ReasonField()
 
     includable = {"customer.metadata": "metadata"}

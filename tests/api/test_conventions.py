@@ -168,6 +168,8 @@ def test_text_the_database_cannot_store_is_a_400(api, payload):
     body = json.dumps(payload)  # escapes NUL as \u0000 and the lone surrogate as \ud800
     response = api.generic("POST", "/api/v1/customers/", body, content_type="application/json")
     assert response.status_code == 400
+    assert response.json()["type"] == "validation_error"
+    assert response.json()["errors"][0]["attr"] == next(iter(payload))
     assert Customer.objects.count() == 0
 
 

@@ -1,0 +1,133 @@
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from simple_history.admin import SimpleHistoryAdmin
+
+from config.exceptions import DomainError
+from tags import services
+from tags.models import Tag
+
+
+@admin.register(Tag)
+class TagAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "name",
+        "customer_count",
+        "is_active",
+        "is_deleted",
+        "reference_id",
+        "created_at",
+    )
+    list_filter = ("is_active", "is_deleted")
+    search_fields = ("name", "reference_id", "description")
+    readonly_fields = ("id", "is_deleted", "deleted_at", "created_at", "updated_at")
+    fields = (
+        "id",
+        "name",
+        "reference_id",
+        "description",
+        "is_active",
+        "metadata",
+        "is_deleted",
+        "deleted_at",
+        "created_at",
+        "updated_at",
+    )
+    actions = ["soft_delete", "restore"]
+    change_form_template = "admin/tags/tag/change_form.html"
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_customer_count()
+
+    @admin.display(description="customers", ordering="customer_count")
+    def customer_count(self, obj: Tag) -> int:
+        return obj.customer_count
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.is_deleted:
+            return self.fields  # a deleted tag is read-only until restored
+        return self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("tags.hard_delete_tag")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.has_perm("tags.restore_tag"):
+            actions.pop("restore", None)
+        return actions
+
+    def save_model(self, request, obj, form, change) -> None:
+        data = {
+            field: form.cleaned_data[field]
+            for field in services.TAG_FIELDS
+            if field in form.cleaned_data
+        }
+        try:
+            if change:
+                services.tag_update(tag=obj, data=data, actor=request.user)
+            else:
+                obj.pk = services.tag_create(data=data, actor=request.user).pk
+        except DomainError as error:
+            raise PermissionDenied(str(error)) from error
+
+    def delete_model(self, request, obj) -> None:
+        services.tag_hard_delete(
+            tag=obj, actor=request.user, reason="deleted permanently in the admin"
+        )
+
+    def delete_queryset(self, request, queryset) -> None:
+        for tag in queryset:
+            self.delete_model(request, tag)
+
+    @admin.action(description="Delete (soft) selected tags", permissions=["change"])
+    def soft_delete(self, request, queryset) -> None:
+        done = 0
+        for tag in queryset.filter(is_deleted=False):
+            services.tag_soft_delete(
+                tag=tag, actor=request.user, reason="soft-deleted in the admin"
+            )
+            done += 1
+        self.message_user(
+            request, f"Soft-deleted {done} tag(s); restore them any time.", messages.SUCCESS
+        )
+
+    @admin.action(description="Restore selected tags", permissions=["change"])
+    def restore(self, request, queryset) -> None:
+        done = 0
+        for tag in queryset.filter(is_deleted=True):
+            services.tag_restore(tag=tag, actor=request.user, reason="restored in the admin")
+            done += 1
+        self.message_user(request, f"Restored {done} tag(s).", messages.SUCCESS)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/restore/",
+                self.admin_site.admin_view(self.restore_view),
+                name="tags_tag_restore",
+            ),
+            *super().get_urls(),
+        ]
+
+    def restore_view(self, request: HttpRequest, object_id: str):
+        """The Restore button of a deleted tag's page (POST only)."""
+        tag = get_object_or_404(Tag, pk=object_id)
+        if request.method != "POST" or not request.user.has_perm("tags.restore_tag"):
+            raise PermissionDenied
+        try:
+            services.tag_restore(
+                tag=tag,
+                actor=request.user,
+                reason=request.POST.get("reason", "") or "restored in the admin",
+            )
+        except DomainError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        else:
+            self.message_user(
+                request, f"Restored '{tag.name}' and all its assignments.", messages.SUCCESS
+            )
+        return HttpResponseRedirect(reverse("admin:tags_tag_change", args=[tag.pk]))

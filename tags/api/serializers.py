@@ -1,0 +1,137 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from config.api.fields import ApiDateTimeField
+from config.api.serializers import ApiModelSerializer, ReasonField
+from tags.models import (
+    Tag,
+    default_tag_metadata,
+    tag_name_clean,
+    tag_name_validator,
+    tag_reference_validator,
+)
+
+
+class TagMetadataInfoItemSerializer(serializers.Serializer):
+    key = serializers.CharField(min_length=1, max_length=50, trim_whitespace=False)
+    value = serializers.CharField(min_length=1, max_length=255, trim_whitespace=False)
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": 255},
+        "maxItems": 50,
+        "uniqueItems": True,
+    }
+)
+class UniqueStringListField(serializers.ListField):
+    """A list of distinct strings (``uniqueItems`` in the schema; duplicates are a 400)."""
+
+
+class TagMetadataSerializer(serializers.Serializer):
+    """Payiano's metadata: ``info`` key/value pairs (keys unique) and a ``list`` of strings."""
+
+    info = TagMetadataInfoItemSerializer(many=True, required=False, max_length=50)
+    list = UniqueStringListField(
+        child=serializers.CharField(max_length=255, trim_whitespace=False),
+        required=False,
+        max_length=50,
+    )
+
+    def validate_info(self, value: list) -> list:
+        seen: set[str] = set()
+        errors = {}
+        for index, item in enumerate(value):
+            if item["key"] in seen:
+                errors[index] = {"key": [serializers.ErrorDetail("Keys must be unique.", "unique")]}
+            seen.add(item["key"])
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def validate_list(self, value: list) -> list:
+        seen: set[str] = set()
+        errors = {}
+        for index, item in enumerate(value):
+            if item in seen:
+                errors[index] = [serializers.ErrorDetail("Items must be unique.", "unique")]
+            seen.add(item)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        return {
+            "info": [dict(item) for item in value.get("info", [])],
+            "list": value.get("list", []),
+        }
+
+
+class TagSerializer(ApiModelSerializer):
+    name = serializers.CharField(
+        max_length=100, trim_whitespace=False, validators=[tag_name_validator]
+    )
+    reference_id = serializers.CharField(
+        max_length=50, required=False, allow_null=True, validators=[tag_reference_validator]
+    )
+    description = serializers.CharField(
+        max_length=10_000, required=False, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
+    metadata = TagMetadataSerializer(required=False, allow_null=True)
+    customer_count = serializers.IntegerField(
+        read_only=True, help_text="Customers currently carrying the tag."
+    )
+    reason = ReasonField()
+
+    includable = {"customer_tag.metadata": "metadata"}
+
+    class Meta:
+        model = Tag
+        fields = [
+            "id",
+            "name",
+            "is_active",
+            "reference_id",
+            "description",
+            "metadata",
+            "is_deleted",
+            "customer_count",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+            "reason",
+        ]
+        read_only_fields = ["id", "is_deleted", "created_at", "updated_at", "deleted_at"]
+
+    def validate_name(self, value: str) -> str:
+        if not tag_name_clean(value):
+            raise serializers.ValidationError(
+                "Must contain a letter, digit, '-' or '_'.", code="blank"
+            )
+        return value
+
+    def validate_description(self, value: str | None) -> str:
+        return value or ""
+
+    def validate_metadata(self, value: dict | None) -> dict:
+        return value or default_tag_metadata()
+
+
+class TagRestoreSerializer(serializers.Serializer):
+    reason = ReasonField()
+
+
+class TagHistoryEntrySerializer(serializers.Serializer):
+    history_id = serializers.IntegerField()
+    type = serializers.ChoiceField(
+        choices=["created", "changed", "deleted", "restored", "deleted_permanently"]
+    )
+    at = ApiDateTimeField()
+    by = serializers.CharField(allow_null=True, help_text="Username of who made the change.")
+    reason = serializers.CharField(allow_null=True)
+    changes = serializers.DictField(
+        child=serializers.ListField(min_length=2, max_length=2, child=serializers.JSONField()),
+        help_text="{field: [old, new]}",
+    )

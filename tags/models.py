@@ -1,0 +1,131 @@
+import re
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from config.fields import ULIDField, new_ulid
+
+TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_\- ]{1,100}$")
+TAG_REFERENCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+tag_name_validator = RegexValidator(
+    TAG_NAME_RE, "Use 1–100 characters of A–Z, a–z, 0–9, '-', '_' and spaces.", code="invalid"
+)
+tag_reference_validator = RegexValidator(
+    TAG_REFERENCE_RE, "Use 1–50 characters of A–Z, a–z, 0–9, '-' and '_'.", code="invalid"
+)
+
+
+def tag_name_clean(name: str) -> str:
+    """The stored form of a name: trimmed, inner runs of spaces collapsed."""
+    return " ".join(name.split())
+
+
+def tag_name_key(name: str) -> str:
+    """What makes two names the same tag: " VIP ", "vip" and "Vip" share one key."""
+    return tag_name_clean(name).casefold()
+
+
+def default_tag_metadata() -> dict:
+    return {"info": [], "list": []}
+
+
+class TagQuerySet(models.QuerySet):
+    def alive(self) -> "TagQuerySet":
+        return self.filter(is_deleted=False)
+
+    def deleted(self) -> "TagQuerySet":
+        return self.filter(is_deleted=True)
+
+    def with_customer_count(self) -> "TagQuerySet":
+        """Annotate how many customers currently carry each tag, in the same query."""
+        counts = (
+            TagAssignment.objects.current()
+            .filter(tag=OuterRef("pk"))
+            .order_by()
+            .values("tag")
+            .annotate(n=Count("*"))
+            .values("n")
+        )
+        return self.annotate(customer_count=Coalesce(Subquery(counts), 0))
+
+
+class Tag(models.Model):
+    """A customer tag (Payiano's "customer tag"); soft-deleted tags keep their assignments."""
+
+    id = ULIDField(primary_key=True, default=new_ulid, editable=False)
+    name = models.CharField(max_length=100, validators=[tag_name_validator])
+    name_key = models.CharField(max_length=100, unique=True, editable=False)
+    reference_id = models.CharField(
+        max_length=50, unique=True, null=True, blank=True, validators=[tag_reference_validator]
+    )
+    description = models.TextField(max_length=10_000, blank=True)
+    is_active = models.BooleanField(default=True)
+    metadata = models.JSONField(default=default_tag_metadata, blank=True)
+    is_deleted = models.BooleanField(default=False, db_index=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(
+        history_change_reason_field=models.TextField(null=True), excluded_fields=["name_key"]
+    )
+    objects = TagQuerySet.as_manager()
+
+    class Meta:
+        permissions = [
+            ("restore_tag", "Can restore a deleted tag"),
+            ("hard_delete_tag", "Can delete a tag permanently"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (deleted)" if self.is_deleted else self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.name = tag_name_clean(self.name)
+        self.name_key = tag_name_key(self.name)
+        super().save(*args, **kwargs)
+
+
+class TagAssignmentQuerySet(models.QuerySet):
+    def current(self, now=None) -> "TagAssignmentQuerySet":
+        """The one definition of a current assignment: tag not deleted, not expired."""
+        now = now or timezone.now()
+        return self.filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now), tag__is_deleted=False
+        )
+
+    def expired(self, now=None) -> "TagAssignmentQuerySet":
+        return self.filter(expires_at__lte=now or timezone.now())
+
+
+class TagAssignment(models.Model):
+    """One tag on one customer; rows are inserted and deleted by key, never rewritten as a list."""
+
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="tag_assignments"
+    )
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="assignments")
+    category = models.CharField(max_length=50, blank=True)
+    source = models.CharField(max_length=50, default="api")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    objects = TagAssignmentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "tag"], name="one_assignment_per_tag")
+        ]
+        indexes = [models.Index(fields=["tag", "customer"], name="assignment_tag_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.tag_id} on {self.customer_id}"
