@@ -42,3 +42,18 @@ ALL_CUSTOMER_PERMS = (
 def api(db):
     """A client allowed to do everything on customers."""
     return make_client(*ALL_CUSTOMER_PERMS)
+
+
+ALL_TAG_PERMS = (
+    "tags.view_tag",
+    "tags.add_tag",
+    "tags.change_tag",
+    "tags.delete_tag",
+    "tags.restore_tag",
+)
+
+
+@pytest.fixture
+def tag_api(db):
+    """A client allowed to do everything on tags through the API."""
+    return make_client(*ALL_TAG_PERMS)

@@ -32,3 +32,19 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"customer{n}@example.com")
     mobile = factory.Sequence(lambda n: f"1555{n:07d}")
     reference_id = factory.Sequence(lambda n: f"ref-{n}")
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "tags.Tag"
+
+    name = factory.Sequence(lambda n: f"tag {n}")
+
+
+class TagAssignmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "tags.TagAssignment"
+
+    customer = factory.SubFactory(CustomerFactory)
+    tag = factory.SubFactory(TagFactory)
+    source = "api"

@@ -1,0 +1,113 @@
+"""The tag admin, through Django's test client."""
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from tags.models import Tag
+from tests.factories import TagAssignmentFactory, TagFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = "/admin/tags/tag/"
+
+
+@pytest.fixture
+def staff():
+    """A back-office user: every tag permission except permanent deletion."""
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(username="staff", is_staff=True)
+    user.groups.add(Group.objects.get(name="Back office"))
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def test_list_shows_customer_counts_in_one_query(staff, django_assert_max_num_queries):
+    for n, tag in enumerate(TagFactory.create_batch(5)):
+        TagAssignmentFactory.create_batch(n, tag=tag)
+    with django_assert_max_num_queries(8):
+        response = staff.get(CHANGELIST)
+    assert response.status_code == 200
+    assert sorted(t.customer_count for t in response.context["cl"].result_list) == [0, 1, 2, 3, 4]
+
+
+def test_soft_delete_and_restore_actions(staff):
+    tags = TagFactory.create_batch(2)
+    ids = [t.pk for t in tags]
+    staff.post(CHANGELIST, {"action": "soft_delete", "_selected_action": ids})
+    assert Tag.objects.filter(pk__in=ids, is_deleted=True).count() == 2
+    assert tags[0].history.latest("history_id").history_user == staff.user
+    staff.post(CHANGELIST, {"action": "restore", "_selected_action": ids})
+    assert Tag.objects.filter(pk__in=ids, is_deleted=False).count() == 2
+
+
+def test_deleted_tag_page_is_read_only_and_its_restore_button_works(staff):
+    tag = TagFactory(name="Oops", is_deleted=True, deleted_at=timezone.now())
+    TagAssignmentFactory(tag=tag)
+    page = staff.get(f"{CHANGELIST}{tag.pk}/change/")
+    assert page.status_code == 200
+    assert b'id="restore-tag"' in page.content
+    assert b'name="name"' not in page.content  # no editable inputs
+    # a POST to the change view cannot edit it either
+    staff.post(f"{CHANGELIST}{tag.pk}/change/", {"name": "Edited"})
+    tag.refresh_from_db()
+    assert tag.name == "Oops"
+    # the button restores, with the reason typed next to it
+    response = staff.post(f"{CHANGELIST}{tag.pk}/restore/", {"reason": "deleted by mistake"})
+    assert response.status_code == 302
+    tag.refresh_from_db()
+    assert tag.is_deleted is False
+    assert tag.history.latest("history_id").history_change_reason == "deleted by mistake"
+    assert Tag.objects.with_customer_count().get(pk=tag.pk).customer_count == 1
+
+
+def test_live_tag_page_has_no_restore_button_and_edits_go_through_the_service(staff):
+    tag = TagFactory(name="Live")
+    page = staff.get(f"{CHANGELIST}{tag.pk}/change/")
+    assert b'id="restore-tag"' not in page.content
+    response = staff.post(
+        f"{CHANGELIST}{tag.pk}/change/",
+        {
+            "name": "  Live  Now ",
+            "reference_id": "",
+            "description": "",
+            "is_active": "on",
+            "metadata": '{"info": [], "list": []}',
+        },
+    )
+    assert response.status_code == 302
+    tag.refresh_from_db()
+    assert (tag.name, tag.name_key) == ("Live Now", "live now")
+    assert tag.history.latest("history_id").history_user == staff.user
+
+
+def test_permanent_delete_needs_its_own_permission(staff):
+    tag = TagFactory(name="Keep")
+    # Back office lacks tags.hard_delete_tag: no delete page, no bulk delete action
+    assert staff.get(f"{CHANGELIST}{tag.pk}/delete/").status_code == 403
+    assert (
+        "delete_selected"
+        not in staff.get(CHANGELIST).context["action_form"].fields["action"].choices.__repr__()
+    )
+    # a superuser gets Django's confirmation page, then the tag is gone
+    boss = Client()
+    boss.force_login(UserFactory(username="boss", is_staff=True, is_superuser=True))
+    confirm = boss.get(f"{CHANGELIST}{tag.pk}/delete/")
+    assert confirm.status_code == 200
+    assert b"Are you sure" in confirm.content
+    boss.post(f"{CHANGELIST}{tag.pk}/delete/", {"post": "yes"})
+    assert not Tag.objects.filter(pk=tag.pk).exists()
+
+
+def test_history_page_shows_changes_and_revert_is_disabled(staff):
+    tag = TagFactory(name="VIP")
+    staff.post(CHANGELIST, {"action": "soft_delete", "_selected_action": [tag.pk]})
+    history = staff.get(f"{CHANGELIST}{tag.pk}/history/")
+    assert history.status_code == 200
+    record = tag.history.earliest("history_id")
+    revert = staff.post(f"{CHANGELIST}{tag.pk}/history/{record.history_id}/", {"name": "VIP"})
+    assert revert.status_code in (403, 404)
+    tag.refresh_from_db()
+    assert tag.is_deleted is True
