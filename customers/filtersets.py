@@ -6,6 +6,7 @@ from django.db.models import Q, QuerySet
 from config.api.filters import ApiFilterSet
 from customers.identifiers import normalize_mobile
 from customers.models import Customer
+from tags.selectors import has_current_tags, tag_keys
 
 
 class CustomerFilterSet(ApiFilterSet):
@@ -14,10 +15,17 @@ class CustomerFilterSet(ApiFilterSet):
     )
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    tags = django_filters.CharFilter(
+        method="filter_tags_all", label="Has all these tags (comma-separated)"
+    )
+    tags_any = django_filters.CharFilter(
+        method="filter_tags_any", label="Has at least one of these tags"
+    )
+    tags_none = django_filters.CharFilter(method="filter_tags_none", label="Has none of these tags")
 
     class Meta:
         model = Customer
-        fields = ["search", "created_after", "created_before"]
+        fields = ["search", "created_after", "created_before", "tags", "tags_any", "tags_none"]
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()
@@ -29,3 +37,16 @@ class CustomerFilterSet(ApiFilterSet):
         if mobile := normalize_mobile(value):
             condition |= Q(mobile__contains=mobile)
         return queryset.filter(condition)
+
+    def filter_tags_all(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        for key in tag_keys(value):
+            queryset = queryset.filter(has_current_tags([key]))
+        return queryset
+
+    def filter_tags_any(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        keys = tag_keys(value)
+        return queryset.filter(has_current_tags(keys)) if keys else queryset
+
+    def filter_tags_none(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        keys = tag_keys(value)
+        return queryset.exclude(has_current_tags(keys)) if keys else queryset

@@ -60,3 +60,53 @@ def tag_history_entries(*, tag: Tag, records: list) -> list[dict[str, Any]]:
         )
         previous = record
     return entries
+
+
+def customers_with_current_tags(queryset: QuerySet) -> QuerySet:
+    """Customers with their current assignments (tag and assigner) prefetched in one query,
+    ordered by tag name, as ``customer.current_assignments``."""
+    from django.db.models import Prefetch
+
+    from tags.models import TagAssignment
+
+    return queryset.prefetch_related(
+        Prefetch(
+            "tag_assignments",
+            queryset=TagAssignment.objects.current()
+            .select_related("tag", "assigned_by")
+            .order_by("tag__name"),
+            to_attr="current_assignments",
+        )
+    )
+
+
+def customer_current_assignments(*, customer) -> list:
+    """The customer's current assignments, from the prefetch when there is one."""
+    from tags.models import TagAssignment
+
+    if hasattr(customer, "current_assignments"):
+        return customer.current_assignments
+    return list(
+        TagAssignment.objects.current()
+        .filter(customer_id=customer.pk)
+        .select_related("tag", "assigned_by")
+        .order_by("tag__name")
+    )
+
+
+def tag_keys(value: str) -> list[str]:
+    """Comma-separated tag names as name keys (empty items dropped)."""
+    from tags.models import tag_name_key
+
+    return list(dict.fromkeys(tag_name_key(n) for n in value.split(",") if n.strip()))
+
+
+def has_current_tags(keys: list[str]):
+    """EXISTS: the outer customer currently holds one of these tags (by name key)."""
+    from django.db.models import Exists, OuterRef
+
+    from tags.models import TagAssignment
+
+    return Exists(
+        TagAssignment.objects.current().filter(customer_id=OuterRef("pk"), tag__name_key__in=keys)
+    )

@@ -1,15 +1,34 @@
 """Writes on tags and on the tags of customers; the API, the admin and the commands call these."""
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from config.concurrency import check_if_match
-from config.exceptions import Conflict
+from config.exceptions import Conflict, InvalidInput
 from config.history import with_history
-from tags.models import Tag, default_tag_metadata, tag_name_clean, tag_name_key
+from customers.models import Customer
+from tags.assignments import (
+    assignments_delete,
+    assignments_delete_by_ids,
+    assignments_history_record,
+    assignments_insert,
+)
+from tags.models import (
+    TAG_NAME_RE,
+    Tag,
+    TagAssignment,
+    default_tag_metadata,
+    tag_name_clean,
+    tag_name_key,
+)
 
 TAG_FIELDS = ("name", "reference_id", "description", "is_active", "metadata")
 
@@ -141,3 +160,292 @@ def tag_hard_delete(*, tag: Tag, actor: AbstractBaseUser | None, reason: str = "
         locked = _locked(tag)
         with_history(locked, actor=actor, reason=reason)
         locked.delete()
+
+
+# --- tagging customers ----------------------------------------------------------------------
+
+
+@dataclass
+class TagChange:
+    """What one tagging call did: real changes, no-ops as warnings, and the resulting tags."""
+
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    current_tags: list[str] = field(default_factory=list)
+    at: datetime | None = None
+
+
+@dataclass
+class BulkTagChange:
+    matched: int = 0
+    tags_added: int = 0
+    tags_removed: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _check_names(names: list[str], attr: str) -> list[str]:
+    limit = settings.MAX_TAG_NAMES_PER_REQUEST
+    if len(names) > limit:
+        raise InvalidInput(
+            f"At most {limit} tag names per list; got {len(names)}.", code="max_length", attr=attr
+        )
+    for name in names:
+        if not isinstance(name, str) or not TAG_NAME_RE.match(name) or not tag_name_clean(name):
+            raise InvalidInput(
+                f"'{name}' is not a valid tag name (1–100 characters of A–Z, a–z, 0–9, '-', '_' and spaces).",
+                code="invalid",
+                attr=attr,
+            )
+    return list(dict.fromkeys(names))
+
+
+def tags_resolve(
+    *,
+    add: list[str],
+    remove: list[str],
+    create_missing: bool,
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+) -> tuple[dict[str, Tag], dict[str, Tag], list[str]]:
+    """Map requested names to tags (case-insensitively), creating missing ones to add.
+
+    Returns (tags to add by key, tags to remove by key, warnings). Deleted tags → 409; inactive
+    tags to add, unknown names to add without ``create_missing``, or a name in both lists → 400.
+    """
+    add = _check_names(add, "tags_to_add")
+    remove = _check_names(remove, "tags_to_remove")
+    add_keys = {tag_name_key(n): n for n in add}
+    remove_keys = {tag_name_key(n): n for n in remove}
+    if both := [add_keys[k] for k in add_keys if k in remove_keys]:
+        raise InvalidInput(
+            f"Tag(s) in both tags_to_add and tags_to_remove: {', '.join(both)}.",
+            code="in_both_lists",
+            attr="tags_to_remove",
+        )
+    found = {t.name_key: t for t in Tag.objects.filter(name_key__in=[*add_keys, *remove_keys])}
+    missing = [name for key, name in add_keys.items() if key not in found]
+    if missing and not create_missing:
+        raise InvalidInput(
+            f"Unknown tag(s): {', '.join(missing)} (create_missing is false).",
+            code="unknown_tags",
+            attr="tags_to_add",
+        )
+    if missing:
+        found.update(
+            {t.name_key: t for t in _tags_create_missing(missing, actor=actor, reason=reason)}
+        )
+    for key in [*add_keys, *remove_keys]:
+        if key in found and found[key].is_deleted:
+            raise tag_deleted_error(found[key])
+    if inactive := [found[k].name for k in add_keys if not found[k].is_active]:
+        raise InvalidInput(
+            f"Inactive tag(s) cannot be assigned: {', '.join(inactive)}.",
+            code="tag_inactive",
+            attr="tags_to_add",
+        )
+    warnings = [f"'{remove_keys[k]}' is not a tag" for k in remove_keys if k not in found]
+    return (
+        {k: found[k] for k in add_keys},
+        {k: found[k] for k in remove_keys if k in found},
+        warnings,
+    )
+
+
+def _tags_create_missing(names: list[str], *, actor, reason: str) -> list[Tag]:
+    """Create tags in bulk with their history; a concurrent creator of the same name wins."""
+    tags = [Tag(name=tag_name_clean(n), name_key=tag_name_key(n)) for n in names]
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    try:
+        with transaction.atomic():
+            return bulk_create_with_history(
+                tags,
+                Tag,
+                default_user=user,
+                default_change_reason=reason or "created while tagging",
+            )
+    except IntegrityError:
+        return list(Tag.objects.filter(name_key__in=[t.name_key for t in tags]))
+
+
+def customer_tags_change(
+    *,
+    customer: Customer,
+    add: list[str] = (),
+    remove: list[str] = (),
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+    source: str = "api",
+    category: str = "",
+    expires_at: datetime | None = None,
+    create_missing: bool = True,
+) -> TagChange:
+    """Add and remove tags on one customer in one transaction.
+
+    Safe under concurrency without locking the customer: assignments are rows inserted with
+    ON CONFLICT and deleted by key, so two callers changing different tags never lose one, and
+    what each reports as added/removed is what its own statements changed.
+    """
+    with transaction.atomic():
+        add_tags, remove_tags, warnings = tags_resolve(
+            add=list(add),
+            remove=list(remove),
+            create_missing=create_missing,
+            actor=actor,
+            reason=reason,
+        )
+        now = timezone.now()
+        user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+        removed_rows = assignments_delete(
+            customer_ids=[customer.pk], tag_ids=[t.pk for t in remove_tags.values()]
+        )
+        removed_current = [r for r in removed_rows if r.expires_at is None or r.expires_at > now]
+        added_rows = assignments_insert(
+            pairs=[(customer.pk, t.pk) for t in add_tags.values()],
+            category=category,
+            source=source,
+            expires_at=expires_at,
+            assigned_by_id=user_id,
+            now=now,
+        )
+        assignments_history_record(
+            rows=removed_rows, history_type="-", user_id=user_id, reason=reason, at=now
+        )
+        assignments_history_record(
+            rows=added_rows, history_type="+", user_id=user_id, reason=reason, at=now
+        )
+        current = list(
+            TagAssignment.objects.current(now)
+            .filter(customer_id=customer.pk)
+            .order_by("tag__name")
+            .values_list("tag__name", flat=True)
+        )
+        if len(current) > settings.MAX_TAGS_PER_CUSTOMER:
+            raise InvalidInput(
+                f"A customer can hold at most {settings.MAX_TAGS_PER_CUSTOMER} tags; this change "
+                f"would give it {len(current)}.",
+                code="too_many_tags",
+                attr="tags_to_add",
+            )
+        if added_rows or removed_rows:
+            Customer.objects.filter(pk=customer.pk).update(updated_at=now)
+    by_id = {t.pk: t.name for t in [*add_tags.values(), *remove_tags.values()]}
+    added_ids = {r.tag_id for r in added_rows}
+    removed_ids = {r.tag_id for r in removed_current}
+    warnings += [
+        f"'{t.name}' was already on the customer"
+        for t in add_tags.values()
+        if t.pk not in added_ids
+    ]
+    warnings += [
+        f"'{t.name}' was not on the customer"
+        for t in remove_tags.values()
+        if t.pk not in removed_ids
+    ]
+    return TagChange(
+        added=sorted(by_id[i] for i in added_ids),
+        removed=sorted(by_id[i] for i in removed_ids),
+        warnings=warnings,
+        current_tags=current,
+        at=now,
+    )
+
+
+def customers_tags_bulk_change(
+    *,
+    customer_ids: list[str],
+    add: list[str] = (),
+    remove: list[str] = (),
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+    source: str = "bulk",
+    category: str = "",
+    expires_at: datetime | None = None,
+    create_missing: bool = True,
+) -> BulkTagChange:
+    """The same change on many customers: a few set-based statements per batch, not per customer."""
+    with transaction.atomic():
+        add_tags, remove_tags, warnings = tags_resolve(
+            add=list(add),
+            remove=list(remove),
+            create_missing=create_missing,
+            actor=actor,
+            reason=reason,
+        )
+        now = timezone.now()
+        user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+        removed_rows = assignments_delete(
+            customer_ids=customer_ids, tag_ids=[t.pk for t in remove_tags.values()]
+        )
+        added_rows = assignments_insert(
+            pairs=[(c, t.pk) for c in customer_ids for t in add_tags.values()],
+            category=category,
+            source=source,
+            expires_at=expires_at,
+            assigned_by_id=user_id,
+            now=now,
+        )
+        assignments_history_record(
+            rows=removed_rows, history_type="-", user_id=user_id, reason=reason, at=now
+        )
+        assignments_history_record(
+            rows=added_rows, history_type="+", user_id=user_id, reason=reason, at=now
+        )
+        if added_rows:
+            _check_tag_limit({r.customer_id for r in added_rows}, now=now)
+        changed = {r.customer_id for r in [*added_rows, *removed_rows]}
+        for start in range(0, len(changed), 900):
+            batch = list(changed)[start : start + 900]
+            Customer.objects.filter(pk__in=batch).update(updated_at=now)
+    removed_current = [r for r in removed_rows if r.expires_at is None or r.expires_at > now]
+    return BulkTagChange(
+        matched=len(customer_ids),
+        tags_added=len(added_rows),
+        tags_removed=len(removed_current),
+        warnings=warnings,
+    )
+
+
+def _check_tag_limit(customer_ids: set[str], *, now: datetime) -> None:
+    """400 (rolling the change back) if any of these customers now holds too many tags."""
+    limit = settings.MAX_TAGS_PER_CUSTOMER
+    ids = list(customer_ids)
+    for start in range(0, len(ids), 900):
+        over = (
+            TagAssignment.objects.current(now)
+            .filter(customer_id__in=ids[start : start + 900])
+            .values("customer_id")
+            .annotate(n=Count("*"))
+            .filter(n__gt=limit)
+            .values_list("customer_id", flat=True)[:5]
+        )
+        if over := list(over):
+            raise InvalidInput(
+                f"A customer can hold at most {limit} tags; this change would exceed it for "
+                f"{', '.join(over)}.",
+                code="too_many_tags",
+                attr="tags_to_add",
+            )
+
+
+def tags_expire(
+    *, actor: AbstractBaseUser | None = None, now: datetime | None = None, batch_size: int = 5000
+) -> int:
+    """Delete expired assignments with history, batch by batch; returns how many went."""
+    now = now or timezone.now()
+    user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                TagAssignment.objects.expired(now)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                return total
+            rows = assignments_delete_by_ids(ids=ids)
+            assignments_history_record(
+                rows=rows, history_type="-", user_id=user_id, reason="expired", at=now
+            )
+            total += len(rows)

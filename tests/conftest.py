@@ -57,3 +57,9 @@ ALL_TAG_PERMS = (
 def tag_api(db):
     """A client allowed to do everything on tags through the API."""
     return make_client(*ALL_TAG_PERMS)
+
+
+@pytest.fixture
+def tagger(db):
+    """An integrator allowed to read customers and tag them."""
+    return make_client("customers.view_customer", "customers.tag_customer", "tags.view_tag")

@@ -50,3 +50,30 @@ class JsonObjectField(serializers.DictField):
         if find_unstorable(value):
             self.fail("unstorable")
         return value
+
+
+class StrictStringMixin:
+    """JSON types are kept: a number or boolean where a string is expected is a 400 (DRF would
+    quietly turn ``0`` into ``"0"``)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(StrictStringMixin, serializers.CharField):
+    pass
+
+
+class StrictEmailField(StrictStringMixin, serializers.EmailField):
+    pass
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """Only JSON ``true``/``false`` (DRF would also take "yes", "1", 1…)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data

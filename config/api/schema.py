@@ -85,6 +85,18 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             )
         return params
 
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        includable = getattr(serializer, "includable", {})
+        if direction == "response" and includable and "required" in schema:
+            # present only when asked for with ?includes=
+            schema["required"] = [f for f in schema["required"] if f not in includable.values()]
+        if direction == "request" and (
+            groups := getattr(serializer, "schema_any_of_required", None)
+        ):
+            schema["anyOf"] = [{"required": list(group)} for group in groups]
+        return schema
+
     def _get_paginator(self):
         paginator = super()._get_paginator()
         if paginator is not None and getattr(self.view, "envelope_plural", None):
@@ -130,8 +142,28 @@ class AutoSchema(StandardizedErrorsAutoSchema):
     def _should_add_http404_error_response(self) -> bool:
         return super()._should_add_http404_error_response() or "{" in self.path
 
+    def _nested_errors(self, serializer, prefix: str, extra: dict) -> None:
+        """Errors DRF raises on a nested serializer itself (null, not an object, not a list),
+        which drf-standardized-errors does not enumerate."""
+        from rest_framework import serializers as drf
+
+        for name, field in getattr(serializer, "fields", {}).items():
+            path = f"{prefix}{name}"
+            if isinstance(field, drf.ListSerializer):
+                extra.setdefault(path, set()).update({"null", "not_a_list", "empty", "max_length"})
+                self._nested_errors(field.child, f"{path}.INDEX.", extra)
+            elif isinstance(field, drf.Serializer):
+                extra.setdefault(path, set()).update({"null", "invalid"})
+                self._nested_errors(field, f"{path}.", extra)
+
     def _get_extra_validation_errors(self) -> dict[str, set[str]]:
         extra = dict(super()._get_extra_validation_errors())
+        if self.method in BODY_METHODS:
+            request_serializer = self.get_request_serializer()
+            if request_serializer is not None:
+                from drf_spectacular.plumbing import force_instance
+
+                self._nested_errors(force_instance(request_serializer), "", extra)
         action = self._action()
         extra.setdefault(UNIX_MS_HEADER, set()).add("invalid")
         if self.method == "POST":

@@ -3,7 +3,12 @@
 from django.db import models
 from rest_framework import serializers
 
-from config.api.fields import ApiDateTimeField
+from config.api.fields import (
+    ApiDateTimeField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictEmailField,
+)
 from config.fields import ULIDField
 
 
@@ -17,7 +22,11 @@ class ApiModelSerializer(serializers.ModelSerializer):
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DateTimeField: ApiDateTimeField,
-        ULIDField: serializers.CharField,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.EmailField: StrictEmailField,
+        models.BooleanField: StrictBooleanField,
+        ULIDField: StrictCharField,
     }
     includable: dict[str, str] = {}
 
@@ -30,7 +39,7 @@ class ApiModelSerializer(serializers.ModelSerializer):
                 yield field
 
 
-class ReasonField(serializers.CharField):
+class ReasonField(StrictCharField):
     """Optional ``reason`` on writes, stored as the history record's change reason."""
 
     def __init__(self, **kwargs):

@@ -1,18 +1,21 @@
 from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api.fields import JsonObjectField
+from config.api.fields import JsonObjectField, StrictCharField, StrictEmailField
 from config.api.serializers import ApiModelSerializer, ReasonField
 from customers.identifiers import MOBILE_INPUT_PATTERN, normalize_email, normalize_mobile
 from customers.models import Customer, reference_id_validator
+from tags.api.tagging_serializers import TagAssignmentSerializer
+from tags.selectors import customer_current_assignments
 
 
-class NormalizedEmailField(serializers.EmailField):
+class NormalizedEmailField(StrictEmailField):
     def to_internal_value(self, data):
         return normalize_email(super().to_internal_value(data))
 
 
-class MobileField(serializers.CharField):
+class MobileField(StrictCharField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         if not value:
@@ -36,9 +39,13 @@ class CustomerSerializer(ApiModelSerializer):
         help_text="Any formatting of 7–15 digits; stored as digits only.",
     )
     metadata = JsonObjectField(required=False, help_text="Free-form JSON object.")
+    tags = serializers.SerializerMethodField(help_text="Current tag names, sorted.")
+    tag_details = serializers.SerializerMethodField(
+        help_text="Current assignments with their metadata (`includes=customer.tag_details`)."
+    )
     reason = ReasonField()
 
-    includable = {"customer.metadata": "metadata"}
+    includable = {"customer.metadata": "metadata", "customer.tag_details": "tag_details"}
 
     class Meta:
         model = Customer
@@ -48,6 +55,8 @@ class CustomerSerializer(ApiModelSerializer):
             "name",
             "email",
             "mobile",
+            "tags",
+            "tag_details",
             "metadata",
             "created_at",
             "updated_at",
@@ -58,3 +67,17 @@ class CustomerSerializer(ApiModelSerializer):
         extra_kwargs = {
             "reference_id": {"allow_blank": True, "validators": [reference_id_validator]}
         }
+
+    @extend_schema_field(serializers.ListField(child=StrictCharField()))
+    def get_tags(self, customer: Customer) -> list[str]:
+        return [a.tag.name for a in customer_current_assignments(customer=customer)]
+
+    @extend_schema_field(TagAssignmentSerializer(many=True))
+    def get_tag_details(self, customer: Customer) -> list[dict]:
+        assignments = customer_current_assignments(customer=customer)
+        return TagAssignmentSerializer(assignments, many=True, context=self.context).data
+
+
+class CustomerUntagResponseSerializer(serializers.Serializer):
+    customer = CustomerSerializer()
+    warnings = serializers.ListField(child=StrictCharField())

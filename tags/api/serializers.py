@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api.fields import ApiDateTimeField
+from config.api.fields import ApiDateTimeField, StrictCharField
 from config.api.serializers import ApiModelSerializer, ReasonField
 from tags.models import (
     Tag,
@@ -13,8 +13,8 @@ from tags.models import (
 
 
 class TagMetadataInfoItemSerializer(serializers.Serializer):
-    key = serializers.CharField(min_length=1, max_length=50, trim_whitespace=False)
-    value = serializers.CharField(min_length=1, max_length=255, trim_whitespace=False)
+    key = StrictCharField(min_length=1, max_length=50, trim_whitespace=False)
+    value = StrictCharField(min_length=1, max_length=255, trim_whitespace=False)
 
 
 @extend_schema_field(
@@ -34,7 +34,7 @@ class TagMetadataSerializer(serializers.Serializer):
 
     info = TagMetadataInfoItemSerializer(many=True, required=False, max_length=50)
     list = UniqueStringListField(
-        child=serializers.CharField(max_length=255, trim_whitespace=False),
+        child=StrictCharField(max_length=255, trim_whitespace=False),
         required=False,
         max_length=50,
     )
@@ -70,13 +70,11 @@ class TagMetadataSerializer(serializers.Serializer):
 
 
 class TagSerializer(ApiModelSerializer):
-    name = serializers.CharField(
-        max_length=100, trim_whitespace=False, validators=[tag_name_validator]
-    )
-    reference_id = serializers.CharField(
+    name = StrictCharField(max_length=100, trim_whitespace=False, validators=[tag_name_validator])
+    reference_id = StrictCharField(
         max_length=50, required=False, allow_null=True, validators=[tag_reference_validator]
     )
-    description = serializers.CharField(
+    description = StrictCharField(
         max_length=10_000, required=False, allow_null=True, allow_blank=True, trim_whitespace=False
     )
     metadata = TagMetadataSerializer(required=False, allow_null=True)
@@ -129,8 +127,8 @@ class TagHistoryEntrySerializer(serializers.Serializer):
         choices=["created", "changed", "deleted", "restored", "deleted_permanently"]
     )
     at = ApiDateTimeField()
-    by = serializers.CharField(allow_null=True, help_text="Username of who made the change.")
-    reason = serializers.CharField(allow_null=True)
+    by = StrictCharField(allow_null=True, help_text="Username of who made the change.")
+    reason = StrictCharField(allow_null=True)
     changes = serializers.DictField(
         child=serializers.ListField(min_length=2, max_length=2, child=serializers.JSONField()),
         help_text="{field: [old, new]}",

@@ -1,0 +1,591 @@
+"""Tagging customers: POST /customers/{id}/tag, DELETE/GET /customers/{id}/tags, bulk_tag."""
+
+import random
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from customers.models import Customer
+from tags.models import Tag, TagAssignment
+from tags.services import customer_tags_change
+from tests.conftest import make_client
+from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory
+
+pytestmark = pytest.mark.django_db
+
+STATESET_REQUEST = {
+    "customer_id": "cust_123abc",
+    "tags_to_add": ["vip", "high_value", "early_adopter"],
+    "tags_to_remove": ["prospect"],
+    "tag_metadata": {"category": "loyalty", "source": "manual", "expiry_date": "2024-12-31"},
+}
+
+
+def tag_names(customer) -> list[str]:
+    return sorted(
+        TagAssignment.objects.current()
+        .filter(customer=customer)
+        .values_list("tag__name", flat=True)
+    )
+
+
+def give(customer, *names):
+    for name in names:
+        tag = Tag.objects.filter(name=name).first() or TagFactory(name=name)
+        TagAssignmentFactory(customer=customer, tag=tag)
+
+
+def test_the_stateset_example_verbatim(tagger):
+    # given a customer with repeat_buyer and email_subscriber, reached by its reference id
+    customer = CustomerFactory(reference_id="cust_123abc")
+    give(customer, "repeat_buyer", "email_subscriber", "prospect")
+    body = {
+        **STATESET_REQUEST,
+        "tag_metadata": {**STATESET_REQUEST["tag_metadata"], "expiry_date": "2099-12-31"},
+    }
+    # when
+    response = tagger.post(
+        "/api/v1/customers/cust_123abc/tag?identify_by=reference_id", body, format="json"
+    )
+    # then
+    assert response.status_code == 200, response.json()
+    got = response.json()
+    assert got["id"] == customer.id
+    assert got["current_tags"] == [
+        "early_adopter",
+        "email_subscriber",
+        "high_value",
+        "repeat_buyer",
+        "vip",
+    ]
+    assert got["tag_count"] == 5
+    assert got["tags_added"] == ["early_adopter", "high_value", "vip"]
+    assert got["tags_removed"] == ["prospect"]
+    assert got["warnings"] == []
+    assert got["segments"] == []
+    assert got["success"] is True
+    assert got["updated_by"] == tagger.user.username
+    # and the new assignments carry the metadata, the expiry at the end of that day UTC
+    vip = TagAssignment.objects.get(customer=customer, tag__name="vip")
+    assert (vip.category, vip.source) == ("loyalty", "manual")
+    assert vip.expires_at == datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert vip.assigned_by == tagger.user
+
+
+def test_the_stateset_example_with_its_past_expiry_adds_nothing_current(tagger):
+    customer = CustomerFactory()
+    response = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {**STATESET_REQUEST, "customer_id": customer.id},
+        format="json",
+    )
+    assert response.status_code == 200
+    # expired at the end of 2024: added (a real change) but not current
+    assert response.json()["tags_added"] == ["early_adopter", "high_value", "vip"]
+    assert response.json()["current_tags"] == []
+    assert tag_names(customer) == []
+
+
+def test_names_match_case_insensitively_and_the_stored_name_is_returned(tagger):
+    customer = CustomerFactory()
+    TagFactory(name="VIP")
+    response = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": ["vip"]}, format="json"
+    )
+    assert response.json()["tags_added"] == ["VIP"]
+    again = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": [" Vip "]}, format="json"
+    )
+    assert again.json()["tags_added"] == []
+    assert again.json()["warnings"] == ["'VIP' was already on the customer"]
+    assert Tag.objects.count() == 1
+
+
+def test_removing_a_tag_that_is_not_there_is_a_warning(tagger):
+    customer = CustomerFactory()
+    TagFactory(name="prospect")
+    response = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_remove": ["prospect", "nope"]},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert response.json()["warnings"] == [
+        "'nope' is not a tag",
+        "'prospect' was not on the customer",
+    ]
+
+
+def test_a_name_in_both_lists_is_a_400_and_nothing_changes(tagger):
+    customer = CustomerFactory()
+    give(customer, "vip")
+    response = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_add": ["VIP", "new"], "tags_to_remove": ["vip"]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "in_both_lists"
+    assert tag_names(customer) == ["vip"]
+    assert not Tag.objects.filter(name="new").exists()
+
+
+def test_unknown_names_without_create_missing_are_a_400_naming_them(tagger):
+    customer = CustomerFactory()
+    TagFactory(name="known")
+    response = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_add": ["known", "ghost", "phantom"], "create_missing": False},
+        format="json",
+    )
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert (error["code"], error["attr"]) == ("unknown_tags", "tags_to_add")
+    assert "ghost, phantom" in error["detail"]
+    assert tag_names(customer) == []
+    assert Tag.objects.count() == 1
+
+
+def test_unknown_names_are_created_with_history_by_default(tagger):
+    customer = CustomerFactory()
+    tagger.post(
+        f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": ["Brand New"]}, format="json"
+    )
+    tag = Tag.objects.get(name="Brand New")
+    assert tag.history.get().history_user == tagger.user
+
+
+def test_a_deleted_tag_is_a_409_and_nothing_changes(tagger):
+    customer = CustomerFactory()
+    give(customer, "old")
+    Tag.objects.filter(name="old").update(is_deleted=True, deleted_at=timezone.now())
+    for body in ({"tags_to_add": ["old", "fresh"]}, {"tags_to_remove": ["old"]}):
+        response = tagger.post(f"/api/v1/customers/{customer.id}/tag", body, format="json")
+        assert response.status_code == 409
+        assert response.json()["errors"][0]["code"] == "customer_tag_deleted"
+    assert TagAssignment.objects.filter(customer=customer).count() == 1  # kept, hidden
+    assert not Tag.objects.filter(name="fresh").exists()
+
+
+def test_an_inactive_tag_cannot_be_assigned_but_stays_where_it_is(tagger):
+    customer, other = CustomerFactory(), CustomerFactory()
+    give(other, "sleepy")
+    Tag.objects.filter(name="sleepy").update(is_active=False)
+    response = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": ["sleepy"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "tag_inactive"
+    assert tag_names(other) == ["sleepy"]
+    assert tag_names(customer) == []
+
+
+def test_the_251st_tag_is_a_400_and_nothing_changes(tagger, settings):
+    customer = CustomerFactory()
+    tags = Tag.objects.bulk_create([Tag(name=f"t{i}", name_key=f"t{i}") for i in range(251)])
+    TagAssignment.objects.bulk_create([TagAssignment(customer=customer, tag=t) for t in tags[:249]])
+    ok = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": ["t249"]}, format="json"
+    )
+    assert ok.status_code == 200
+    assert ok.json()["tag_count"] == 250
+    refused = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_add": ["t250"], "tags_to_remove": ["t0"]},
+        format="json",
+    )
+    assert refused.status_code == 200  # one out, one in: still 250
+    over = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": ["t0"]}, format="json"
+    )
+    assert over.status_code == 400
+    assert over.json()["errors"][0]["code"] == "too_many_tags"
+    assert len(tag_names(customer)) == 250
+    assert "t0" not in tag_names(customer)
+
+
+def test_more_than_100_names_in_a_list_is_a_400(tagger):
+    customer = CustomerFactory()
+    response = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_add": [f"t{i}" for i in range(101)]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "tags_to_add"
+    assert Tag.objects.count() == 0
+
+
+def test_customer_id_in_the_body_must_match(tagger):
+    customer = CustomerFactory()
+    response = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"customer_id": "someone-else", "tags_to_add": ["x"]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "customer_id"
+
+
+def test_expiry_in_the_past_and_the_future(tagger):
+    customer = CustomerFactory()
+    soon = (timezone.now() + timedelta(hours=1)).isoformat()
+    tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_add": ["later"], "tag_metadata": {"expiry_date": soon}},
+        format="json",
+    )
+    tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_add": ["gone"], "tag_metadata": {"expiry_date": "2020-01-01"}},
+        format="json",
+    )
+    assert tag_names(customer) == ["later"]
+    listed = tagger.get(f"/api/v1/customers/{customer.id}").json()["customer"]["tags"]
+    assert listed == ["later"]
+    # re-adding an expired tag refreshes it and counts as added
+    again = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": ["gone"]}, format="json"
+    )
+    assert again.json()["tags_added"] == ["gone"]
+    assert tag_names(customer) == ["gone", "later"]
+
+
+def test_bad_expiry_is_a_400(tagger):
+    customer = CustomerFactory()
+    response = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_add": ["x"], "tag_metadata": {"expiry_date": "next week"}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "tag_metadata.expiry_date"
+
+
+def test_expire_tags_command_deletes_expired_rows_with_history(capsys):
+    customer = CustomerFactory()
+    expired = TagAssignmentFactory(
+        customer=customer, expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    kept = TagAssignmentFactory(customer=customer, expires_at=timezone.now() + timedelta(days=1))
+    call_command("expire_tags")
+    assert list(TagAssignment.objects.values_list("pk", flat=True)) == [kept.pk]
+    record = TagAssignment.history.filter(id=expired.pk, history_type="-").get()
+    assert record.history_change_reason == "expired"
+    assert "Removed 1" in capsys.readouterr().out
+
+
+def test_history_records_adds_and_removes_with_user_reason_and_source(tagger):
+    customer = CustomerFactory()
+    give(customer, "prospect")
+    tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {
+            "tags_to_add": ["vip"],
+            "tags_to_remove": ["prospect"],
+            "reason": "upgraded",
+            "tag_metadata": {"source": "crm"},
+        },
+        format="json",
+    )
+    records = TagAssignment.history.filter(customer_id=customer.id, history_user=tagger.user)
+    assert sorted((r.history_type, r.tag.name, r.history_change_reason) for r in records) == [
+        ("+", "vip", "upgraded"),
+        ("-", "prospect", "upgraded"),
+    ]
+    assert records.get(history_type="+").source == "crm"
+
+
+# --- DELETE /customers/{id}/tags?keys= (Masivo) and GET --------------------------------------
+
+
+def test_masivo_delete_with_two_keys(tagger):
+    customer = CustomerFactory()
+    give(customer, "vip", "prospect", "loyal")
+    response = tagger.delete(f"/api/v1/customers/{customer.id}/tags?keys=VIP,prospect,unknown")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["customer"]["id"] == customer.id
+    assert body["customer"]["tags"] == ["loyal"]
+    assert body["warnings"] == ["'unknown' is not a tag"]
+    assert tag_names(customer) == ["loyal"]
+
+
+def test_delete_without_keys_is_a_400(tagger):
+    customer = CustomerFactory()
+    response = tagger.delete(f"/api/v1/customers/{customer.id}/tags")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "keys"
+
+
+def test_get_tags_lists_current_assignments_with_metadata(tagger):
+    customer = CustomerFactory()
+    tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_add": ["vip"], "tag_metadata": {"category": "loyalty"}},
+        format="json",
+    )
+    give(customer, "old")
+    TagAssignment.objects.filter(tag__name="old").update(
+        expires_at=timezone.now() - timedelta(days=1)
+    )
+    tags = tagger.get(f"/api/v1/customers/{customer.id}/tags").json()["tags"]
+    assert [(t["name"], t["category"], t["source"], t["assigned_by"]) for t in tags] == [
+        ("vip", "loyalty", "api", tagger.user.username)
+    ]
+
+
+def test_tagging_needs_the_tag_customer_permission():
+    customer = CustomerFactory()
+    reader = make_client("customers.view_customer")
+    assert (
+        reader.post(
+            f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": ["x"]}, format="json"
+        ).status_code
+        == 403
+    )
+    assert reader.delete(f"/api/v1/customers/{customer.id}/tags?keys=x").status_code == 403
+    assert reader.get(f"/api/v1/customers/{customer.id}/tags").status_code == 200
+    assert Tag.objects.count() == 0
+
+
+# --- customer objects and filters -----------------------------------------------------------
+
+
+def test_customer_filters_tags_all_any_none(tagger):
+    both, only_vip, neither = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    give(both, "vip", "loyal")
+    give(only_vip, "vip")
+
+    def ids(query):
+        return sorted(
+            c["id"] for c in tagger.get(f"/api/v1/customers/?{query}").json()["customers"]
+        )
+
+    assert ids("tags=VIP,loyal") == [both.id]
+    assert ids("tags_any=loyal,vip") == sorted([both.id, only_vip.id])
+    assert ids("tags_none=vip") == [neither.id]
+    assert ids("tags=vip&tags_none=loyal") == [only_vip.id]
+    # an expired or deleted tag does not count
+    TagAssignment.objects.filter(customer=only_vip).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert ids("tags=vip") == [both.id]
+    Tag.objects.filter(name="loyal").update(is_deleted=True)
+    assert ids("tags_any=loyal") == []
+
+
+def test_customer_object_lists_tags_and_details_on_request(tagger):
+    customer = CustomerFactory()
+    give(customer, "b", "a")
+    plain = tagger.get(f"/api/v1/customers/{customer.id}").json()["customer"]
+    assert plain["tags"] == ["a", "b"]
+    assert "tag_details" not in plain
+    detailed = tagger.get(f"/api/v1/customers/{customer.id}?includes=customer.tag_details").json()
+    assert [d["name"] for d in detailed["customer"]["tag_details"]] == ["a", "b"]
+
+
+# --- query counts ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [1, 50])
+def test_tag_endpoint_query_count_does_not_grow_with_tags(tagger, django_assert_num_queries, count):
+    customer = CustomerFactory()
+    add = [f"add{i}" for i in range(count)]
+    remove = [f"rm{i}" for i in range(count)]
+    Tag.objects.bulk_create([Tag(name=n, name_key=n) for n in add + remove])
+    give(customer, *remove)
+    tagger.get(f"/api/v1/customers/{customer.id}/tags")  # token's first use
+    with django_assert_num_queries(12) as captured:
+        response = tagger.post(
+            f"/api/v1/customers/{customer.id}/tag",
+            {"tags_to_add": add, "tags_to_remove": remove},
+            format="json",
+        )
+    assert response.json()["tag_count"] == count
+    # savepoints aside, at most 10 statements: auth 2, customer, tags, delete, insert,
+    # 2 history inserts, current tags, customer touch
+    real = [q for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(real) <= 10
+
+
+@pytest.mark.parametrize("size", [10, 100])
+def test_a_page_of_customers_with_tags_costs_4_queries(tagger, django_assert_max_num_queries, size):
+    tags = Tag.objects.bulk_create([Tag(name=f"t{i}", name_key=f"t{i}") for i in range(5)])
+    customers = Customer.objects.bulk_create([Customer(name=f"c{i}") for i in range(size)])
+    TagAssignment.objects.bulk_create(
+        [TagAssignment(customer=c, tag=t) for c in customers for t in tags]
+    )
+    tagger.get("/api/v1/customers/?limit=1")
+    with django_assert_max_num_queries(4):
+        page = tagger.get("/api/v1/customers/?limit=100").json()["customers"]
+    assert len(page) == min(size, 100)
+    assert all(c["tags"] == ["t0", "t1", "t2", "t3", "t4"] for c in page)
+
+
+# --- bulk_tag --------------------------------------------------------------------------------
+
+
+def test_bulk_tag_by_ids_with_unknown_ids(tagger):
+    customers = CustomerFactory.create_batch(3)
+    give(customers[0], "prospect")
+    response = tagger.post(
+        "/api/v1/customers/bulk_tag",
+        {
+            "customer_ids": [c.reference_id for c in customers] + ["nobody"],
+            "identify_by": "reference_id",
+            "tags_to_add": ["vip"],
+            "tags_to_remove": ["prospect"],
+            "reason": "campaign",
+        },
+        format="json",
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "matched": 3,
+        "tags_added": 3,
+        "tags_removed": 1,
+        "unknown_ids": ["nobody"],
+        "warnings": [],
+    }
+    assert all(tag_names(c) == ["vip"] for c in customers)
+    assert TagAssignment.history.filter(history_change_reason="campaign").count() == 4
+
+
+def test_bulk_tag_by_filter(tagger):
+    loyal = CustomerFactory.create_batch(2)
+    for customer in loyal:
+        give(customer, "loyal")
+    other = CustomerFactory()
+    response = tagger.post(
+        "/api/v1/customers/bulk_tag",
+        {"filter": {"tags": "loyal"}, "tags_to_add": ["vip"]},
+        format="json",
+    )
+    assert response.json()["matched"] == 2
+    assert tag_names(other) == []
+    assert all(tag_names(c) == ["loyal", "vip"] for c in loyal)
+
+
+def test_bulk_tag_needs_a_selection(tagger):
+    response = tagger.post("/api/v1/customers/bulk_tag", {"tags_to_add": ["x"]}, format="json")
+    assert response.status_code == 400
+    assert Tag.objects.count() == 0
+
+
+def test_bulk_tag_with_ids_and_filter_takes_the_intersection(tagger):
+    loyal, plain = CustomerFactory(), CustomerFactory()
+    give(loyal, "loyal")
+    response = tagger.post(
+        "/api/v1/customers/bulk_tag",
+        {"customer_ids": [loyal.id, plain.id], "filter": {"tags": "loyal"}, "tags_to_add": ["vip"]},
+        format="json",
+    )
+    assert response.json()["matched"] == 1
+    assert tag_names(plain) == []
+
+
+def test_bulk_tag_filter_over_the_limit_is_a_400(tagger, monkeypatch):
+    monkeypatch.setattr("customers.api.views.BULK_LIMIT", 2)
+    CustomerFactory.create_batch(3)
+    response = tagger.post(
+        "/api/v1/customers/bulk_tag", {"filter": {}, "tags_to_add": ["x"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "filter"
+    assert not TagAssignment.objects.exists()
+
+
+def test_bulk_tag_statements_are_per_batch_not_per_customer(tagger):
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    TagFactory(name="vip")
+    tagger.get("/api/v1/customers/?limit=1")
+    counts = {}
+    for size in (20, 1000):
+        Customer.objects.all().delete()
+        customers = Customer.objects.bulk_create([Customer(name=f"c{i}") for i in range(size)])
+        with CaptureQueriesContext(conn) as captured:
+            response = tagger.post(
+                "/api/v1/customers/bulk_tag",
+                {"customer_ids": [c.id for c in customers], "tags_to_add": ["vip"]},
+                format="json",
+            )
+        assert response.json()["tags_added"] == size
+        counts[size] = len(captured.captured_queries)
+    # 980 more customers cost at most one statement per 50 of them (SQLite's small batches)
+    assert counts[1000] - counts[20] <= 980 / 50, counts
+
+
+# --- concurrency ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_adds_and_removes_never_lose_a_tag():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL for truly concurrent writers")
+    customers = CustomerFactory.create_batch(5)
+    names = [f"t{i}" for i in range(8)]
+    for name in names:
+        TagFactory(name=name)
+    raw = make_client(
+        "customers.view_customer", "customers.tag_customer", username="worker"
+    ).raw_token
+    statuses: list[int] = []
+
+    def worker(seed: int):
+        from rest_framework.test import APIClient
+
+        rng = random.Random(seed)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        try:
+            for _ in range(200):
+                customer = rng.choice(customers)
+                body = (
+                    {"tags_to_add": rng.sample(names, 2)}
+                    if rng.random() < 0.6
+                    else {"tags_to_remove": rng.sample(names, 2)}
+                )
+                statuses.append(
+                    client.post(
+                        f"/api/v1/customers/{customer.id}/tag", body, format="json"
+                    ).status_code
+                )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(statuses) == 1600
+    assert set(statuses) == {200}
+    for customer in customers:
+        # replay the history log: the final set is what the recorded adds and removes say
+        held: set[str] = set()
+        for record in TagAssignment.history.filter(customer_id=customer.id).order_by(
+            "history_date", "history_id"
+        ):
+            if record.history_type == "+":
+                assert record.tag_id not in held, "an add was recorded for a tag already held"
+                held.add(record.tag_id)
+            else:
+                assert record.tag_id in held, "a remove was recorded for a tag not held"
+                held.discard(record.tag_id)
+        assert held == set(
+            TagAssignment.objects.filter(customer=customer).values_list("tag_id", flat=True)
+        )
+
+
+def test_service_is_usable_without_the_api():
+    customer = CustomerFactory()
+    change = customer_tags_change(customer=customer, add=["a", "b"], actor=None, source="import")
+    assert (change.added, change.current_tags) == (["a", "b"], ["a", "b"])
+    assert set(TagAssignment.objects.values_list("source", flat=True)) == {"import"}
