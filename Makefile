@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: install run serve test lint format
+.PHONY: install run serve test lint format bench
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ serve: install .env
 
 test: install
 	$(VENV)/bin/pytest
+
+# Benchmarks print tables; they need PostgreSQL (BENCH_DATABASE_URL, default a tagdesk_bench
+# database on 127.0.0.1:5432, dropped and recreated).
+bench: install
+	cd bench && ../$(PY) tagging.py
 
 lint: install
 	$(VENV)/bin/ruff check .

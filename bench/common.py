@@ -1,0 +1,61 @@
+"""Helpers shared by the benchmarks: a fresh PostgreSQL database and a table printer."""
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def setup_django(reset: bool = True) -> None:
+    """Point Django at the bench database (recreated when ``reset``) and migrate it."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    import dj_database_url
+    import psycopg
+
+    url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tagdesk_bench")
+    params = dj_database_url.parse(url)
+    admin = psycopg.connect(
+        host=params["HOST"], port=params["PORT"] or 5432, user=params["USER"], dbname="postgres",
+        autocommit=True,
+    )  # fmt: skip
+    if reset:
+        admin.execute(f'DROP DATABASE IF EXISTS "{params["NAME"]}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{params["NAME"]}"')
+    admin.close()
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", run_syncdb=True, verbosity=0)
+
+
+def timed(fn: Callable[[], object], repeat: int = 1) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def print_table(title: str, headers: list[str], rows: list[list[object]]) -> None:
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    print("  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)

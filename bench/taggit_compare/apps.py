@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TaggitCompareConfig(AppConfig):
+    name = "bench.taggit_compare"
+    label = "taggit_compare"
