@@ -3,9 +3,10 @@
 import django_filters
 from django.db.models import Q, QuerySet
 
-from config.api.filters import ApiFilterSet
+from config.api.filters import ApiFilterSet, DateTimeFilter
 from customers.identifiers import normalize_mobile
 from customers.models import Customer
+from statuses.models import name_key as status_name_key
 from tags.selectors import has_current_tags, tag_keys
 
 
@@ -13,8 +14,10 @@ class CustomerFilterSet(ApiFilterSet):
     search = django_filters.CharFilter(
         method="filter_search", label="Name, email, reference id or mobile contains"
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
+    status = django_filters.CharFilter(method="filter_status", label="Status name (any case)")
+    label = django_filters.CharFilter(method="filter_label", label="Status label name (any case)")
     tags = django_filters.CharFilter(
         method="filter_tags_all", label="Has all these tags (comma-separated)"
     )
@@ -25,7 +28,9 @@ class CustomerFilterSet(ApiFilterSet):
 
     class Meta:
         model = Customer
-        fields = ["search", "created_after", "created_before", "tags", "tags_any", "tags_none"]
+        fields = [
+            "search", "created_after", "created_before", "status", "label", "tags", "tags_any", "tags_none",
+        ]  # fmt: skip
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()
@@ -50,3 +55,17 @@ class CustomerFilterSet(ApiFilterSet):
     def filter_tags_none(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         keys = tag_keys(value)
         return queryset.exclude(has_current_tags(keys)) if keys else queryset
+
+    def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return (
+            queryset.filter(status_label__status__name_key=status_name_key(value))
+            if value.strip()
+            else queryset
+        )
+
+    def filter_label(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return (
+            queryset.filter(status_label__name_key=status_name_key(value))
+            if value.strip()
+            else queryset
+        )

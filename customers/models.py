@@ -5,6 +5,7 @@ from simple_history.models import HistoricalRecords
 
 from config.fields import ULIDField, new_ulid
 from customers.identifiers import REFERENCE_ID_RE, normalize_email, normalize_mobile
+from statuses.selectors import default_status_label_id
 
 reference_id_validator = RegexValidator(
     REFERENCE_ID_RE, "Use 1–50 characters of A–Z, a–z, 0–9, '_' and '-'.", code="invalid"
@@ -31,6 +32,13 @@ class Customer(models.Model):
         null=True,
         blank=True,
         help_text="Digits only, country code first (E.164 without '+').",
+    )
+    status_label = models.ForeignKey(
+        "statuses.StatusLabel",
+        on_delete=models.PROTECT,
+        related_name="customers",
+        default=default_status_label_id,
+        help_text="The customer's status is its label's status.",
     )
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -41,7 +41,7 @@ def customers_resolve(
 def customer_list_queryset() -> QuerySet:
     from tags.selectors import customers_with_current_tags
 
-    return customers_with_current_tags(Customer.objects.all())
+    return customers_with_current_tags(Customer.objects.select_related("status_label__status"))
 
 
 def customers_select(

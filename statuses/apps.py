@@ -3,3 +3,12 @@ from django.apps import AppConfig
 
 class StatusesConfig(AppConfig):
     name = "statuses"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from statuses.services import statuses_ensure_defaults
+
+        # The data migration creates the default statuses; this puts them back after a flush
+        # (tests that truncate tables) so the default label always exists.
+        post_migrate.connect(statuses_ensure_defaults, sender=self)

@@ -1,7 +1,7 @@
 import django_filters
 from django.db.models import Q, QuerySet
 
-from config.api.filters import ApiFilterSet, StrictBooleanFilter
+from config.api.filters import ApiFilterSet, DateTimeFilter, StrictBooleanFilter
 from tags.models import Tag, tag_name_key
 
 
@@ -15,8 +15,8 @@ class TagFilterSet(ApiFilterSet):
         label="Deleted tags (default false: they are listed only when asked)"
     )
     reference_id = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Tag

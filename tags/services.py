@@ -308,11 +308,13 @@ def customer_tags_change(
             assigned_by_id=user_id,
             now=now,
         )
+        # Stamped after the writes: for any one assignment, history order is commit order.
+        recorded_at = timezone.now()
         assignments_history_record(
-            rows=removed_rows, history_type="-", user_id=user_id, reason=reason, at=now
+            rows=removed_rows, history_type="-", user_id=user_id, reason=reason, at=recorded_at
         )
         assignments_history_record(
-            rows=added_rows, history_type="+", user_id=user_id, reason=reason, at=now
+            rows=added_rows, history_type="+", user_id=user_id, reason=reason, at=recorded_at
         )
         current = list(
             TagAssignment.objects.current(now)
@@ -385,11 +387,13 @@ def customers_tags_bulk_change(
             assigned_by_id=user_id,
             now=now,
         )
+        # Stamped after the writes: for any one assignment, history order is commit order.
+        recorded_at = timezone.now()
         assignments_history_record(
-            rows=removed_rows, history_type="-", user_id=user_id, reason=reason, at=now
+            rows=removed_rows, history_type="-", user_id=user_id, reason=reason, at=recorded_at
         )
         assignments_history_record(
-            rows=added_rows, history_type="+", user_id=user_id, reason=reason, at=now
+            rows=added_rows, history_type="+", user_id=user_id, reason=reason, at=recorded_at
         )
         if added_rows:
             _check_tag_limit({r.customer_id for r in added_rows}, now=now)

@@ -1,11 +1,17 @@
 """Serializer fields shared by every app's API."""
 
+import re
+from datetime import UTC
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.parsers import find_unstorable
 
 UNIX_MS_HEADER = "X-Datetime-Format"
+_RFC3339 = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
 
 
 def wants_unix_ms(context: dict) -> bool:
@@ -77,3 +83,22 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid", input=data)
         return data
+
+
+class DateTimeInputField(serializers.DateTimeField):
+    """A datetime sent by a client: any RFC 3339 date-time."""
+
+    def to_internal_value(self, value):
+        # Accept every RFC 3339 date-time (lowercase t/z, nanoseconds, a leap second), which
+        # DRF's parser would refuse although the schema promises it.
+        if isinstance(value, str) and (match := _RFC3339.match(value.strip())):
+            date, hour, minute, second, fraction, offset = match.groups()
+            second = min(int(second), 59)
+            fraction = (fraction or "")[:7]  # "." + at most 6 digits
+            offset = "+00:00" if offset in ("Z", "z") else offset
+            value = f"{date}T{hour}:{minute}:{second:02d}{fraction}{offset}"
+        parsed = super().to_internal_value(value)
+        try:
+            return parsed.astimezone(UTC)  # PostgreSQL refuses offsets beyond ±15:59
+        except OverflowError:
+            self.fail("invalid", format="RFC 3339")

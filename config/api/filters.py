@@ -1,5 +1,7 @@
 """Base FilterSet for the API: a typed filter given an empty value is an error, not ignored."""
 
+from datetime import UTC
+
 import django_filters
 from django import forms
 
@@ -42,3 +44,24 @@ class ApiFilterSet(django_filters.FilterSet):
             if not isinstance(field, forms.CharField) or isinstance(field, forms.TypedChoiceField):
                 field.empty_values = [value for value in field.empty_values if value != ""]
         return form
+
+
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """ISO 8601, converted to UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO allows."""
+
+    default_error_messages = {"out_of_range": "Out of the supported range once converted to UTC."}
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None or parsed.tzinfo is None:
+            return parsed
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(
+                self.error_messages["out_of_range"], code="invalid"
+            ) from None
+
+
+class DateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField

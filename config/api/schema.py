@@ -97,6 +97,13 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             schema["anyOf"] = [{"required": list(group)} for group in groups]
         return schema
 
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        serializer = self.get_request_serializer()
+        if body and getattr(serializer, "schema_any_of_required", None):
+            body["required"] = True
+        return body
+
     def _get_paginator(self):
         paginator = super()._get_paginator()
         if paginator is not None and getattr(self.view, "envelope_plural", None):

@@ -2,10 +2,13 @@
 
 from config.api.routers import ApiRouter
 from customers.api.views import CustomerViewSet
+from statuses.api.views import StatusLabelViewSet, StatusViewSet
 from tags.api.views import TagViewSet
 
 router = ApiRouter()
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("customer_tags", TagViewSet, basename="customer_tag")
+router.register("statuses", StatusViewSet, basename="status")
+router.register("status_labels", StatusLabelViewSet, basename="status_label")
 
 urlpatterns = router.urls

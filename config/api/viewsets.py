@@ -99,6 +99,8 @@ class ApiViewMixin:
 
     def get_lookup(self) -> dict:
         """Translate ``{id}`` + ``?identify_by=`` into queryset filter kwargs (404 if malformed)."""
+        if "id" not in self.kwargs:
+            raise NotFound()  # a list-level route (e.g. OPTIONS asking about PUT) has no object
         identify_by = self.request.query_params.get("identify_by", "id")
         if identify_by not in self.identify_by:
             raise ValidationError(

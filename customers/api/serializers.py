@@ -6,6 +6,7 @@ from config.api.fields import JsonObjectField, StrictCharField, StrictEmailField
 from config.api.serializers import ApiModelSerializer, ReasonField
 from customers.identifiers import MOBILE_INPUT_PATTERN, normalize_email, normalize_mobile
 from customers.models import Customer, reference_id_validator
+from statuses.api.serializers import CustomerStatusSerializer
 from tags.api.tagging_serializers import TagAssignmentSerializer
 from tags.selectors import customer_current_assignments
 
@@ -39,6 +40,7 @@ class CustomerSerializer(ApiModelSerializer):
         help_text="Any formatting of 7–15 digits; stored as digits only.",
     )
     metadata = JsonObjectField(required=False, help_text="Free-form JSON object.")
+    status = CustomerStatusSerializer(source="status_label", read_only=True)
     tags = serializers.SerializerMethodField(help_text="Current tag names, sorted.")
     tag_details = serializers.SerializerMethodField(
         help_text="Current assignments with their metadata (`includes=customer.tag_details`)."
@@ -55,6 +57,7 @@ class CustomerSerializer(ApiModelSerializer):
             "name",
             "email",
             "mobile",
+            "status",
             "tags",
             "tag_details",
             "metadata",

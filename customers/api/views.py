@@ -1,9 +1,12 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
+from rest_framework import serializers
 from rest_framework.decorators import action
-from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.response import Response
 
+from config.api.pagination import CursorPagination
 from config.api.viewsets import ApiModelViewSet, lookup_by_field, lookup_by_id
 from customers import selectors, services
 from customers.api.serializers import CustomerSerializer, CustomerUntagResponseSerializer
@@ -11,6 +14,14 @@ from customers.filtersets import CustomerFilterSet
 from customers.identifiers import is_reference_id, normalize_email, normalize_mobile
 from customers.models import Customer
 from segments.services import segments_for_tags
+from statuses import services as status_services
+from statuses.api.serializers import (
+    CustomerStatusRequestSerializer,
+    StatusChangeCreatedSerializer,
+    StatusChangeRequestSerializer,
+    StatusChangeSerializer,
+)
+from statuses.models import SOURCES, StatusChange
 from tags import services as tag_services
 from tags.api.tagging_serializers import (
     BulkTagRequestSerializer,
@@ -22,8 +33,52 @@ from tags.api.tagging_serializers import (
 )
 
 BULK_LIMIT = 10_000
+# Capillary's identifierName → our identify_by
+LOOKUP_IDENTIFIERS = {
+    "mobile": "mobile",
+    "email": "email",
+    "externalId": "reference_id",
+    "id": "id",
+}
 
 
+class LookupErrorSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=["8015", "not_found"])
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class LookupNotFoundResponseSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["client_error"])
+    errors = LookupErrorSerializer(many=True)
+
+
+@extend_validation_errors(["8003"], field_name="source", actions=["lookup_status"])
+@extend_validation_errors(["8013"], field_name="identifierName", actions=["lookup_status"])
+@extend_validation_errors(["8013"], field_name="identifierValue", actions=["lookup_status"])
+@extend_validation_errors(["invalid"], field_name="async", actions=["lookup_status"])
+@extend_validation_errors(
+    ["invalid_label", "required", "max_length"],
+    field_name="label",
+    actions=["lookup_status", "status"],
+)
+@extend_validation_errors(
+    ["required", "max_length"], field_name="reason", actions=["lookup_status", "status"]
+)
+@extend_validation_errors(
+    ["unknown_tags", "tag_inactive", "too_many_tags", "max_length", "invalid"],
+    field_name="tags_to_add",
+    actions=["tag", "bulk_tag"],
+)
+@extend_validation_errors(
+    ["in_both_lists", "max_length", "invalid"],
+    field_name="tags_to_remove",
+    actions=["tag", "bulk_tag"],
+)
+@extend_validation_errors(["invalid", "too_many"], field_name="filter", actions=["bulk_tag"])
+@extend_validation_errors(
+    ["required", "invalid", "max_length"], field_name="keys", actions=["untag"]
+)
 class CustomerViewSet(ApiModelViewSet):
     """Customers; ``{id}`` may be the id, reference_id, email or mobile (``identify_by``)."""
 
@@ -39,20 +94,25 @@ class CustomerViewSet(ApiModelViewSet):
         "email": lookup_by_field("email", normalize_email),
         "mobile": lookup_by_field("mobile", normalize_mobile),
     }
-    identify_by_actions = ("tag", "tags", "untag")
+    identify_by_actions = ("tag", "tags", "untag", "status", "status_history")
     includes_choices = ("customer.metadata", "customer.tag_details")
     action_permissions = {
         "tag": ["customers.tag_customer"],
         "tags": ["customers.view_customer"],
         "untag": ["customers.tag_customer"],
         "bulk_tag": ["customers.tag_customer"],
+        "lookup_status": ["statuses.change_customer_status"],
+        "status": ["statuses.change_customer_status"],
+        "status_history": ["customers.view_customer"],
     }
-    conflict_actions = ("create", "update", "partial_update", "tag", "untag", "bulk_tag")
+    conflict_actions = (
+        "create", "update", "partial_update", "tag", "untag", "bulk_tag", "lookup_status", "status",
+    )  # fmt: skip
     use_etags = True
     ordering_fields = ("id", "created_at")
 
     def get_queryset(self):
-        if self.action in {"tag", "untag"}:
+        if self.action in {"tag", "untag", "status"}:
             return Customer.objects.all()  # the write reads what it needs itself
         return selectors.customer_list_queryset()
 
@@ -202,3 +262,156 @@ class CustomerViewSet(ApiModelViewSet):
                 "warnings": result.warnings,
             }
         )
+
+    def _status_change(
+        self, customer: Customer, data: dict, source: str, account_id=None
+    ) -> Response:
+        result = status_services.customer_status_change(
+            customer=customer,
+            label=data["label"],
+            reason=data["reason"],
+            source=source,
+            actor=self.request.user,
+            effective_at=data.get("date"),
+            account_id=account_id,
+        )
+        return Response(
+            {"createdId": result.change.pk if result.change else None, "warnings": result.warnings}
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "source",
+                str,
+                required=True,
+                enum=list(SOURCES),
+                description="Where the change comes from (error 8003 if missing or invalid).",
+            ),
+            OpenApiParameter(
+                "identifierName",
+                str,
+                required=True,
+                enum=list(LOOKUP_IDENTIFIERS),
+                description="`externalId` is the reference_id (error 8013 if missing or invalid).",
+            ),
+            OpenApiParameter(
+                "identifierValue",
+                {"type": "string", "pattern": r"\S"},
+                required=True,
+                description="Value of the identifier (error 8013 if missing).",
+            ),
+            OpenApiParameter(
+                "accountId", str, description="Account of the source, kept with the change."
+            ),
+            OpenApiParameter(
+                "async",
+                bool,
+                description="Accepted for compatibility; changes always apply before the response.",
+            ),
+        ],
+        request=StatusChangeRequestSerializer,
+        responses={200: StatusChangeCreatedSerializer, 404: LookupNotFoundResponseSerializer},
+    )
+    @action(
+        detail=False,
+        methods=["put"],
+        url_path="lookup/status",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def lookup_status(self, request, *args, **kwargs) -> Response:
+        """Change the status label of the customer found by an identifier (Capillary shape)."""
+        params = request.query_params
+        source = params.get("source")
+        if source not in SOURCES:
+            raise ValidationError(
+                {
+                    "source": [
+                        ErrorDetail(f"Invalid source: must be one of {', '.join(SOURCES)}.", "8003")
+                    ]
+                }
+            )
+        identifier = params.get("identifierName")
+        if identifier not in LOOKUP_IDENTIFIERS:
+            raise ValidationError(
+                {
+                    "identifierName": [
+                        ErrorDetail(
+                            f"Lookup, invalid identifier passed: identifierName must be one of {', '.join(LOOKUP_IDENTIFIERS)}.",
+                            "8013",
+                        )
+                    ]
+                }
+            )
+        value = params.get("identifierValue", "")
+        if not value.strip():
+            raise ValidationError(
+                {
+                    "identifierValue": [
+                        ErrorDetail(
+                            "Lookup, invalid identifier passed: identifierValue is missing.", "8013"
+                        )
+                    ]
+                }
+            )
+        if params.get("async") not in (None, "true", "false"):
+            raise ValidationError({"async": [ErrorDetail("Must be true or false.", "invalid")]})
+        serializer = StatusChangeRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ids, _ = selectors.customers_resolve(
+            identifiers=[value], identify_by=LOOKUP_IDENTIFIERS[identifier]
+        )
+        if not ids:
+            raise NotFound("Customer not found for the given identifiers.", code="8015")
+        return self._status_change(
+            Customer.objects.get(pk=ids[0]),
+            serializer.validated_data,
+            source,
+            params.get("accountId"),
+        )
+
+    @extend_schema(
+        request=CustomerStatusRequestSerializer, responses={200: StatusChangeCreatedSerializer}
+    )
+    @action(detail=True, methods=["put"])
+    def status(self, request, *args, **kwargs) -> Response:
+        """Change this customer's status label, with a reason."""
+        customer = self.get_object()
+        serializer = CustomerStatusRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._status_change(
+            customer, serializer.validated_data, serializer.validated_data["source"]
+        )
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "StatusHistoryPage",
+                {
+                    "status_changes": StatusChangeSerializer(many=True),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                },
+            )
+        },
+        parameters=[
+            OpenApiParameter("cursor", str, description="The pagination cursor value."),
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1}, description="Entries per page, 1–200."
+            ),
+        ],
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def status_history(self, request, *args, **kwargs) -> Response:
+        """Every status change of the customer, oldest first, with who and why."""
+        customer = self.get_object()
+        paginator = CursorPagination()
+        paginator.envelope = "status_changes"
+        queryset = StatusChange.objects.filter(customer=customer).select_related(
+            "from_label", "to_label__status", "created_by"
+        )
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        data = StatusChangeSerializer(page, many=True, context=self.get_serializer_context()).data
+        return paginator.get_paginated_response(data)

@@ -10,7 +10,12 @@ from rest_framework.fields import (
     ProhibitSurrogateCharactersValidator,
 )
 
-from config.api.fields import ApiDateTimeField, StrictBooleanField, StrictCharField
+from config.api.fields import (
+    ApiDateTimeField,
+    DateTimeInputField,
+    StrictBooleanField,
+    StrictCharField,
+)
 from config.api.serializers import ReasonField
 from tags.models import TagAssignment
 
@@ -47,7 +52,7 @@ class ExpiryField(serializers.Field):
             return datetime.combine(date.fromisoformat(data), time.max, tzinfo=UTC)
         except ValueError:
             pass
-        parsed = ApiDateTimeField().to_internal_value(data)
+        parsed = DateTimeInputField().to_internal_value(data)
         return parsed
 
     def to_representation(self, value):
@@ -129,6 +134,8 @@ class BulkTagFilterSerializer(serializers.Serializer):
     tags_any = StrictCharField(required=False)
     tags_none = StrictCharField(required=False)
     search = StrictCharField(required=False)
+    status = StrictCharField(required=False)
+    label = StrictCharField(required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
 

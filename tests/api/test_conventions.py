@@ -295,3 +295,16 @@ def test_check_deploy_is_clean_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_datetimes_with_any_iso_offset_are_accepted(api):
+    # PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 allows: they are converted to UTC
+    CustomerFactory()
+    response = api.get("/api/v1/customers/?created_after=2020-01-01T00:00:00-20:04")
+    assert response.status_code == 200
+    assert len(response.json()["customers"]) == 1
+
+
+def test_options_on_a_list_level_action_is_not_a_500(api):
+    response = api.options("/api/v1/customers/lookup/status")
+    assert response.status_code in (200, 403)
