@@ -268,6 +268,42 @@ def _tags_create_missing(names: list[str], *, actor, reason: str) -> list[Tag]:
         return list(Tag.objects.filter(name_key__in=[t.name_key for t in tags]))
 
 
+def _assignments_apply(
+    *,
+    customer_ids: list[str],
+    add_tags: list[Tag],
+    remove_tags: list[Tag],
+    actor,
+    reason: str,
+    source: str,
+    category: str,
+    expires_at: datetime | None,
+    now: datetime,
+):
+    """Remove, then add, for every customer × tag, with history; returns (added, removed) rows."""
+    user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    removed_rows = assignments_delete(
+        customer_ids=customer_ids, tag_ids=[t.pk for t in remove_tags]
+    )
+    added_rows = assignments_insert(
+        pairs=[(c, t.pk) for c in customer_ids for t in add_tags],
+        category=category,
+        source=source,
+        expires_at=expires_at,
+        assigned_by_id=user_id,
+        now=now,
+    )
+    # Stamped after the writes: for any one assignment, history order is commit order.
+    recorded_at = timezone.now()
+    assignments_history_record(
+        rows=removed_rows, history_type="-", user_id=user_id, reason=reason, at=recorded_at
+    )
+    assignments_history_record(
+        rows=added_rows, history_type="+", user_id=user_id, reason=reason, at=recorded_at
+    )
+    return added_rows, removed_rows
+
+
 def customer_tags_change(
     *,
     customer: Customer,
@@ -295,27 +331,18 @@ def customer_tags_change(
             reason=reason,
         )
         now = timezone.now()
-        user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
-        removed_rows = assignments_delete(
-            customer_ids=[customer.pk], tag_ids=[t.pk for t in remove_tags.values()]
-        )
-        removed_current = [r for r in removed_rows if r.expires_at is None or r.expires_at > now]
-        added_rows = assignments_insert(
-            pairs=[(customer.pk, t.pk) for t in add_tags.values()],
-            category=category,
+        added_rows, removed_rows = _assignments_apply(
+            customer_ids=[customer.pk],
+            add_tags=list(add_tags.values()),
+            remove_tags=list(remove_tags.values()),
+            actor=actor,
+            reason=reason,
             source=source,
+            category=category,
             expires_at=expires_at,
-            assigned_by_id=user_id,
             now=now,
         )
-        # Stamped after the writes: for any one assignment, history order is commit order.
-        recorded_at = timezone.now()
-        assignments_history_record(
-            rows=removed_rows, history_type="-", user_id=user_id, reason=reason, at=recorded_at
-        )
-        assignments_history_record(
-            rows=added_rows, history_type="+", user_id=user_id, reason=reason, at=recorded_at
-        )
+        removed_current = [r for r in removed_rows if r.expires_at is None or r.expires_at > now]
         current = list(
             TagAssignment.objects.current(now)
             .filter(customer_id=customer.pk)
@@ -375,25 +402,16 @@ def customers_tags_bulk_change(
             reason=reason,
         )
         now = timezone.now()
-        user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
-        removed_rows = assignments_delete(
-            customer_ids=customer_ids, tag_ids=[t.pk for t in remove_tags.values()]
-        )
-        added_rows = assignments_insert(
-            pairs=[(c, t.pk) for c in customer_ids for t in add_tags.values()],
-            category=category,
+        added_rows, removed_rows = _assignments_apply(
+            customer_ids=customer_ids,
+            add_tags=list(add_tags.values()),
+            remove_tags=list(remove_tags.values()),
+            actor=actor,
+            reason=reason,
             source=source,
+            category=category,
             expires_at=expires_at,
-            assigned_by_id=user_id,
             now=now,
-        )
-        # Stamped after the writes: for any one assignment, history order is commit order.
-        recorded_at = timezone.now()
-        assignments_history_record(
-            rows=removed_rows, history_type="-", user_id=user_id, reason=reason, at=recorded_at
-        )
-        assignments_history_record(
-            rows=added_rows, history_type="+", user_id=user_id, reason=reason, at=recorded_at
         )
         if added_rows:
             _check_tag_limit({r.customer_id for r in added_rows}, now=now)

@@ -42,6 +42,20 @@ LOOKUP_IDENTIFIERS = {
 }
 
 
+def tagging_arguments(data: dict, *, default_source: str) -> dict:
+    """The tagging services' keyword arguments from a validated tag/bulk_tag request."""
+    metadata = data.get("tag_metadata", {})
+    return {
+        "add": data["tags_to_add"],
+        "remove": data["tags_to_remove"],
+        "reason": data.get("reason", ""),
+        "source": metadata.get("source") or default_source,
+        "category": metadata.get("category", ""),
+        "expires_at": metadata.get("expiry_date"),
+        "create_missing": data["create_missing"],
+    }
+
+
 class LookupErrorSerializer(serializers.Serializer):
     code = serializers.ChoiceField(choices=["8015", "not_found"])
     detail = serializers.CharField()
@@ -155,17 +169,8 @@ class CustomerViewSet(ApiModelViewSet):
             raise ValidationError(
                 {"customer_id": [ErrorDetail("Must equal the {id} of the URL.", "invalid")]}
             )
-        metadata = data.get("tag_metadata", {})
         change = tag_services.customer_tags_change(
-            customer=customer,
-            add=data["tags_to_add"],
-            remove=data["tags_to_remove"],
-            actor=request.user,
-            reason=data.get("reason", ""),
-            source=metadata.get("source") or "api",
-            category=metadata.get("category", ""),
-            expires_at=metadata.get("expiry_date"),
-            create_missing=data["create_missing"],
+            customer=customer, actor=request.user, **tagging_arguments(data, default_source="api")
         )
         body = {
             "id": customer.id,
@@ -241,17 +246,8 @@ class CustomerViewSet(ApiModelViewSet):
             )
         except DjangoValidationError as error:
             raise ValidationError({"filter": error.messages}) from None
-        metadata = data.get("tag_metadata", {})
         result = tag_services.customers_tags_bulk_change(
-            customer_ids=ids,
-            add=data["tags_to_add"],
-            remove=data["tags_to_remove"],
-            actor=request.user,
-            reason=data.get("reason", ""),
-            source=metadata.get("source") or "bulk",
-            category=metadata.get("category", ""),
-            expires_at=metadata.get("expiry_date"),
-            create_missing=data["create_missing"],
+            customer_ids=ids, actor=request.user, **tagging_arguments(data, default_source="bulk")
         )
         return Response(
             {
