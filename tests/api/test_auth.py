@@ -212,3 +212,30 @@ def test_an_integrator_token_cannot_open_the_admin():
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
     assert client.get("/admin/customers/customer/").status_code == 302
+
+
+def test_a_token_issued_in_the_admin_is_shown_once_and_works():
+    from django.contrib.messages import get_messages
+    from django.test import Client
+
+    boss = UserFactory(username="boss", is_staff=True, is_superuser=True)
+    integrator = UserFactory(username="crm", perms=["customers.view_customer"])
+    admin = Client()
+    admin.force_login(boss)
+    response = admin.post(
+        "/admin/api/apitoken/add/", {"user": integrator.pk, "name": "CRM sync"}, follow=True
+    )
+    assert response.status_code == 200
+    shown = [str(m) for m in get_messages(response.wsgi_request)] or [
+        m.message for m in response.context["messages"]
+    ]
+    raw = next(m.split(": ")[-1] for m in shown if "will not be shown again" in m)
+    token = ApiToken.objects.get(user=integrator)
+    assert token.name == "CRM sync"
+    assert token.digest == token_digest(raw)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/v1/customers/").status_code == 200
+    # revoking it in the admin shuts it out
+    admin.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    assert client.get("/api/v1/customers/").status_code == 401
