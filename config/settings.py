@@ -197,6 +197,8 @@ SIMPLE_HISTORY_REVERT_DISABLED = True
 MAX_TAGS_PER_CUSTOMER = env_int("MAX_TAGS_PER_CUSTOMER", 250)
 MAX_TAG_NAMES_PER_REQUEST = 100
 DEFAULT_STATUS_LABEL = os.environ.get("DEFAULT_STATUS_LABEL", "Active")
+# Segment rules are cached per process; other processes pick up a change within this time.
+SEGMENT_RULES_RECHECK_SECONDS = float(os.environ.get("SEGMENT_RULES_RECHECK_SECONDS", "2"))
 
 # --- API ------------------------------------------------------------------------------------
 # Requests per token (or per user / per client address without a token); "off" disables.

@@ -1,9 +1,11 @@
 """Customer list filters, used by the API and by bulk selections."""
 
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from config.api.filters import ApiFilterSet, DateTimeFilter
+from config.fields import parse_ulid
 from customers.identifiers import normalize_mobile
 from customers.models import Customer
 from statuses.models import name_key as status_name_key
@@ -18,6 +20,9 @@ class CustomerFilterSet(ApiFilterSet):
     created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
     status = django_filters.CharFilter(method="filter_status", label="Status name (any case)")
     label = django_filters.CharFilter(method="filter_label", label="Status label name (any case)")
+    segment = django_filters.CharFilter(
+        method="filter_segment", label="Member of this segment (id)"
+    )
     tags = django_filters.CharFilter(
         method="filter_tags_all", label="Has all these tags (comma-separated)"
     )
@@ -29,7 +34,7 @@ class CustomerFilterSet(ApiFilterSet):
     class Meta:
         model = Customer
         fields = [
-            "search", "created_after", "created_before", "status", "label", "tags", "tags_any", "tags_none",
+            "search", "created_after", "created_before", "status", "label", "segment", "tags", "tags_any", "tags_none",
         ]  # fmt: skip
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
@@ -69,3 +74,16 @@ class CustomerFilterSet(ApiFilterSet):
             if value.strip()
             else queryset
         )
+
+    def filter_segment(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        from segments.models import Segment
+        from segments.selectors import segment_members
+
+        segment = (
+            Segment.objects.filter(pk=parse_ulid(value)).first() if parse_ulid(value) else None
+        )
+        if segment is None:
+            raise ValidationError(
+                {"segment": ValidationError("No such segment.", code="does_not_exist")}
+            )
+        return segment_members(segment, queryset)

@@ -1,8 +1,150 @@
-"""Segment membership (rules arrive with the segments feature)."""
+"""Writes on segments, and the segments of a customer for the tagging response."""
 
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.exceptions import Conflict, InvalidInput
+from config.history import with_history
 from customers.models import Customer
+from segments.models import Segment
+from segments.selectors import active_segments_invalidate, segments_of_customer
+from statuses.models import StatusLabel
+from statuses.models import name_key as label_key
+from tags.models import Tag, tag_name_key
+
+RULE_LISTS = ("all", "any", "none")
 
 
-def segments_for_tags(*, customer: Customer, tag_names: list[str]) -> list[dict]:
-    """Active segments the customer belongs to, with the tags that matched; none exist yet."""
-    return []
+def segments_for_customer(*, customer: Customer, tag_names_by_id: dict[str, str]) -> list[dict]:
+    """Active segments the customer is in after a change, with ``matched_by_tags``."""
+    return segments_of_customer(tag_names_by_id=tag_names_by_id, label_id=customer.status_label_id)
+
+
+def rule_resolve(rule: dict[str, list[str]]) -> dict[str, list]:
+    """Names → tags and labels, in the order given. A rule needs a condition; a tag in two
+    lists, or an unknown or deleted tag, or an unknown label, is a 400 naming it."""
+    names = {
+        key: list(dict.fromkeys(rule.get(key) or [])) for key in (*RULE_LISTS, "status_labels")
+    }
+    if not any(names.values()):
+        raise InvalidInput(
+            "A rule needs at least one condition (all, any, none or status_labels).",
+            code="empty_rule",
+            attr="rule",
+        )
+    keys = {key: [tag_name_key(n) for n in names[key]] for key in RULE_LISTS}
+    seen: dict[str, str] = {}
+    for key in RULE_LISTS:
+        for name, k in zip(names[key], keys[key], strict=True):
+            if k in seen and seen[k] != key:
+                raise InvalidInput(
+                    f"Tag '{name}' is in both '{seen[k]}' and '{key}'.",
+                    code="tag_in_two_lists",
+                    attr=f"rule.{key}",
+                )
+            seen[k] = key
+    tags = {t.name_key: t for t in Tag.objects.filter(name_key__in=list(seen))}
+    resolved: dict[str, list] = {}
+    for key in RULE_LISTS:
+        resolved[key] = []
+        for name, k in zip(names[key], keys[key], strict=True):
+            tag = tags.get(k)
+            if tag is None:
+                raise InvalidInput(
+                    f"Unknown tag '{name}'.", code="unknown_tags", attr=f"rule.{key}"
+                )
+            if tag.is_deleted:
+                raise InvalidInput(
+                    f"Tag '{tag.name}' is deleted; restore it first.",
+                    code="unknown_tags",
+                    attr=f"rule.{key}",
+                )
+            resolved[key].append(tag)
+    labels = {
+        lb.name_key: lb
+        for lb in StatusLabel.objects.filter(
+            name_key__in=[label_key(n) for n in names["status_labels"]]
+        )
+    }
+    resolved["status_labels"] = []
+    for name in names["status_labels"]:
+        label = labels.get(label_key(name))
+        if label is None:
+            raise InvalidInput(
+                f"No status label named '{name}'.", code="invalid_label", attr="rule.status_labels"
+            )
+        resolved["status_labels"].append(label)
+    return resolved
+
+
+def _set_rule(segment: Segment, resolved: dict[str, list]) -> None:
+    """Replace the rule's rows, keeping the order given (``set()`` would lose it; the order
+    is the order of ``matched_by_tags``)."""
+    for relation, key, column in (
+        ("tags_all", "all", "tag_id"),
+        ("tags_any", "any", "tag_id"),
+        ("tags_none", "none", "tag_id"),
+        ("status_labels", "status_labels", "statuslabel_id"),
+    ):
+        through = getattr(Segment, relation).through
+        through.objects.filter(segment_id=segment.pk).delete()
+        through.objects.bulk_create(
+            [through(segment_id=segment.pk, **{column: obj.pk}) for obj in resolved[key]]
+        )
+
+
+def _check_name(name: str, exclude: str | None = None) -> None:
+    if (
+        Segment.objects.filter(name_key=" ".join(name.split()).casefold())
+        .exclude(pk=exclude)
+        .exists()
+    ):
+        raise Conflict(
+            f"A segment named '{name}' already exists.", code="duplicate_name", attr="name"
+        )
+
+
+def segment_save(
+    *,
+    segment: Segment | None,
+    data: dict[str, Any],
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+) -> Segment:
+    """Create or change a segment and its rule in one transaction.
+
+    The segment row is saved last, so its ``updated_at`` (which the rule cache watches) moves
+    after the rule has changed.
+    """
+    create = segment is None
+    segment = segment or Segment()
+    resolved = rule_resolve(data["rule"]) if "rule" in data else None
+    if "name" in data:
+        _check_name(data["name"], exclude=None if create else segment.pk)
+        segment.name = data["name"]
+    for field in ("description", "is_active"):
+        if field in data:
+            setattr(segment, field, data[field] if data[field] is not None else "")
+    with_history(segment, actor=actor, reason=reason)
+    try:
+        with transaction.atomic():
+            if create:
+                segment.save(force_insert=True)
+            if resolved is not None:
+                _set_rule(segment, resolved)
+            segment.updated_at = timezone.now()
+            segment.save()
+    except IntegrityError:
+        raise Conflict(
+            "A segment with this name already exists.", code="duplicate_name", attr="name"
+        ) from None
+    return segment
+
+
+def segment_delete(*, segment: Segment, actor: AbstractBaseUser | None, reason: str = "") -> None:
+    with_history(segment, actor=actor, reason=reason)
+    segment.delete()
+    transaction.on_commit(active_segments_invalidate)

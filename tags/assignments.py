@@ -180,15 +180,15 @@ def assignments_delete_by_ids(*, ids: Sequence[int]) -> list[AssignmentRow]:
 
 def assignments_history_record(
     *,
-    rows: Sequence[AssignmentRow],
-    history_type: str,
+    rows_by_type: dict[str, Sequence[AssignmentRow]],
     user_id: int | None,
     reason: str,
     at: datetime | None = None,
 ) -> None:
     """Bulk-insert history rows ("+" added, "-" removed) for assignments, in one statement per
     batch, with the user and reason of the operation (never per-row saves or signals)."""
-    if not rows:
+    typed = [(row, history_type) for history_type, rows in rows_by_type.items() for row in rows]
+    if not typed:
         return
     at = at or timezone.now()
     columns = [
@@ -211,7 +211,7 @@ def assignments_history_record(
             user_id,
             reason or None,
         ]
-        for row in rows
+        for row, history_type in typed
     ]
     table = connection.ops.quote_name(HistoricalTagAssignment._meta.db_table)
     batch_size = _max_params() // len(columns)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
@@ -173,6 +173,7 @@ class TagChange:
     removed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     current_tags: list[str] = field(default_factory=list)
+    current_tag_names_by_id: dict[str, str] = field(default_factory=dict)
     at: datetime | None = None
 
 
@@ -268,6 +269,24 @@ def _tags_create_missing(names: list[str], *, actor, reason: str) -> list[Tag]:
         return list(Tag.objects.filter(name_key__in=[t.name_key for t in tags]))
 
 
+def _lock_customers(customer_ids: list[str]) -> None:
+    """Lock the customers' rows (in id order) for the rest of the transaction.
+
+    Two calls on one customer that delete and insert different tags would otherwise wait on
+    each other's uncommitted rows in opposite orders and deadlock; taking the customer row
+    first makes them queue instead. (SQLite's write lock already serialises writers.)
+    """
+    if connection.vendor == "sqlite":
+        return
+    for start in range(0, len(customer_ids), 10_000):
+        list(
+            Customer.objects.select_for_update()
+            .filter(pk__in=customer_ids[start : start + 10_000])
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+
 def _assignments_apply(
     *,
     customer_ids: list[str],
@@ -296,10 +315,10 @@ def _assignments_apply(
     # Stamped after the writes: for any one assignment, history order is commit order.
     recorded_at = timezone.now()
     assignments_history_record(
-        rows=removed_rows, history_type="-", user_id=user_id, reason=reason, at=recorded_at
-    )
-    assignments_history_record(
-        rows=added_rows, history_type="+", user_id=user_id, reason=reason, at=recorded_at
+        rows_by_type={"-": removed_rows, "+": added_rows},
+        user_id=user_id,
+        reason=reason,
+        at=recorded_at,
     )
     return added_rows, removed_rows
 
@@ -330,6 +349,7 @@ def customer_tags_change(
             actor=actor,
             reason=reason,
         )
+        _lock_customers([customer.pk])
         now = timezone.now()
         added_rows, removed_rows = _assignments_apply(
             customer_ids=[customer.pk],
@@ -343,12 +363,13 @@ def customer_tags_change(
             now=now,
         )
         removed_current = [r for r in removed_rows if r.expires_at is None or r.expires_at > now]
-        current = list(
+        current_by_id = dict(
             TagAssignment.objects.current(now)
             .filter(customer_id=customer.pk)
             .order_by("tag__name")
-            .values_list("tag__name", flat=True)
+            .values_list("tag_id", "tag__name")
         )
+        current = list(current_by_id.values())
         if len(current) > settings.MAX_TAGS_PER_CUSTOMER:
             raise InvalidInput(
                 f"A customer can hold at most {settings.MAX_TAGS_PER_CUSTOMER} tags; this change "
@@ -376,6 +397,7 @@ def customer_tags_change(
         removed=sorted(by_id[i] for i in removed_ids),
         warnings=warnings,
         current_tags=current,
+        current_tag_names_by_id=current_by_id,
         at=now,
     )
 
@@ -401,6 +423,8 @@ def customers_tags_bulk_change(
             actor=actor,
             reason=reason,
         )
+        customer_ids = sorted(customer_ids)
+        _lock_customers(customer_ids)
         now = timezone.now()
         added_rows, removed_rows = _assignments_apply(
             customer_ids=customer_ids,
@@ -468,6 +492,6 @@ def tags_expire(
                 return total
             rows = assignments_delete_by_ids(ids=ids)
             assignments_history_record(
-                rows=rows, history_type="-", user_id=user_id, reason="expired", at=now
+                rows_by_type={"-": rows}, user_id=user_id, reason="expired", at=now
             )
             total += len(rows)

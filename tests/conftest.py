@@ -14,6 +14,16 @@ def _no_throttle(settings):
     settings.API_THROTTLE_RATE = None
 
 
+@pytest.fixture(autouse=True)
+def _fresh_segment_rules(settings):
+    """Tests roll back instead of committing, so on-commit invalidation never runs: check the
+    segment rules' version on every read instead, from an empty cache."""
+    from segments.selectors import active_segments_invalidate
+
+    settings.SEGMENT_RULES_RECHECK_SECONDS = 0
+    active_segments_invalidate()
+
+
 def make_client(*perms: str, username: str | None = None) -> APIClient:
     """An API client whose Bearer token belongs to a user holding exactly ``perms``."""
     user = UserFactory(perms=list(perms), **({"username": username} if username else {}))

@@ -3,6 +3,7 @@
 import re
 from datetime import UTC
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -102,3 +103,20 @@ class DateTimeInputField(serializers.DateTimeField):
             return parsed.astimezone(UTC)  # PostgreSQL refuses offsets beyond ±15:59
         except OverflowError:
             self.fail("invalid", format="RFC 3339")
+
+
+# A character that is not whitespace for Python (str.split) nor for the ECMAScript regexes of
+# JSON Schema: written out, because Python's \S and ECMAScript's \S disagree on \x1c-\x1f, \x85.
+NOT_ONLY_SPACE = (
+    "[^\t\n\v\f\r \x1c-\x1f\x85\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+)
+
+
+class NameField(StrictCharField):
+    """A display name: 1–100 characters with at least one that is not a space."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 100)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+        self.validators.append(RegexValidator(NOT_ONLY_SPACE, "Must not be blank.", code="blank"))

@@ -1,5 +1,7 @@
 """OpenAPI generation that knows the API conventions, so views do not repeat them."""
 
+import re
+
 from drf_spectacular.utils import OpenApiParameter
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 
@@ -30,10 +32,21 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         )
         identify_by = getattr(self.view, "identify_by", None)
         if "{id}" in self.path:
+            # A list-level action's path (…/bulk_tag, …/lookup/status) cannot be an {id}.
+            reserved = sorted(
+                {
+                    action.url_path.split("/")[0]
+                    for action in self.view.get_extra_actions()
+                    if not action.detail
+                }
+            )
+            pattern = (
+                f"^(?!(?:{'|'.join(map(re.escape, reserved))})$)[^/]+$" if reserved else "^[^/]+$"
+            )
             params.append(
                 OpenApiParameter(
                     "id",
-                    str,
+                    {"type": "string", "pattern": pattern},
                     OpenApiParameter.PATH,
                     description="The resource's ULID (26 characters, any case), or the "
                     "identifier named by `identify_by` where the endpoint accepts it.",
@@ -94,7 +107,19 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         if direction == "request" and (
             groups := getattr(serializer, "schema_any_of_required", None)
         ):
-            schema["anyOf"] = [{"required": list(group)} for group in groups]
+            from rest_framework import serializers as drf
+
+            schema_nonempty = getattr(serializer, "schema_any_of_nonempty", False)
+
+            def nonempty(name: str) -> dict:
+                field = serializer.fields[name]
+                is_list = isinstance(field, drf.ListField | drf.ListSerializer)
+                return {"minItems": 1} if is_list and schema_nonempty else {}
+
+            schema["anyOf"] = [
+                {"required": list(group), "properties": {f: nonempty(f) for f in group}}
+                for group in groups
+            ]
         return schema
 
     def _get_request_body(self, direction="request"):
@@ -157,10 +182,12 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         for name, field in getattr(serializer, "fields", {}).items():
             path = f"{prefix}{name}"
             if isinstance(field, drf.ListSerializer):
-                extra.setdefault(path, set()).update({"null", "not_a_list", "empty", "max_length"})
+                extra.setdefault(path, set()).update(
+                    {"null", "not_a_list", "empty", "max_length", "required"}
+                )
                 self._nested_errors(field.child, f"{path}.INDEX.", extra)
             elif isinstance(field, drf.Serializer):
-                extra.setdefault(path, set()).update({"null", "invalid"})
+                extra.setdefault(path, set()).update({"null", "invalid", "required"})
                 self._nested_errors(field, f"{path}.", extra)
 
     def _get_extra_validation_errors(self) -> dict[str, set[str]]:

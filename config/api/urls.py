@@ -2,12 +2,14 @@
 
 from config.api.routers import ApiRouter
 from customers.api.views import CustomerViewSet
+from segments.api.views import SegmentViewSet
 from statuses.api.views import StatusLabelViewSet, StatusViewSet
 from tags.api.views import TagViewSet
 
 router = ApiRouter()
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("customer_tags", TagViewSet, basename="customer_tag")
+router.register("segments", SegmentViewSet, basename="segment")
 router.register("statuses", StatusViewSet, basename="status")
 router.register("status_labels", StatusLabelViewSet, basename="status_label")
 

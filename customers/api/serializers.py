@@ -6,8 +6,9 @@ from config.api.fields import JsonObjectField, StrictCharField, StrictEmailField
 from config.api.serializers import ApiModelSerializer, ReasonField
 from customers.identifiers import MOBILE_INPUT_PATTERN, normalize_email, normalize_mobile
 from customers.models import Customer, reference_id_validator
+from segments.selectors import active_segments, segments_of_customer
 from statuses.api.serializers import CustomerStatusSerializer
-from tags.api.tagging_serializers import TagAssignmentSerializer
+from tags.api.tagging_serializers import SegmentMatchSerializer, TagAssignmentSerializer
 from tags.selectors import customer_current_assignments
 
 
@@ -45,9 +46,16 @@ class CustomerSerializer(ApiModelSerializer):
     tag_details = serializers.SerializerMethodField(
         help_text="Current assignments with their metadata (`includes=customer.tag_details`)."
     )
+    segments = serializers.SerializerMethodField(
+        help_text="Active segments the customer is in (`includes=customer.segments`)."
+    )
     reason = ReasonField()
 
-    includable = {"customer.metadata": "metadata", "customer.tag_details": "tag_details"}
+    includable = {
+        "customer.metadata": "metadata",
+        "customer.tag_details": "tag_details",
+        "customer.segments": "segments",
+    }
 
     class Meta:
         model = Customer
@@ -60,6 +68,7 @@ class CustomerSerializer(ApiModelSerializer):
             "status",
             "tags",
             "tag_details",
+            "segments",
             "metadata",
             "created_at",
             "updated_at",
@@ -74,6 +83,21 @@ class CustomerSerializer(ApiModelSerializer):
     @extend_schema_field(serializers.ListField(child=StrictCharField()))
     def get_tags(self, customer: Customer) -> list[str]:
         return [a.tag.name for a in customer_current_assignments(customer=customer)]
+
+    @extend_schema_field(SegmentMatchSerializer(many=True))
+    def get_segments(self, customer: Customer) -> list[dict]:
+        assignments = customer_current_assignments(customer=customer)
+        return segments_of_customer(
+            tag_names_by_id={a.tag_id: a.tag.name for a in assignments},
+            label_id=customer.status_label_id,
+            segments=self._active_segments(),
+        )
+
+    def _active_segments(self):
+        """Loaded once per response, however many customers it lists."""
+        if "active_segments" not in self.context:
+            self.context["active_segments"] = active_segments()
+        return self.context["active_segments"]
 
     @extend_schema_field(TagAssignmentSerializer(many=True))
     def get_tag_details(self, customer: Customer) -> list[dict]:

@@ -13,7 +13,7 @@ from customers.api.serializers import CustomerSerializer, CustomerUntagResponseS
 from customers.filtersets import CustomerFilterSet
 from customers.identifiers import is_reference_id, normalize_email, normalize_mobile
 from customers.models import Customer
-from segments.services import segments_for_tags
+from segments.services import segments_for_customer
 from statuses import services as status_services
 from statuses.api.serializers import (
     CustomerStatusRequestSerializer,
@@ -90,8 +90,9 @@ class LookupNotFoundResponseSerializer(serializers.Serializer):
     actions=["tag", "bulk_tag"],
 )
 @extend_validation_errors(["invalid", "too_many"], field_name="filter", actions=["bulk_tag"])
+@extend_validation_errors(["does_not_exist"], field_name="segment", actions=["list"])
 @extend_validation_errors(
-    ["required", "invalid", "max_length"], field_name="keys", actions=["untag"]
+    ["required", "invalid", "max_length"], field_name="keys", methods=["delete"]
 )
 class CustomerViewSet(ApiModelViewSet):
     """Customers; ``{id}`` may be the id, reference_id, email or mobile (``identify_by``)."""
@@ -109,7 +110,7 @@ class CustomerViewSet(ApiModelViewSet):
         "mobile": lookup_by_field("mobile", normalize_mobile),
     }
     identify_by_actions = ("tag", "tags", "untag", "status", "status_history")
-    includes_choices = ("customer.metadata", "customer.tag_details")
+    includes_choices = ("customer.metadata", "customer.tag_details", "customer.segments")
     action_permissions = {
         "tag": ["customers.tag_customer"],
         "tags": ["customers.view_customer"],
@@ -178,7 +179,9 @@ class CustomerViewSet(ApiModelViewSet):
             "tags_added": change.added,
             "tags_removed": change.removed,
             "tag_count": len(change.current_tags),
-            "segments": segments_for_tags(customer=customer, tag_names=change.current_tags),
+            "segments": segments_for_customer(
+                customer=customer, tag_names_by_id=change.current_tag_names_by_id
+            ),
             "warnings": change.warnings,
             "updated_at": change.at,
             "updated_by": request.user.get_username(),

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api.fields import ApiDateTimeField, DateTimeInputField, StrictCharField
+from config.api.fields import ApiDateTimeField, DateTimeInputField, NameField, StrictCharField
 from config.api.serializers import ApiModelSerializer, ReasonField
 from statuses.models import ADMIN_SOURCE, SOURCES, Status, StatusChange, StatusLabel, name_key
 
@@ -44,7 +44,7 @@ class StatusByNameField(LabelByNameField):
 
 
 class StatusSerializer(ApiModelSerializer):
-    name = StrictCharField(max_length=100)
+    name = NameField()
     labels = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
     allowed_next = LabelByNameField(
         many=True,
@@ -69,7 +69,7 @@ class StatusSerializer(ApiModelSerializer):
 
 
 class StatusLabelSerializer(ApiModelSerializer):
-    name = StrictCharField(max_length=100)
+    name = NameField()
     status = StatusByNameField(help_text="The status's name.")
     allowed_next = LabelByNameField(
         many=True,

@@ -1,0 +1,110 @@
+"""Reads on segments: rules, members, and the segments of one customer."""
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, Max, QuerySet
+
+from customers.models import Customer
+from segments.models import Segment
+from segments.rules import Rule, matched_by, rule_matches, rule_q
+
+M2M = ("tags_all", "tags_any", "tags_none", "status_labels")
+
+
+def segment_rule(segment: Segment) -> Rule:
+    """The segment's rule (ids in the order they were given), from a prefetch if present."""
+
+    def ids(name: str) -> tuple[str, ...]:
+        through = getattr(Segment, name).through
+        column = "statuslabel_id" if name == "status_labels" else "tag_id"
+        return tuple(
+            through.objects.filter(segment_id=segment.pk)
+            .order_by("id")
+            .values_list(column, flat=True)
+        )
+
+    return Rule(*(ids(name) for name in M2M))
+
+
+def segment_members(segment: Segment, queryset: QuerySet | None = None) -> QuerySet:
+    return (queryset if queryset is not None else Customer.objects.all()).filter(
+        rule_q(segment_rule(segment))
+    )
+
+
+def rule_members(rule: Rule, queryset: QuerySet | None = None) -> QuerySet:
+    return (queryset if queryset is not None else Customer.objects.all()).filter(rule_q(rule))
+
+
+@dataclass(frozen=True)
+class LoadedSegment:
+    id: str
+    name: str
+    rule: Rule
+
+
+_cache: dict = {"version": None, "segments": [], "checked_at": 0.0}
+
+
+def active_segments_invalidate() -> None:
+    """Forget the cached rules in this process (other processes notice within seconds)."""
+    _cache["version"] = None
+    _cache["checked_at"] = 0.0
+
+
+def active_segments() -> list[LoadedSegment]:
+    """Every active segment with its rule, cached per process.
+
+    A cheap query (latest update and count of segments; rule edits go through services that
+    save the segment) checks the cache at most every SEGMENT_RULES_RECHECK_SECONDS, so other
+    processes see a change within that time and this one at once (services invalidate it);
+    a reload reads all rules in a handful of queries, whatever the number of segments.
+    """
+    if time.monotonic() - _cache["checked_at"] < settings.SEGMENT_RULES_RECHECK_SECONDS:
+        return _cache["segments"]
+    version = tuple(Segment.objects.aggregate(at=Max("updated_at"), n=Count("id")).values())
+    _cache["checked_at"] = time.monotonic()
+    if _cache["version"] != version:
+        rules: dict[str, dict[str, list[str]]] = {}
+        for name in M2M:
+            through = getattr(Segment, name).through
+            column = "statuslabel_id" if name == "status_labels" else "tag_id"
+            for segment_id, target in (
+                through.objects.filter(segment__is_active=True)
+                .order_by("id")
+                .values_list("segment_id", column)
+            ):
+                rules.setdefault(segment_id, {}).setdefault(name, []).append(target)
+        _cache["segments"] = [
+            LoadedSegment(
+                id=segment_id,
+                name=name,
+                rule=Rule(*(tuple(rules.get(segment_id, {}).get(m, ())) for m in M2M)),
+            )
+            for segment_id, name in Segment.objects.filter(is_active=True)
+            .order_by("name")
+            .values_list("id", "name")
+        ]
+        _cache["version"] = version
+    return _cache["segments"]
+
+
+def segments_of_customer(
+    *, tag_names_by_id: dict[str, str], label_id: str, segments: list[LoadedSegment] | None = None
+) -> list[dict]:
+    """Active segments a customer is in, with the tags that matched (names), no query per segment."""
+    tag_ids = set(tag_names_by_id)
+    return [
+        {
+            "id": segment.id,
+            "name": segment.name,
+            "matched_by_tags": [
+                tag_names_by_id[t] for t in matched_by(segment.rule, tag_ids=tag_ids)
+            ],
+        }
+        for segment in (segments if segments is not None else active_segments())
+        if not segment.rule.is_empty
+        and rule_matches(segment.rule, tag_ids=tag_ids, label_id=label_id)
+    ]

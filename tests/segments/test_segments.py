@@ -1,0 +1,258 @@
+"""Segments: rules, membership in SQL and per customer, the API and the tag response."""
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from customers.models import Customer
+from segments.models import Segment
+from segments.rules import rule_matches
+from segments.selectors import segment_members, segment_rule
+from segments.services import segment_save
+from statuses.models import StatusLabel
+from tags.models import Tag, TagAssignment
+from tests.conftest import make_client
+from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory
+
+pytestmark = pytest.mark.django_db
+ALL_PERMS = (
+    "segments.view_segment", "segments.add_segment", "segments.change_segment",
+    "segments.delete_segment", "customers.view_customer", "customers.tag_customer", "tags.view_tag",
+)  # fmt: skip
+
+
+@pytest.fixture
+def seg_api(db):
+    return make_client(*ALL_PERMS)
+
+
+def tags(*names):
+    return [Tag.objects.filter(name=n).first() or TagFactory(name=n) for n in names]
+
+
+def give(customer, *names):
+    for tag in tags(*names):
+        TagAssignmentFactory(customer=customer, tag=tag)
+
+
+def segment(name, **rule):
+    tags(*[n for key in ("all", "any", "none") for n in rule.get(key, [])])
+    return segment_save(segment=None, data={"name": name, "rule": rule}, actor=None)
+
+
+def members(seg) -> set[str]:
+    return set(segment_members(seg).values_list("id", flat=True))
+
+
+def test_the_stateset_example_lists_both_segments(seg_api):
+    # given the two segments of the StateSet page and a customer with repeat_buyer, email_subscriber
+    premium = segment("Premium Customers", all=["vip", "high_value"])
+    engaged = segment("Highly Engaged", all=["repeat_buyer", "email_subscriber"])
+    customer = CustomerFactory()
+    give(customer, "repeat_buyer", "email_subscriber", "prospect")
+    # when the example request is made
+    response = seg_api.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_add": ["vip", "high_value", "early_adopter"], "tags_to_remove": ["prospect"]},
+        format="json",
+    )
+    # then both segments come back with the documented matched_by_tags
+    segments = sorted(response.json()["segments"], key=lambda s: s["name"])
+    assert segments == [
+        {
+            "id": engaged.id,
+            "name": "Highly Engaged",
+            "matched_by_tags": ["repeat_buyer", "email_subscriber"],
+        },
+        {"id": premium.id, "name": "Premium Customers", "matched_by_tags": ["vip", "high_value"]},
+    ]
+
+
+def test_any_none_and_status_label_semantics():
+    yes, no = CustomerFactory(), CustomerFactory()
+    give(yes, "a")
+    give(no, "b")
+    assert members(segment("any", any=["a", "c"])) == {yes.id}
+    assert members(segment("none", none=["b"])) == {yes.id}
+    suspended = StatusLabel.objects.get(name="Suspended")
+    Customer.objects.filter(pk=no.pk).update(status_label=suspended)
+    assert members(segment("label", status_labels=["suspended"])) == {no.id}
+    assert members(segment("all+label", all=["a"], status_labels=["Active"])) == {yes.id}
+
+
+def test_a_deleted_tag_stops_matching_until_restored():
+    customer = CustomerFactory()
+    give(customer, "vip")
+    seg = segment("VIPs", all=["vip"])
+    assert members(seg) == {customer.id}
+    Tag.objects.filter(name="vip").update(is_deleted=True)
+    assert members(seg) == set()
+    Tag.objects.filter(name="vip").update(is_deleted=False)
+    assert members(seg) == {customer.id}
+
+
+def test_an_expired_assignment_stops_matching():
+    customer = CustomerFactory()
+    give(customer, "trial")
+    seg = segment("Trials", all=["trial"])
+    TagAssignment.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert members(seg) == set()
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(min_value=0, max_value=10_000))
+def test_membership_query_and_per_customer_evaluation_agree(seed):
+    """200 random customers, 20 random segments: SQL membership == Python evaluation."""
+    rng = random.Random(seed)
+    Segment.objects.all().delete()
+    Customer.objects.all().delete()
+    Tag.objects.all().delete()
+    pool = Tag.objects.bulk_create([Tag(name=f"t{i}", name_key=f"t{i}") for i in range(12)])
+    Tag.objects.filter(pk__in=[pool[0].pk]).update(is_deleted=True)
+    labels = list(StatusLabel.objects.all())
+    customers = Customer.objects.bulk_create(
+        [Customer(name=f"c{i}", status_label=rng.choice(labels)) for i in range(200)]
+    )
+    now = timezone.now()
+    TagAssignment.objects.bulk_create(
+        [
+            TagAssignment(
+                customer=c,
+                tag=t,
+                expires_at=rng.choice(
+                    [None, None, now - timedelta(days=1), now + timedelta(days=1)]
+                ),
+            )
+            for c in customers
+            for t in rng.sample(pool, rng.randint(0, 6))
+        ]
+    )
+    current = {}
+    for customer_id, tag_id in TagAssignment.objects.current().values_list("customer_id", "tag_id"):
+        current.setdefault(customer_id, set()).add(tag_id)
+    for n in range(20):
+        picked = rng.sample(pool[1:], 6)
+        seg = Segment.objects.create(name=f"s{n}")
+        seg.tags_all.set(picked[: rng.randint(0, 2)])
+        seg.tags_any.set(picked[2 : 2 + rng.randint(0, 2)])
+        seg.tags_none.set(picked[4 : 4 + rng.randint(0, 2)])
+        seg.status_labels.set(rng.sample(labels, rng.randint(0, 2)))
+        rule = segment_rule(seg)
+        expected = {
+            c.id
+            for c in customers
+            if rule_matches(rule, tag_ids=current.get(c.id, set()), label_id=c.status_label_id)
+        }
+        assert members(seg) == expected, (seed, n, rule)
+
+
+@pytest.mark.parametrize("segment_count", [0, 100])
+def test_tag_endpoint_query_count_does_not_grow_with_segments(
+    seg_api, django_assert_max_num_queries, segment_count
+):
+    tags("vip", "loyal")
+    for n in range(segment_count):
+        segment(f"seg {n}", any=["vip", "loyal"])
+    customer = CustomerFactory()
+    seg_api.post(
+        f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": ["loyal"]}, format="json"
+    )  # warm
+    with django_assert_max_num_queries(14):
+        response = seg_api.post(
+            f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": ["vip"]}, format="json"
+        )
+    assert len(response.json()["segments"]) == segment_count
+
+
+def test_segment_crud_and_rule_validation(seg_api):
+    tags("vip", "loyal")
+    Tag.objects.create(name="old", is_deleted=True)
+    created = seg_api.post(
+        "/api/v1/segments/",
+        {"name": "Best", "rule": {"all": ["VIP"], "none": ["loyal"]}},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    body = created.json()["segment"]
+    assert body["rule"] == {"all": ["vip"], "any": [], "none": ["loyal"], "status_labels": []}
+    for rule, code in (
+        ({}, "empty_rule"),
+        ({"all": ["vip"], "any": ["VIP"]}, "tag_in_two_lists"),
+        ({"all": ["ghost"]}, "unknown_tags"),
+        ({"any": ["old"]}, "unknown_tags"),
+        ({"status_labels": ["Nope"]}, "invalid_label"),
+    ):
+        response = seg_api.post(
+            "/api/v1/segments/", {"name": f"x {code}", "rule": rule}, format="json"
+        )
+        assert response.status_code == 400, rule
+        assert response.json()["errors"][0]["code"] == code
+    assert Segment.objects.count() == 1
+    assert (
+        seg_api.post(
+            "/api/v1/segments/", {"name": "best", "rule": {"all": ["vip"]}}, format="json"
+        ).status_code
+        == 409
+    )
+    patched = seg_api.patch(
+        f"/api/v1/segments/{body['id']}", {"rule": {"any": ["vip", "loyal"]}}, format="json"
+    )
+    assert patched.json()["segment"]["rule"]["any"] == ["loyal", "vip"]
+    assert seg_api.delete(f"/api/v1/segments/{body['id']}").status_code == 204
+
+
+def test_count_customers_and_preview(seg_api):
+    a, b, c = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    give(a, "vip", "loyal")
+    give(b, "vip")
+    give(c, "loyal")
+    seg = segment("VIP not loyal", all=["vip"], none=["loyal"])
+    assert seg_api.get(f"/api/v1/segments/{seg.id}/count").json() == {
+        "segment_id": seg.id,
+        "customer_count": 1,
+    }
+    listed = seg_api.get(f"/api/v1/segments/{seg.id}/customers").json()
+    assert [cu["id"] for cu in listed["customers"]] == [b.id]
+    preview = seg_api.post(
+        "/api/v1/segments/preview", {"rule": {"any": ["loyal"]}}, format="json"
+    ).json()
+    assert preview["customer_count"] == 2
+    assert sorted(cu["id"] for cu in preview["sample"]) == sorted([a.id, c.id])
+    assert Segment.objects.count() == 1  # preview saves nothing
+
+
+def test_customer_filter_and_include_segments(seg_api):
+    a, b = CustomerFactory(), CustomerFactory()
+    give(a, "vip")
+    seg = segment("VIPs", all=["vip"])
+    segment("Inactive one", all=["vip"])
+    Segment.objects.filter(name="Inactive one").update(is_active=False)
+    filtered = seg_api.get(f"/api/v1/customers/?segment={seg.id}").json()["customers"]
+    assert [c["id"] for c in filtered] == [a.id]
+    assert seg_api.get("/api/v1/customers/?segment=nope").status_code == 400
+    included = seg_api.get(f"/api/v1/customers/{a.id}?includes=customer.segments").json()[
+        "customer"
+    ]
+    assert included["segments"] == [{"id": seg.id, "name": "VIPs", "matched_by_tags": ["vip"]}]
+    assert (
+        seg_api.get(f"/api/v1/customers/{b.id}?includes=customer.segments").json()["customer"][
+            "segments"
+        ]
+        == []
+    )
+
+
+def test_segment_list_query_count_is_constant(seg_api, django_assert_max_num_queries):
+    for n in range(5):
+        segment(f"s{n}", all=["vip"])
+    seg_api.get("/api/v1/segments/")
+    with django_assert_max_num_queries(8):
+        assert len(seg_api.get("/api/v1/segments/").json()["segments"]) == 5
+    for n in range(5, 30):
+        segment(f"s{n}", all=["vip"])
+    with django_assert_max_num_queries(8):
+        assert len(seg_api.get("/api/v1/segments/").json()["segments"]) == 30
