@@ -6,7 +6,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from config.exceptions import DomainError
 from segments import services
 from segments.models import Segment
-from segments.selectors import segment_members
+from segments.selectors import segment_count, segment_members
 
 SAMPLE_SIZE = 10
 
@@ -71,7 +71,7 @@ class SegmentAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="members now")
     def member_count(self, obj: Segment) -> str:
-        return f"{segment_members(obj).count():,}" if obj.pk else "—"
+        return f"{segment_count(obj):,}" if obj.pk else "—"
 
     @admin.display(description=f"sample of {SAMPLE_SIZE} members")
     def member_sample(self, obj: Segment) -> str:

@@ -8,7 +8,7 @@ from django.db.models import Count, Max, QuerySet
 
 from customers.models import Customer
 from segments.models import Segment
-from segments.rules import Rule, matched_by, rule_matches, rule_q
+from segments.rules import Rule, matched_by, rule_count, rule_matches, rule_q
 
 M2M = ("tags_all", "tags_any", "tags_none", "status_labels")
 
@@ -32,6 +32,10 @@ def segment_members(segment: Segment, queryset: QuerySet | None = None) -> Query
     return (queryset if queryset is not None else Customer.objects.all()).filter(
         rule_q(segment_rule(segment))
     )
+
+
+def segment_count(segment: Segment) -> int:
+    return rule_count(segment_rule(segment))
 
 
 def rule_members(rule: Rule, queryset: QuerySet | None = None) -> QuerySet:

@@ -94,10 +94,13 @@ class Tag(models.Model):
 class TagAssignmentQuerySet(models.QuerySet):
     def current(self, now=None) -> "TagAssignmentQuerySet":
         """The one definition of a current assignment: tag not deleted, not expired."""
+        return self.unexpired(now).filter(tag__is_deleted=False)
+
+    def unexpired(self, now=None) -> "TagAssignmentQuerySet":
+        """Not expired; for callers that have already checked that the tags are not deleted
+        (segment rules, which name their tags, check that once instead of joining per row)."""
         now = now or timezone.now()
-        return self.filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=now), tag__is_deleted=False
-        )
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
     def expired(self, now=None) -> "TagAssignmentQuerySet":
         return self.filter(expires_at__lte=now or timezone.now())

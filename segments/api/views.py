@@ -15,7 +15,7 @@ from segments.api.serializers import (
     SegmentSerializer,
 )
 from segments.models import Segment
-from segments.rules import Rule
+from segments.rules import Rule, rule_count
 from segments.selectors import rule_members, segment_members
 
 RULE_ERRORS = ["unknown_tags", "tag_in_two_lists", "invalid_label"]
@@ -153,4 +153,4 @@ class SegmentViewSet(ApiModelViewSet):
         sample = CustomerSerializer(
             members.order_by("id")[:10], many=True, context=self.get_serializer_context()
         ).data
-        return Response({"customer_count": rule_members(rule).count(), "sample": sample})
+        return Response({"customer_count": rule_count(rule), "sample": sample})

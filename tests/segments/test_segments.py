@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from customers.models import Customer
 from segments.models import Segment
-from segments.rules import rule_matches
+from segments.rules import rule_count, rule_matches
 from segments.selectors import segment_members, segment_rule
 from segments.services import segment_save
 from statuses.models import StatusLabel
@@ -148,6 +148,7 @@ def test_membership_query_and_per_customer_evaluation_agree(seed):
             if rule_matches(rule, tag_ids=current.get(c.id, set()), label_id=c.status_label_id)
         }
         assert members(seg) == expected, (seed, n, rule)
+        assert rule_count(rule) == len(expected), (seed, n, rule)
 
 
 @pytest.mark.parametrize("segment_count", [0, 100])
