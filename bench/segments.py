@@ -57,7 +57,7 @@ def build(customers: int, tags: int, per_customer: int) -> None:
         # tag n's popularity falls with n: low-numbered tags are common, as in real data
         cursor.execute(
             "INSERT INTO tags_tagassignment (customer_id, tag_id, category, source, created_at)"
-            " SELECT md5('c' || i)::uuid, md5('tag' || ((i * 7919 + k * 104729) %% %s))::uuid,"
+            " SELECT md5('c' || i)::uuid, md5('tag' || ((i::bigint * 7919 + k * 104729) %% %s))::uuid,"
             " '', 'bench', now() FROM generate_series(1, %s) i, generate_series(0, %s - 1) k"
             " ON CONFLICT DO NOTHING",
             [tags, customers, per_customer],

@@ -27,6 +27,32 @@ def lookup_by_field(field: str, normalise: Callable[[str], str | None] = str) ->
     return lookup
 
 
+def sublist_schema(component: str, envelope: str, item_serializer) -> dict:
+    """``extend_schema`` arguments of an action answering a cursor page of ``item_serializer``."""
+    from drf_spectacular.utils import OpenApiParameter, inline_serializer
+    from rest_framework import serializers
+
+    return {
+        "responses": {
+            200: inline_serializer(
+                component,
+                {
+                    envelope: item_serializer(many=True),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                },
+            )
+        },
+        "parameters": [
+            OpenApiParameter("cursor", str, description="The pagination cursor value."),
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1}, description="Items per page, 1–200."
+            ),
+        ],
+        "filters": False,
+    }
+
+
 class ApiViewMixin:
     """Conventions every API view follows; subclasses declare, they do not re-implement."""
 
@@ -121,6 +147,22 @@ class ApiViewMixin:
             raise NotFound()
         self.check_object_permissions(self.request, obj)
         return obj
+
+    def paginated_response(
+        self, queryset, serializer_class, *, envelope: str, ordering: str = "id", transform=None
+    ) -> Response:
+        """A cursor page of ``queryset`` under ``envelope`` (for sub-lists such as history)."""
+        from config.api.pagination import CursorPagination
+
+        paginator = CursorPagination()
+        paginator.envelope = envelope
+        paginator.ordering = ordering
+        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        items = transform(page) if transform else page
+        context = self.get_serializer_context()
+        return paginator.get_paginated_response(
+            serializer_class(items, many=True, context=context).data
+        )
 
     def get_if_match(self) -> list[str] | None:
         return parse_if_match(self.request.headers.get("If-Match")) if self.use_etags else None

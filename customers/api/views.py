@@ -1,13 +1,12 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.response import Response
 
-from config.api.pagination import CursorPagination
-from config.api.viewsets import ApiModelViewSet, lookup_by_field, lookup_by_id
+from config.api.viewsets import ApiModelViewSet, lookup_by_field, lookup_by_id, sublist_schema
 from customers import selectors, services
 from customers.api.serializers import CustomerSerializer, CustomerUntagResponseSerializer
 from customers.filtersets import CustomerFilterSet
@@ -383,34 +382,12 @@ class CustomerViewSet(ApiModelViewSet):
             customer, serializer.validated_data, serializer.validated_data["source"]
         )
 
-    @extend_schema(
-        responses={
-            200: inline_serializer(
-                "StatusHistoryPage",
-                {
-                    "status_changes": StatusChangeSerializer(many=True),
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
-                },
-            )
-        },
-        parameters=[
-            OpenApiParameter("cursor", str, description="The pagination cursor value."),
-            OpenApiParameter(
-                "limit", {"type": "integer", "minimum": 1}, description="Entries per page, 1–200."
-            ),
-        ],
-        filters=False,
-    )
+    @extend_schema(**sublist_schema("StatusHistoryPage", "status_changes", StatusChangeSerializer))
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def status_history(self, request, *args, **kwargs) -> Response:
         """Every status change of the customer, oldest first, with who and why."""
         customer = self.get_object()
-        paginator = CursorPagination()
-        paginator.envelope = "status_changes"
-        queryset = StatusChange.objects.filter(customer=customer).select_related(
+        changes = StatusChange.objects.filter(customer=customer).select_related(
             "from_label", "to_label__status", "created_by"
         )
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        data = StatusChangeSerializer(page, many=True, context=self.get_serializer_context()).data
-        return paginator.get_paginated_response(data)
+        return self.paginated_response(changes, StatusChangeSerializer, envelope="status_changes")

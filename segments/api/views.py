@@ -1,11 +1,10 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api.pagination import CursorPagination
-from config.api.viewsets import ApiModelViewSet, lookup_by_id
+from config.api.viewsets import ApiModelViewSet, lookup_by_id, sublist_schema
 from customers.api.serializers import CustomerSerializer
 from customers.selectors import customer_list_queryset
 from segments import services
@@ -85,36 +84,13 @@ class SegmentViewSet(ApiModelViewSet):
     def perform_destroy(self, instance: Segment) -> None:
         services.segment_delete(segment=instance, actor=self.request.user, reason=self.get_reason())
 
-    @extend_schema(
-        responses={
-            200: inline_serializer(
-                "SegmentCustomersPage",
-                {
-                    "customers": CustomerSerializer(many=True),
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
-                },
-            )
-        },
-        parameters=[
-            OpenApiParameter("cursor", str, description="The pagination cursor value."),
-            OpenApiParameter(
-                "limit", {"type": "integer", "minimum": 1}, description="Customers per page, 1–200."
-            ),
-        ],
-        filters=False,
-    )
+    @extend_schema(**sublist_schema("SegmentCustomersPage", "customers", CustomerSerializer))
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def customers(self, request, *args, **kwargs) -> Response:
         """The segment's members, in cursor pages."""
         segment = self.get_object()
-        paginator = CursorPagination()
-        paginator.envelope = "customers"
-        page = paginator.paginate_queryset(
-            segment_members(segment, customer_list_queryset()), request, view=self
-        )
-        data = CustomerSerializer(page, many=True, context=self.get_serializer_context()).data
-        return paginator.get_paginated_response(data)
+        members = segment_members(segment, customer_list_queryset())
+        return self.paginated_response(members, CustomerSerializer, envelope="customers")
 
     @extend_schema(responses={200: SegmentCountSerializer}, filters=False)
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)

@@ -1,20 +1,13 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
-from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api.pagination import CursorPagination
-from config.api.viewsets import ApiModelViewSet, lookup_by_field, lookup_by_id
+from config.api.viewsets import ApiModelViewSet, lookup_by_field, lookup_by_id, sublist_schema
 from tags import selectors, services
 from tags.api.serializers import TagHistoryEntrySerializer, TagRestoreSerializer, TagSerializer
 from tags.filtersets import TagFilterSet
 from tags.models import TAG_REFERENCE_RE, Tag
-
-
-class HistoryPagination(CursorPagination):
-    ordering = "history_id"
-    envelope = "history"
 
 
 @extend_validation_errors(
@@ -105,35 +98,15 @@ class TagViewSet(ApiModelViewSet):
         )
         return self.enveloped(self.refetch(tag))
 
-    @extend_schema(
-        responses={
-            200: inline_serializer(
-                "TagHistoryPage",
-                {
-                    "history": TagHistoryEntrySerializer(many=True),
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
-                },
-            )
-        },
-        filters=False,
-        parameters=[
-            OpenApiParameter("cursor", str, description="The pagination cursor value."),
-            OpenApiParameter(
-                "limit", {"type": "integer", "minimum": 1}, description="Entries per page, 1–200."
-            ),
-        ],
-    )
+    @extend_schema(**sublist_schema("TagHistoryPage", "history", TagHistoryEntrySerializer))
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def history(self, request, *args, **kwargs) -> Response:
         """Every create, change, soft delete and restore, oldest first, with who and why."""
         tag = self.get_object()
-        paginator = HistoryPagination()
-        records = paginator.paginate_queryset(
-            selectors.tag_history_queryset(tag=tag), request, view=self
+        return self.paginated_response(
+            selectors.tag_history_queryset(tag=tag),
+            TagHistoryEntrySerializer,
+            envelope="history",
+            ordering="history_id",
+            transform=lambda records: selectors.tag_history_entries(tag=tag, records=records),
         )
-        entries = selectors.tag_history_entries(tag=tag, records=records)
-        data = TagHistoryEntrySerializer(
-            entries, many=True, context=self.get_serializer_context()
-        ).data
-        return paginator.get_paginated_response(data)
