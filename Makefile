@@ -46,6 +46,7 @@ test: install
 # database on 127.0.0.1:5432, dropped and recreated).
 bench: install
 	cd bench && ../$(PY) tagging.py
+	cd bench && ../$(PY) segments.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -7,7 +7,7 @@ times, alternating, for an all-of-2 / none-of-1 rule:
   - Tagdesk: ``segment_count(segment)`` (what GET /segments/{id}/count runs)
   - Tagdesk API: GET /api/v1/segments/{id}/count through the test client
 
-    cd bench && ../.venv/bin/python segments.py [--customers 1000000] [--rounds 5]
+    cd bench && ../.venv/bin/python segments.py [--customers 1000000] [--rounds 5] [--reuse]
 """
 
 import argparse
@@ -77,11 +77,17 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=50)
     parser.add_argument("--per-customer", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--reuse", action="store_true", help="Keep the data a previous run built (same sizes)."
+    )
     args = parser.parse_args()
-    setup_django()
-    started = time.perf_counter()
-    build(args.customers, args.tags, args.per_customer)
-    print(f"built {args.customers:,} customers in {time.perf_counter() - started:.0f} s")
+    setup_django(reset=not args.reuse)
+    from customers.models import Customer
+
+    if not (args.reuse and Customer.objects.exists()):
+        started = time.perf_counter()
+        build(args.customers, args.tags, args.per_customer)
+        print(f"built {args.customers:,} customers in {time.perf_counter() - started:.0f} s")
 
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -95,12 +101,17 @@ def main() -> None:
     # customer i holds tags {19i, 19i+29, 19i+8, 19i+37, 19i+16} mod 50: tags 0 and 8 come
     # together for three bases, and 16 excludes one of them, so about 4% are members
     t1, t2, t3 = (Tag.objects.get(name=f"tag {n}") for n in (0, 8, 16))
+    from segments.models import Segment
+
+    Segment.objects.filter(name="bench").delete()
     segment = segment_save(
         segment=None,
         data={"name": "bench", "rule": {"all": [t1.name, t2.name], "none": [t3.name]}},
         actor=None,
     )
-    user = get_user_model().objects.create_superuser("bench", password=None)
+    user = get_user_model().objects.filter(
+        username="bench"
+    ).first() or get_user_model().objects.create_superuser("bench", password=None)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_issue(user=user)[1]}")
     params = {"t1": _uuid(t1.id), "t2": _uuid(t2.id), "t3": _uuid(t3.id)}

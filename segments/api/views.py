@@ -15,7 +15,7 @@ from segments.api.serializers import (
 )
 from segments.models import Segment
 from segments.rules import Rule, rule_count
-from segments.selectors import rule_members, segment_members
+from segments.selectors import rule_members, segment_count, segment_members
 
 RULE_ERRORS = ["unknown_tags", "tag_in_two_lists", "invalid_label"]
 
@@ -98,7 +98,7 @@ class SegmentViewSet(ApiModelViewSet):
         """How many customers are in the segment now (one COUNT in the database)."""
         segment = self.get_object()
         return Response(
-            {"segment_id": segment.id, "customer_count": segment_members(segment).count()}
+            {"segment_id": segment.id, "customer_count": segment_count(segment)}
         )
 
     @extend_schema(
