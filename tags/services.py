@@ -90,6 +90,15 @@ def _locked(tag: Tag) -> Tag:
     return Tag.objects.select_for_update().get(pk=tag.pk)
 
 
+def _locked_live(tag: Tag, if_match: list[str] | None) -> Tag:
+    """The tag's row, locked, refusing a deleted tag (409) or a stale If-Match (412)."""
+    locked = _locked(tag)
+    if locked.is_deleted:
+        raise tag_deleted_error(locked)
+    check_if_match(locked, if_match)
+    return locked
+
+
 def tag_update(
     *,
     tag: Tag,
@@ -100,10 +109,7 @@ def tag_update(
 ) -> Tag:
     """Change the given fields; a deleted tag must be restored first. No change, no history."""
     with transaction.atomic():
-        locked = _locked(tag)
-        if locked.is_deleted:
-            raise tag_deleted_error(locked)
-        check_if_match(locked, if_match)
+        locked = _locked_live(tag, if_match)
         changes = {
             field: value
             for field, value in data.items()
@@ -135,10 +141,7 @@ def tag_soft_delete(
 ) -> Tag:
     """Hide the tag and, with it, its assignments; restoring brings every one of them back."""
     with transaction.atomic():
-        locked = _locked(tag)
-        if locked.is_deleted:
-            raise tag_deleted_error(locked)
-        check_if_match(locked, if_match)
+        locked = _locked_live(tag, if_match)
         locked.is_deleted = True
         locked.deleted_at = timezone.now()
         return _save(locked, actor=actor, reason=reason, create=False)

@@ -97,9 +97,7 @@ class SegmentViewSet(ApiModelViewSet):
     def count(self, request, *args, **kwargs) -> Response:
         """How many customers are in the segment now (one COUNT in the database)."""
         segment = self.get_object()
-        return Response(
-            {"segment_id": segment.id, "customer_count": segment_count(segment)}
-        )
+        return Response({"segment_id": segment.id, "customer_count": segment_count(segment)})
 
     @extend_schema(
         request=SegmentPreviewRequestSerializer,
