@@ -162,6 +162,18 @@ def test_seed_demo_is_deterministic_and_reusable(capsys):
     Customer.objects.all().delete()
     call_command("seed_demo", "--customers", "20", "--seed", "7")
     assert list(Customer.objects.order_by("reference_id").values_list("name", "email")) == first
+    # demo tags (through the tagging service, with history) and the demo segments
+    from segments.models import Segment
+    from tags.models import Tag, TagAssignment
+
+    assert Tag.objects.count() == 12
+    assert TagAssignment.objects.exists()
+    assert TagAssignment.history.filter(history_change_reason="demo data").exists()
+    assert set(Segment.objects.values_list("name", flat=True)) == {
+        "Premium Customers",
+        "Highly Engaged",
+        "Win back",
+    }
 
 
 def test_demo_admin_prints_a_random_password_once(capsys):

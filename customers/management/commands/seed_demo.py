@@ -50,6 +50,17 @@ LAST = [
 ]
 
 
+DEMO_TAGS = [
+    "newsletter", "repeat_buyer", "vip", "high_value", "email_subscriber", "early_adopter",
+    "wholesale", "prospect", "churn_risk", "loyalty_gold", "app_user", "gift_buyer",
+]  # fmt: skip
+DEMO_SEGMENTS = [
+    ("Premium Customers", {"all": ["vip", "high_value"]}),
+    ("Highly Engaged", {"all": ["repeat_buyer", "email_subscriber"]}),
+    ("Win back", {"any": ["churn_risk", "prospect"], "none": ["vip"]}),
+]
+
+
 class Command(BaseCommand):
     help = "Load deterministic synthetic customers (bulk inserts, no per-row saves)."
 
@@ -57,12 +68,15 @@ class Command(BaseCommand):
         parser.add_argument("--customers", type=int, default=300, metavar="N")
         parser.add_argument("--seed", type=int, default=1, metavar="X")
         parser.add_argument(
+            "--tags", type=int, default=12, metavar="T", help="Demo tags to spread over them."
+        )
+        parser.add_argument(
             "--if-empty", action="store_true", help="Do nothing when customers already exist."
         )
 
-    def handle(self, *args, customers: int, seed: int, if_empty: bool, **options):
-        if customers < 0:
-            raise CommandError("--customers must be zero or more.")
+    def handle(self, *args, customers: int, seed: int, tags: int, if_empty: bool, **options):
+        if customers < 0 or tags < 0:
+            raise CommandError("--customers and --tags must be zero or more.")
         if if_empty and Customer.objects.exists():
             self.stdout.write("Customers already exist; demo data left as it is.")
             return
@@ -82,4 +96,41 @@ class Command(BaseCommand):
             )
         with transaction.atomic():
             Customer.objects.bulk_create(rows, batch_size=100)
-        self.stdout.write(self.style.SUCCESS(f"Created {len(rows)} customers."))
+            assigned = self._tag(rows, rng, tags)
+            segments = self._segments(tags)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created {len(rows)} customers, {assigned} tag assignments, {segments} segments."
+            )
+        )
+
+    def _tag(self, customers: list[Customer], rng: random.Random, count: int) -> int:
+        """Spread the demo tags (the first ones more common) through the tagging service."""
+        from tags.services import customers_tags_bulk_change
+
+        assigned = 0
+        for n, name in enumerate(DEMO_TAGS[:count]):
+            share = 0.5 / (n + 1) + 0.05
+            chosen = [c.pk for c in customers if rng.random() < share]
+            result = customers_tags_bulk_change(  # creates the tag even when nobody gets it
+                customer_ids=chosen, add=[name], actor=None, reason="demo data", source="import"
+            )
+            assigned += result.tags_added
+        return assigned
+
+    def _segments(self, count: int) -> int:
+        from segments.models import Segment
+        from segments.services import segment_save
+
+        made = 0
+        for name, rule in DEMO_SEGMENTS:
+            names = [n for key in ("all", "any", "none") for n in rule.get(key, [])]
+            if (
+                all(n in DEMO_TAGS[:count] for n in names)
+                and not Segment.objects.filter(name=name).exists()
+            ):
+                segment_save(
+                    segment=None, data={"name": name, "rule": rule}, actor=None, reason="demo data"
+                )
+                made += 1
+        return made
