@@ -6,15 +6,18 @@ rows that exist, deletes remove by key and report what they removed. History row
 in bulk with the same user, reason and time, so bulk paths never fall back to per-row saves.
 """
 
+import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from tags.models import TagAssignment
+from customers.models import Customer
+from tags.models import Tag, TagAssignment
 
 HistoricalTagAssignment = TagAssignment.history.model
 
@@ -91,75 +94,253 @@ def _rows(cursor) -> list[AssignmentRow]:
     return rows
 
 
-def assignments_insert(
+def db_ids(field_name: str, values: Iterable) -> list:
+    """The database form of many ids, fast: raw database values (UUIDs on PostgreSQL, hex text
+    on SQLite, as a raw cursor returns them) pass through; ULID strings are converted."""
+    native = connection.features.has_native_uuid_field
+    out = []
+    for value in values:
+        if isinstance(value, uuid.UUID):
+            out.append(value if native else value.hex)
+        elif len(value) == 32:
+            out.append(uuid.UUID(value) if native else value)
+        else:
+            out.append(_prep(field_name, value))
+    return out
+
+
+@dataclass
+class Changed:
+    """What one set-based add or remove did: per tag id, how many current assignments it
+    added or removed, and (when asked for) the rows themselves."""
+
+    by_tag: Counter = field(default_factory=Counter)
+    rows: list[AssignmentRow] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_tag.values())
+
+    def update(self, other: "Changed") -> None:
+        self.by_tag.update(other.by_tag)
+        self.rows += other.rows
+
+
+HISTORY_COLUMNS = (
+    *COLUMNS, "history_date", "history_type", "history_user_id", "history_change_reason",
+)  # fmt: skip
+
+
+def _history_table() -> str:
+    return connection.ops.quote_name(HistoricalTagAssignment._meta.db_table)
+
+
+def _customers_table() -> str:
+    return connection.ops.quote_name(Customer._meta.db_table)
+
+
+def _marks(values: Sequence) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _batches(values: Sequence, reserve: int) -> Iterable[Sequence]:
+    size = max(1, _max_params() - reserve)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _summary(cursor, tags: dict, now: datetime | None, detail: bool) -> Changed:
+    """Fold the RETURNING rows of a write into a Changed; with ``now``, rows that had expired
+    by then are not counted (removing an expired assignment changes nothing visible)."""
+    changed = Changed()
+    if detail:
+        changed.rows = _rows(cursor)
+        for row in changed.rows:
+            if now is None or row.expires_at is None or row.expires_at > now:
+                changed.by_tag[row.tag_id] += 1
+        return changed
+    for tag_id, expires_at in cursor.fetchall():
+        if now is None or expires_at is None or _datetime(expires_at) > now:
+            changed.by_tag[tags[tag_id]] += 1
+    return changed
+
+
+def _returning(detail: bool) -> str:
+    return ", ".join(COLUMNS) if detail else "tag_id, expires_at"
+
+
+def assignments_add(
     *,
-    pairs: Iterable[tuple[str, str]],
+    customer_ids: Sequence,
+    tag_ids: Sequence[str],
     category: str,
     source: str,
     expires_at: datetime | None,
-    assigned_by_id: int | None,
-    now: datetime | None = None,
-) -> list[AssignmentRow]:
-    """Insert (customer_id, tag_id) pairs; existing current rows are left alone.
+    user_id: int | None,
+    reason: str,
+    now: datetime,
+    detail: bool = False,
+) -> Changed:
+    """Give every tag to every customer that lacks it, record a "+" history row for each
+    assignment made and touch the customers' ``updated_at``: one statement per batch on
+    PostgreSQL (a data-modifying CTE), three on SQLite.
 
-    An existing row that has expired is refreshed in place (it counts as added again).
-    Returns the rows inserted or refreshed.
+    A current assignment is left alone; an expired one is refreshed in place and counts as
+    added again, as does one given an expiry already past (a real, if invisible, change). Ids of customers that no longer exist are skipped.
     """
-    now = now or timezone.now()
-    pairs = list(dict.fromkeys(pairs))
-    added: list[AssignmentRow] = []
-    columns = ", ".join(COLUMNS[1:])
-    returning = ", ".join(COLUMNS)
-    table = _table()
-    batch_size = _max_params() // 8
-    for start in range(0, len(pairs), batch_size):
-        batch = pairs[start : start + batch_size]
-        placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(batch))
-        params: list = []
-        for customer_id, tag_id in batch:
-            params += [
-                _prep("customer", customer_id),
-                _prep("tag", tag_id),
-                category,
-                source,
-                _prep("expires_at", expires_at),
-                assigned_by_id,
-                _prep("created_at", now),
-            ]
-        sql = (
-            f"INSERT INTO {table} ({columns}) VALUES {placeholders} "
-            "ON CONFLICT (customer_id, tag_id) DO UPDATE SET "
-            "category = excluded.category, source = excluded.source, "
-            "expires_at = excluded.expires_at, assigned_by_id = excluded.assigned_by_id, "
-            "created_at = excluded.created_at "
-            f"WHERE {table}.expires_at IS NOT NULL AND {table}.expires_at <= %s "
-            f"RETURNING {returning}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, _prep("expires_at", now)])
-            added += _rows(cursor)
-    return added
-
-
-def assignments_delete(
-    *, customer_ids: Sequence[str], tag_ids: Sequence[str]
-) -> list[AssignmentRow]:
-    """Delete the assignments of these tags on these customers; returns the deleted rows."""
+    changed = Changed()
     if not customer_ids or not tag_ids:
-        return []
-    removed: list[AssignmentRow] = []
-    tag_params = [_prep("tag", tag_id) for tag_id in tag_ids]
-    batch_size = max(1, _max_params() - 10 - len(tag_params))
-    for start in range(0, len(customer_ids), batch_size):
-        batch = [_prep("customer", c) for c in customer_ids[start : start + batch_size]]
-        sql = (
-            f"DELETE FROM {_table()} WHERE customer_id IN ({', '.join(['%s'] * len(batch))}) "
-            f"AND tag_id IN ({', '.join(['%s'] * len(tag_params))}) RETURNING {', '.join(COLUMNS)}"
+        return changed
+    table, history, customers = _table(), _history_table(), _customers_table()
+    tags = dict(zip(db_ids("tag", tag_ids), tag_ids, strict=True))
+    columns = ", ".join(COLUMNS[1:])
+    values = [category, source, _prep("expires_at", expires_at), user_id, _prep("created_at", now)]
+    returning = _returning(detail)
+    at = _prep("created_at", now)
+    for batch in _batches(customer_ids, reserve=len(tags) + 20):
+        batch = db_ids("customer", batch)
+        insert = (
+            f"INSERT INTO {table} ({columns}) "
+            f"SELECT c.id, t.id, %s, %s, %s, %s, %s FROM {customers} c, {Tag._meta.db_table} t "
+            f"WHERE c.id IN ({_marks(batch)}) AND t.id IN ({_marks(tags)}) "
+            "ON CONFLICT (customer_id, tag_id) DO UPDATE SET category = excluded.category, "
+            "source = excluded.source, expires_at = excluded.expires_at, "
+            "assigned_by_id = excluded.assigned_by_id, created_at = excluded.created_at "
+            f"WHERE {table}.expires_at IS NOT NULL AND {table}.expires_at <= %s"
         )
+        params = [*values, *batch, *tags, _prep("expires_at", now)]
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*batch, *tag_params])
-            removed += _rows(cursor)
-    return removed
+            if connection.vendor == "postgresql":
+                # history_date is the clock at each row's write, after any lock wait, so for
+                # one assignment the history order is the commit order.
+                cursor.execute(
+                    f"WITH ins AS ({insert} RETURNING {', '.join(COLUMNS)}), "
+                    f"hist AS (INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) "
+                    f"SELECT {', '.join(COLUMNS)}, clock_timestamp(), '+', %s, %s FROM ins "
+                    f"RETURNING {', '.join(COLUMNS)}), "
+                    f"touch AS (UPDATE {customers} SET updated_at = %s "
+                    "WHERE id IN (SELECT customer_id FROM hist)) "
+                    f"SELECT {returning} FROM hist",
+                    [*params, user_id, reason or None, at],
+                )
+                changed.update(_summary(cursor, tags, None, detail))
+                continue
+            cursor.execute(f"{insert} RETURNING {', '.join(COLUMNS)}", params)
+            part = _summary(cursor, tags, None, detail=True)
+            ids = [row.id for row in part.rows]
+            if not detail:
+                part.rows = []
+            changed.update(part)
+            for chunk in _batches(ids, reserve=20):
+                where = f"id IN ({_marks(chunk)})"
+                cursor.execute(
+                    f"INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) "
+                    f"SELECT {', '.join(COLUMNS)}, %s, '+', %s, %s FROM {table} WHERE {where}",
+                    [at, user_id, reason or None, *chunk],
+                )
+                cursor.execute(
+                    f"UPDATE {customers} SET updated_at = %s WHERE id IN "
+                    f"(SELECT customer_id FROM {table} WHERE {where})",
+                    [at, *chunk],
+                )
+    return changed
+
+
+def assignments_remove(
+    *,
+    customer_ids: Sequence,
+    tag_ids: Sequence[str],
+    user_id: int | None,
+    reason: str,
+    now: datetime,
+    detail: bool = False,
+) -> Changed:
+    """Take the tags off the customers, record a "-" history row for each assignment removed
+    and touch the customers' ``updated_at``, set-based like :func:`assignments_add`.
+
+    Expired assignments are removed too but do not count as removed."""
+    changed = Changed()
+    if not customer_ids or not tag_ids:
+        return changed
+    table, history, customers = _table(), _history_table(), _customers_table()
+    tags = dict(zip(db_ids("tag", tag_ids), tag_ids, strict=True))
+    returning = _returning(detail)
+    at = _prep("created_at", now)
+    for batch in _batches(customer_ids, reserve=len(tags) + 20):
+        batch = db_ids("customer", batch)
+        where = f"customer_id IN ({_marks(batch)}) AND tag_id IN ({_marks(tags)})"
+        params = [*batch, *tags]
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"WITH del AS (DELETE FROM {table} WHERE {where} "
+                    f"RETURNING {', '.join(COLUMNS)}), "
+                    f"hist AS (INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) "
+                    f"SELECT {', '.join(COLUMNS)}, clock_timestamp(), '-', %s, %s FROM del "
+                    f"RETURNING {', '.join(COLUMNS)}), "
+                    f"touch AS (UPDATE {customers} SET updated_at = %s "
+                    "WHERE id IN (SELECT customer_id FROM hist)) "
+                    f"SELECT {returning} FROM hist",
+                    [*params, user_id, reason or None, at],
+                )
+                changed.update(_summary(cursor, tags, now, detail))
+                continue
+            # SQLite: the transaction holds the database's write lock, so the rows read for
+            # the history are exactly the rows the DELETE then removes.
+            cursor.execute(
+                f"INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) "
+                f"SELECT {', '.join(COLUMNS)}, %s, '-', %s, %s FROM {table} WHERE {where}",
+                [at, user_id, reason or None, *params],
+            )
+            cursor.execute(
+                f"UPDATE {customers} SET updated_at = %s WHERE id IN "
+                f"(SELECT customer_id FROM {table} WHERE {where})",
+                [at, *params],
+            )
+            cursor.execute(f"DELETE FROM {table} WHERE {where} RETURNING {returning}", params)
+            changed.update(_summary(cursor, tags, now, detail))
+    return changed
+
+
+def customers_lock(customer_ids: Sequence) -> None:
+    """Lock the customers' rows, in id order, for the rest of the transaction (PostgreSQL;
+    SQLite's one write lock already serialises writers).
+
+    Two writers on one customer that delete and insert different tags would otherwise wait
+    on each other's uncommitted assignment rows in opposite orders and deadlock; taking the
+    customer rows first, always in the same order, makes them queue instead.
+    """
+    if connection.vendor != "postgresql" or not customer_ids:
+        return
+    for batch in _batches(customer_ids, reserve=10):
+        batch = db_ids("customer", batch)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {_customers_table()} WHERE id IN ({_marks(batch)}) "
+                "ORDER BY id FOR NO KEY UPDATE",
+                batch,
+            )
+
+
+def customers_over_limit(*, customer_ids: Sequence, limit: int, now: datetime) -> list[str]:
+    """Up to five of these customers holding more than ``limit`` current tags."""
+    table, tags = _table(), connection.ops.quote_name(Tag._meta.db_table)
+    over: list[str] = []
+    for batch in _batches(customer_ids, reserve=10):
+        batch = db_ids("customer", batch)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT a.customer_id FROM {table} a JOIN {tags} t ON t.id = a.tag_id "
+                f"WHERE a.customer_id IN ({_marks(batch)}) AND NOT t.is_deleted "
+                "AND (a.expires_at IS NULL OR a.expires_at > %s) "
+                "GROUP BY a.customer_id HAVING count(*) > %s LIMIT 5",
+                [*batch, _prep("expires_at", now), limit],
+            )
+            ulid = TagAssignment._meta.get_field("customer").target_field
+            over += [ulid.from_db_value(row[0], None, connection) for row in cursor.fetchall()]
+        if over:
+            break
+    return over[:5]
 
 
 def assignments_delete_by_ids(*, ids: Sequence[int]) -> list[AssignmentRow]:

@@ -1,12 +1,14 @@
 """Writes on tags and on the tags of customers; the API, the admin and the commands call these."""
 
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
@@ -16,10 +18,12 @@ from config.exceptions import Conflict, InvalidInput
 from config.history import with_history
 from customers.models import Customer
 from tags.assignments import (
-    assignments_delete,
+    assignments_add,
     assignments_delete_by_ids,
     assignments_history_record,
-    assignments_insert,
+    assignments_remove,
+    customers_lock,
+    customers_over_limit,
 )
 from tags.models import (
     TAG_NAME_RE,
@@ -211,8 +215,10 @@ def tags_resolve(
     create_missing: bool,
     actor: AbstractBaseUser | None,
     reason: str = "",
+    dry_run: bool = False,
 ) -> tuple[dict[str, Tag], dict[str, Tag], list[str]]:
-    """Map requested names to tags (case-insensitively), creating missing ones to add.
+    """Map requested names to tags (case-insensitively), creating missing ones to add (on a
+    dry run they come back unsaved, with no id).
 
     Returns (tags to add by key, tags to remove by key, warnings). Deleted tags → 409; inactive
     tags to add, unknown names to add without ``create_missing``, or a name in both lists → 400.
@@ -235,7 +241,14 @@ def tags_resolve(
             code="unknown_tags",
             attr="tags_to_add",
         )
-    if missing:
+    if missing and dry_run:
+        found.update(
+            {
+                tag_name_key(n): Tag(id=None, name=tag_name_clean(n), name_key=tag_name_key(n))
+                for n in missing
+            }
+        )
+    elif missing:
         found.update(
             {t.name_key: t for t in _tags_create_missing(missing, actor=actor, reason=reason)}
         )
@@ -272,27 +285,9 @@ def _tags_create_missing(names: list[str], *, actor, reason: str) -> list[Tag]:
         return list(Tag.objects.filter(name_key__in=[t.name_key for t in tags]))
 
 
-def _lock_customers(customer_ids: list[str]) -> None:
-    """Lock the customers' rows (in id order) for the rest of the transaction.
-
-    Two calls on one customer that delete and insert different tags would otherwise wait on
-    each other's uncommitted rows in opposite orders and deadlock; taking the customer row
-    first makes them queue instead. (SQLite's write lock already serialises writers.)
-    """
-    if connection.vendor == "sqlite":
-        return
-    for start in range(0, len(customer_ids), 10_000):
-        list(
-            Customer.objects.select_for_update()
-            .filter(pk__in=customer_ids[start : start + 10_000])
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-
-
 def _assignments_apply(
     *,
-    customer_ids: list[str],
+    customer_ids: Sequence,
     add_tags: list[Tag],
     remove_tags: list[Tag],
     actor,
@@ -301,29 +296,30 @@ def _assignments_apply(
     category: str,
     expires_at: datetime | None,
     now: datetime,
+    detail: bool = False,
 ):
-    """Remove, then add, for every customer × tag, with history; returns (added, removed) rows."""
+    """Remove, then add, for every customer × tag, with history; returns (added, removed)."""
     user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
-    removed_rows = assignments_delete(
-        customer_ids=customer_ids, tag_ids=[t.pk for t in remove_tags]
+    removed = assignments_remove(
+        customer_ids=customer_ids,
+        tag_ids=[t.pk for t in remove_tags],
+        user_id=user_id,
+        reason=reason,
+        now=now,
+        detail=detail,
     )
-    added_rows = assignments_insert(
-        pairs=[(c, t.pk) for c in customer_ids for t in add_tags],
+    added = assignments_add(
+        customer_ids=customer_ids,
+        tag_ids=[t.pk for t in add_tags],
         category=category,
         source=source,
         expires_at=expires_at,
-        assigned_by_id=user_id,
-        now=now,
-    )
-    # Stamped after the writes: for any one assignment, history order is commit order.
-    recorded_at = timezone.now()
-    assignments_history_record(
-        rows_by_type={"-": removed_rows, "+": added_rows},
         user_id=user_id,
         reason=reason,
-        at=recorded_at,
+        now=now,
+        detail=detail,
     )
-    return added_rows, removed_rows
+    return added, removed
 
 
 def customer_tags_change(
@@ -352,9 +348,9 @@ def customer_tags_change(
             actor=actor,
             reason=reason,
         )
-        _lock_customers([customer.pk])
+        customers_lock([customer.pk])
         now = timezone.now()
-        added_rows, removed_rows = _assignments_apply(
+        added, removed = _assignments_apply(
             customer_ids=[customer.pk],
             add_tags=list(add_tags.values()),
             remove_tags=list(remove_tags.values()),
@@ -365,7 +361,6 @@ def customer_tags_change(
             expires_at=expires_at,
             now=now,
         )
-        removed_current = [r for r in removed_rows if r.expires_at is None or r.expires_at > now]
         current_by_id = dict(
             TagAssignment.objects.current(now)
             .filter(customer_id=customer.pk)
@@ -380,11 +375,8 @@ def customer_tags_change(
                 code="too_many_tags",
                 attr="tags_to_add",
             )
-        if added_rows or removed_rows:
-            Customer.objects.filter(pk=customer.pk).update(updated_at=now)
     by_id = {t.pk: t.name for t in [*add_tags.values(), *remove_tags.values()]}
-    added_ids = {r.tag_id for r in added_rows}
-    removed_ids = {r.tag_id for r in removed_current}
+    added_ids, removed_ids = set(added.by_tag), set(removed.by_tag)
     warnings += [
         f"'{t.name}' was already on the customer"
         for t in add_tags.values()
@@ -405,6 +397,122 @@ def customer_tags_change(
     )
 
 
+@dataclass
+class RetagResult:
+    """What a bulk change did (or, on a dry run, would do): counts per tag name."""
+
+    matched: int = 0
+    added: Counter = field(default_factory=Counter)
+    removed: Counter = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    created_tags: list[str] = field(default_factory=list)
+    batches: int = 0
+    dry_run: bool = False
+
+    @property
+    def tags_added(self) -> int:
+        return sum(self.added.values())
+
+    @property
+    def tags_removed(self) -> int:
+        return sum(self.removed.values())
+
+
+def customers_retag(
+    *,
+    batches: Iterable[Sequence],
+    add: Sequence[str] = (),
+    remove: Sequence[str] = (),
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+    source: str = "bulk",
+    category: str = "",
+    expires_at: datetime | None = None,
+    create_missing: bool = True,
+    dry_run: bool = False,
+    on_batch: Callable[[RetagResult, int], None] | None = None,
+) -> RetagResult:
+    """Apply one add/remove change to many customers, batch by batch.
+
+    Each batch of customer ids is one transaction of a few set-based statements that write
+    the assignments, their history rows (with ``actor`` and ``reason``) and the customers'
+    ``updated_at`` together, so an interrupted run leaves whole batches behind and running
+    it again finishes the job: existing assignments are skipped, only real changes are
+    recorded. A dry run counts what would change and writes nothing. The tags are resolved
+    (and missing ones created) once, before the first batch.
+    """
+    missing = {tag_name_key(n) for n in add if isinstance(n, str)} - set(
+        Tag.objects.filter(
+            name_key__in=[tag_name_key(n) for n in add if isinstance(n, str)]
+        ).values_list("name_key", flat=True)
+    )
+    add_tags, remove_tags, warnings = tags_resolve(
+        add=list(add),
+        remove=list(remove),
+        create_missing=create_missing,
+        actor=actor,
+        reason=reason,
+        dry_run=dry_run,
+    )
+    result = RetagResult(warnings=warnings, dry_run=dry_run)
+    result.created_tags = [t.name for t in add_tags.values() if t.name_key in missing]
+    names = {t.pk or t.name: t.name for t in [*add_tags.values(), *remove_tags.values()]}
+    for batch in batches:
+        ids = sorted(batch)
+        if not ids:
+            continue
+        with transaction.atomic():
+            if dry_run:
+                added, removed = _retag_count(
+                    ids, list(add_tags.values()), list(remove_tags.values())
+                )
+            else:
+                customers_lock(ids)
+                now = timezone.now()
+                added, removed = _assignments_apply(
+                    customer_ids=ids,
+                    add_tags=list(add_tags.values()),
+                    remove_tags=list(remove_tags.values()),
+                    actor=actor,
+                    reason=reason,
+                    source=source,
+                    category=category,
+                    expires_at=expires_at,
+                    now=now,
+                )
+                if added.total:
+                    _check_tag_limit(ids, now=now)
+        result.added.update({names[t]: n for t, n in added.by_tag.items()})
+        result.removed.update({names[t]: n for t, n in removed.by_tag.items()})
+        result.matched += len(ids)
+        result.batches += 1
+        if on_batch is not None:
+            on_batch(result, len(ids))
+    return result
+
+
+def _retag_count(ids: list, add_tags: list[Tag], remove_tags: list[Tag]):
+    """(would add, would remove) per tag id for one batch, read-only."""
+    from tags.assignments import Changed
+
+    now = timezone.now()
+    held = Counter(
+        dict(
+            TagAssignment.objects.unexpired(now)
+            .filter(
+                customer_id__in=ids, tag_id__in=[t.pk for t in [*add_tags, *remove_tags] if t.pk]
+            )
+            .values_list("tag_id")
+            .annotate(n=Count("*"))
+            .order_by()
+        )
+    )
+    added = Changed(by_tag=Counter({t.pk: len(ids) - held[t.pk] for t in add_tags if t.pk}))
+    added.by_tag.update({t.name: len(ids) for t in add_tags if not t.pk})
+    removed = Changed(by_tag=Counter({t.pk: held[t.pk] for t in remove_tags}))
+    return added, removed
+
+
 def customers_tags_bulk_change(
     *,
     customer_ids: list[str],
@@ -416,65 +524,32 @@ def customers_tags_bulk_change(
     category: str = "",
     expires_at: datetime | None = None,
     create_missing: bool = True,
-) -> BulkTagChange:
-    """The same change on many customers: a few set-based statements per batch, not per customer."""
+) -> RetagResult:
+    """The same change on a list of customers, all or nothing (the API's bulk_tag)."""
     with transaction.atomic():
-        add_tags, remove_tags, warnings = tags_resolve(
-            add=list(add),
-            remove=list(remove),
-            create_missing=create_missing,
-            actor=actor,
-            reason=reason,
-        )
-        customer_ids = sorted(customer_ids)
-        _lock_customers(customer_ids)
-        now = timezone.now()
-        added_rows, removed_rows = _assignments_apply(
-            customer_ids=customer_ids,
-            add_tags=list(add_tags.values()),
-            remove_tags=list(remove_tags.values()),
+        return customers_retag(
+            batches=[customer_ids],
+            add=add,
+            remove=remove,
             actor=actor,
             reason=reason,
             source=source,
             category=category,
             expires_at=expires_at,
-            now=now,
+            create_missing=create_missing,
         )
-        if added_rows:
-            _check_tag_limit({r.customer_id for r in added_rows}, now=now)
-        changed = {r.customer_id for r in [*added_rows, *removed_rows]}
-        for start in range(0, len(changed), 900):
-            batch = list(changed)[start : start + 900]
-            Customer.objects.filter(pk__in=batch).update(updated_at=now)
-    removed_current = [r for r in removed_rows if r.expires_at is None or r.expires_at > now]
-    return BulkTagChange(
-        matched=len(customer_ids),
-        tags_added=len(added_rows),
-        tags_removed=len(removed_current),
-        warnings=warnings,
-    )
 
 
-def _check_tag_limit(customer_ids: set[str], *, now: datetime) -> None:
+def _check_tag_limit(customer_ids: Sequence, *, now: datetime) -> None:
     """400 (rolling the change back) if any of these customers now holds too many tags."""
     limit = settings.MAX_TAGS_PER_CUSTOMER
-    ids = list(customer_ids)
-    for start in range(0, len(ids), 900):
-        over = (
-            TagAssignment.objects.current(now)
-            .filter(customer_id__in=ids[start : start + 900])
-            .values("customer_id")
-            .annotate(n=Count("*"))
-            .filter(n__gt=limit)
-            .values_list("customer_id", flat=True)[:5]
+    if over := customers_over_limit(customer_ids=customer_ids, limit=limit, now=now):
+        raise InvalidInput(
+            f"A customer can hold at most {limit} tags; this change would exceed it for "
+            f"{', '.join(over)}.",
+            code="too_many_tags",
+            attr="tags_to_add",
         )
-        if over := list(over):
-            raise InvalidInput(
-                f"A customer can hold at most {limit} tags; this change would exceed it for "
-                f"{', '.join(over)}.",
-                code="too_many_tags",
-                attr="tags_to_add",
-            )
 
 
 def tags_expire(

@@ -405,17 +405,18 @@ def test_tag_endpoint_query_count_does_not_grow_with_tags(
     give(customer, *remove)
     tagger.get(f"/api/v1/customers/{customer.id}/tags")  # token's first use
     active_segments()  # rules loaded, as after the first request of a process
-    with django_assert_max_num_queries(13) as captured:
+    with django_assert_max_num_queries(14) as captured:
         response = tagger.post(
             f"/api/v1/customers/{customer.id}/tag",
             {"tags_to_add": add, "tags_to_remove": remove},
             format="json",
         )
     assert response.json()["tag_count"] == count
-    # savepoints aside, at most 10 statements: auth 2, customer, tags, customer lock (PostgreSQL),
-    # delete, insert, history insert, current tags, customer touch
+    # savepoints aside: auth 2, customer, tags, current tags, and the writes. PostgreSQL: the
+    # customer lock, then one statement each for the delete and the insert (each with its
+    # history rows and the customer's touch); SQLite: three each.
     real = [q for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
-    assert len(real) <= 10
+    assert len(real) <= (8 if connection.vendor == "postgresql" else 11)
 
 
 @pytest.mark.parametrize("size", [10, 100])
