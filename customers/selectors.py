@@ -1,6 +1,6 @@
 """Reads on customers that are more than a one-liner."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -74,3 +74,57 @@ def customers_select(
             f"The filter matches more than {limit} customers; narrow it, or use the retag command."
         )
     return ids, unknown
+
+
+def customer_id_batches(queryset: QuerySet, *, batch_size: int = 5000) -> Iterator[list]:
+    """The ids of the customers a queryset selects, in id order, a batch at a time.
+
+    Keyset-paged (``id > last``), so memory stays at one batch for any number of customers and
+    a change that moves customers out of the selection (removing the very tag it selects on)
+    neither skips nor repeats any. Ids come in the database's own form, as the set-based
+    writes take them, without a conversion per row.
+    """
+    from django.db import connection
+
+    last = None
+    while True:
+        page = queryset.order_by("pk")
+        if last is not None:
+            page = page.filter(pk__gt=last)
+        sql, params = page.values("pk").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql} LIMIT {int(batch_size)}", params)
+            ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return
+        yield ids
+        if len(ids) < batch_size:
+            return
+        last = ids[-1]
+
+
+def customer_id_batches_from(
+    identifiers: Iterable[str],
+    *,
+    identify_by: str = "id",
+    batch_size: int = 5000,
+    on_unknown: Callable[[list[str]], None] | None = None,
+) -> Iterator[list[str]]:
+    """Customer ids for a stream of identifiers (a file, read line by line), a batch at a time;
+    identifiers that match nobody go to ``on_unknown``. Memory stays at one batch."""
+    batch: list[str] = []
+    for identifier in identifiers:
+        batch.append(identifier)
+        if len(batch) >= batch_size:
+            yield from _resolved(batch, identify_by, on_unknown)
+            batch = []
+    if batch:
+        yield from _resolved(batch, identify_by, on_unknown)
+
+
+def _resolved(batch: list[str], identify_by: str, on_unknown) -> Iterator[list[str]]:
+    ids, unknown = customers_resolve(identifiers=batch, identify_by=identify_by)
+    if unknown and on_unknown is not None:
+        on_unknown(unknown)
+    if ids:
+        yield ids
