@@ -13,6 +13,16 @@ from segments.rules import Rule, matched_by, rule_count, rule_matches, rule_q
 M2M = ("tags_all", "tags_any", "tags_none", "status_labels")
 
 
+def segment_find(value: str) -> Segment | None:
+    """A segment by id or by name (case-insensitive), as operators type them."""
+    from config.fields import parse_ulid
+
+    segment_id = parse_ulid(value.strip())
+    if segment_id and (found := Segment.objects.filter(pk=segment_id).first()):
+        return found
+    return Segment.objects.filter(name_key=" ".join(value.split()).casefold()).first()
+
+
 def segment_rule(segment: Segment) -> Rule:
     """The segment's rule (ids in the order they were given), from a prefetch if present."""
 

@@ -13,7 +13,8 @@ from segments.models import Segment
 from segments.selectors import active_segments_invalidate, segments_of_customer
 from statuses.models import StatusLabel
 from statuses.models import name_key as label_key
-from tags.models import Tag, tag_name_key
+from tags.models import tag_name_key
+from tags.selectors import tags_by_key
 
 RULE_LISTS = ("all", "any", "none")
 
@@ -46,8 +47,9 @@ def rule_resolve(rule: dict[str, list[str]]) -> dict[str, list]:
                     attr=f"rule.{key}",
                 )
             seen[k] = key
-    tags = {t.name_key: t for t in Tag.objects.filter(name_key__in=list(seen))}
+    tags = tags_by_key(seen)  # a merged tag's old name resolves to the tag it went into
     resolved: dict[str, list] = {}
+    lists_of: dict[str, str] = {}
     for key in RULE_LISTS:
         resolved[key] = []
         for name, k in zip(names[key], keys[key], strict=True):
@@ -62,7 +64,15 @@ def rule_resolve(rule: dict[str, list[str]]) -> dict[str, list]:
                     code="unknown_tags",
                     attr=f"rule.{key}",
                 )
-            resolved[key].append(tag)
+            if lists_of.setdefault(tag.pk, key) != key:
+                raise InvalidInput(
+                    f"Tag '{name}' (an alias of '{tag.name}') is in both "
+                    f"'{lists_of[tag.pk]}' and '{key}'.",
+                    code="tag_in_two_lists",
+                    attr=f"rule.{key}",
+                )
+            if tag not in resolved[key]:
+                resolved[key].append(tag)
     labels = {
         lb.name_key: lb
         for lb in StatusLabel.objects.filter(

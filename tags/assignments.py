@@ -302,6 +302,65 @@ def assignments_remove(
     return changed
 
 
+def assignments_move(
+    *, from_tag_id: str, to_tag_id: str, user_id: int | None, reason: str, now: datetime
+) -> tuple[int, int]:
+    """Move every assignment of one tag to another (a merge), with history: a customer that
+    already holds the target keeps its own assignment (an expired one is replaced). Returns
+    (assignments added to the target, assignments taken off the source)."""
+    table, history, customers = _table(), _history_table(), _customers_table()
+    source, target = db_ids("tag", [from_tag_id, to_tag_id])
+    cols, hist_cols = ", ".join(COLUMNS), ", ".join(HISTORY_COLUMNS)
+    at = _prep("created_at", now)
+    insert = (
+        f"INSERT INTO {table} ({', '.join(COLUMNS[1:])}) "
+        "SELECT customer_id, %s, category, source, expires_at, assigned_by_id, created_at "
+        f"FROM {table} WHERE tag_id = %s "
+        "ON CONFLICT (customer_id, tag_id) DO UPDATE SET category = excluded.category, "
+        "source = excluded.source, expires_at = excluded.expires_at, "
+        "assigned_by_id = excluded.assigned_by_id, created_at = excluded.created_at "
+        f"WHERE {table}.expires_at IS NOT NULL AND {table}.expires_at <= %s"
+    )
+    insert_params = [target, source, _prep("expires_at", now)]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            counts = []
+            for write, params, kind in (
+                (insert, insert_params, "+"),
+                (f"DELETE FROM {table} WHERE tag_id = %s", [source], "-"),
+            ):
+                cursor.execute(
+                    f"WITH w AS ({write} RETURNING {cols}), "
+                    f"hist AS (INSERT INTO {history} ({hist_cols}) "
+                    f"SELECT {cols}, clock_timestamp(), %s, %s, %s FROM w RETURNING customer_id), "
+                    f"touch AS (UPDATE {customers} SET updated_at = %s "
+                    "WHERE id IN (SELECT customer_id FROM hist)) SELECT count(*) FROM hist",
+                    [*params, kind, user_id, reason or None, at],
+                )
+                counts.append(cursor.fetchone()[0])
+            return counts[0], counts[1]
+        cursor.execute(f"{insert} RETURNING id", insert_params)
+        ids = [row[0] for row in cursor.fetchall()]
+        for chunk in _batches(ids, reserve=20):
+            cursor.execute(
+                f"INSERT INTO {history} ({hist_cols}) SELECT {cols}, %s, '+', %s, %s "
+                f"FROM {table} WHERE id IN ({_marks(chunk)})",
+                [at, user_id, reason or None, *chunk],
+            )
+        cursor.execute(
+            f"INSERT INTO {history} ({hist_cols}) SELECT {cols}, %s, '-', %s, %s "
+            f"FROM {table} WHERE tag_id = %s",
+            [at, user_id, reason or None, source],
+        )
+        cursor.execute(
+            f"UPDATE {customers} SET updated_at = %s "
+            f"WHERE id IN (SELECT customer_id FROM {table} WHERE tag_id = %s)",
+            [at, source],
+        )
+        cursor.execute(f"DELETE FROM {table} WHERE tag_id = %s", [source])
+        return len(ids), cursor.rowcount
+
+
 def customers_lock(customer_ids: Sequence) -> None:
     """Lock the customers' rows, in id order, for the rest of the transaction (PostgreSQL;
     SQLite's one write lock already serialises writers).

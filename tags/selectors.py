@@ -1,5 +1,6 @@
 """Reads on tags that are more than a one-liner."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -94,6 +95,13 @@ def customer_current_assignments(*, customer) -> list:
     )
 
 
+def tags_by_key(keys: Iterable[str]) -> dict[str, Tag]:
+    """Tags by name key, following merges: a merged tag's name resolves to the tag it was merged
+    into (merges keep that one level deep), so old names keep working in requests and rules."""
+    found = Tag.objects.filter(name_key__in=list(keys)).select_related("merged_into")
+    return {t.name_key: t.merged_into if t.merged_into_id else t for t in found}
+
+
 def tag_keys(value: str) -> list[str]:
     """Comma-separated tag names as name keys (empty items dropped)."""
     from tags.models import tag_name_key
@@ -102,11 +110,12 @@ def tag_keys(value: str) -> list[str]:
 
 
 def has_current_tags(keys: list[str]):
-    """EXISTS: the outer customer currently holds one of these tags (by name key)."""
+    """EXISTS: the outer customer currently holds one of these tags (by name key or alias)."""
     from django.db.models import Exists, OuterRef
 
     from tags.models import TagAssignment
 
+    tag_ids = {t.pk for t in tags_by_key(keys).values()}
     return Exists(
-        TagAssignment.objects.current().filter(customer_id=OuterRef("pk"), tag__name_key__in=keys)
+        TagAssignment.objects.current().filter(customer_id=OuterRef("pk"), tag_id__in=tag_ids)
     )

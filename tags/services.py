@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
@@ -21,6 +21,7 @@ from tags.assignments import (
     assignments_add,
     assignments_delete_by_ids,
     assignments_history_record,
+    assignments_move,
     assignments_remove,
     customers_lock,
     customers_over_limit,
@@ -33,11 +34,18 @@ from tags.models import (
     tag_name_clean,
     tag_name_key,
 )
+from tags.selectors import tags_by_key
 
 TAG_FIELDS = ("name", "reference_id", "description", "is_active", "metadata")
 
 
 def tag_deleted_error(tag: Tag) -> Conflict:
+    if tag.merged_into_id:
+        return Conflict(
+            f"Tag '{tag.name}' was merged into tag {tag.merged_into_id}; its name is an alias "
+            "of that tag now: use it instead.",
+            code="customer_tag_merged",
+        )
     return Conflict(
         f"Tag '{tag.name}' is deleted; restore it first (POST /api/v1/customer_tags/{tag.id}/restore).",
         code="customer_tag_deleted",
@@ -47,6 +55,12 @@ def tag_deleted_error(tag: Tag) -> Conflict:
 def _check_unique(*, name: str, reference_id: str | None, exclude: str | None = None) -> None:
     """409 when another tag holds the name (deleted or not) or the reference_id."""
     clash = Tag.objects.filter(name_key=tag_name_key(name)).exclude(pk=exclude).first()
+    if clash is not None and clash.merged_into_id:
+        raise Conflict(
+            f"'{clash.name}' is an alias of tag {clash.merged_into_id} (merged into it).",
+            code="duplicate_name",
+            attr="name",
+        )
     if clash is not None and clash.is_deleted:
         raise Conflict(
             f"A deleted tag named '{clash.name}' exists (id {clash.id}); restore it instead "
@@ -156,6 +170,8 @@ def tag_restore(*, tag: Tag, actor: AbstractBaseUser | None, reason: str = "") -
         locked = _locked(tag)
         if not locked.is_deleted:
             raise Conflict(f"Tag '{locked.name}' is not deleted.", code="customer_tag_not_deleted")
+        if locked.merged_into_id:
+            raise tag_deleted_error(locked)
         locked.is_deleted = False
         locked.deleted_at = None
         return _save(locked, actor=actor, reason=reason, create=False)
@@ -233,7 +249,7 @@ def tags_resolve(
             code="in_both_lists",
             attr="tags_to_remove",
         )
-    found = {t.name_key: t for t in Tag.objects.filter(name_key__in=[*add_keys, *remove_keys])}
+    found = tags_by_key([*add_keys, *remove_keys])
     missing = [name for key, name in add_keys.items() if key not in found]
     if missing and not create_missing:
         raise InvalidInput(
@@ -260,6 +276,13 @@ def tags_resolve(
             f"Inactive tag(s) cannot be assigned: {', '.join(inactive)}.",
             code="tag_inactive",
             attr="tags_to_add",
+        )
+    adding = {found[k].pk for k in add_keys}
+    if both := [remove_keys[k] for k in remove_keys if k in found and found[k].pk in adding]:
+        raise InvalidInput(
+            f"Tag(s) in both tags_to_add and tags_to_remove (under another name): {', '.join(both)}.",
+            code="in_both_lists",
+            attr="tags_to_remove",
         )
     warnings = [f"'{remove_keys[k]}' is not a tag" for k in remove_keys if k not in found]
     return (
@@ -550,6 +573,119 @@ def _check_tag_limit(customer_ids: Sequence, *, now: datetime) -> None:
             code="too_many_tags",
             attr="tags_to_add",
         )
+
+
+@dataclass
+class TagMerge:
+    """What a merge did (or, as a preview, would do)."""
+
+    into: Tag
+    sources: list[Tag]
+    moved: int = 0
+    already_held: int = 0
+    removed: int = 0
+    segments: list[str] = field(default_factory=list)
+
+
+def _merge_plan(sources: list[Tag], into: Tag) -> TagMerge:
+    """Check a merge and count what it would move: refuses a deleted target, a deleted source
+    (unless already merged into this target: nothing left to do), and merging a tag into itself."""
+    from segments.models import Segment
+
+    if into.is_deleted:
+        raise tag_deleted_error(into)
+    todo = []
+    for tag in sources:
+        if tag.pk == into.pk:
+            raise InvalidInput(
+                f"Cannot merge '{tag.name}' into itself.", code="invalid", attr="sources"
+            )
+        if tag.merged_into_id == into.pk:
+            continue
+        if tag.is_deleted:
+            raise tag_deleted_error(tag)
+        todo.append(tag)
+    plan = TagMerge(into=into, sources=todo)
+    ids = [t.pk for t in todo]
+    held = (
+        set(TagAssignment.objects.filter(tag_id=into.pk).values_list("customer_id", flat=True))
+        if ids
+        else set()
+    )
+    source_customers = list(
+        TagAssignment.objects.filter(tag_id__in=ids).values_list("customer_id", flat=True)
+    )
+    plan.removed = len(source_customers)
+    plan.moved = len(set(source_customers) - held)
+    plan.already_held = plan.removed - plan.moved
+    plan.segments = (
+        sorted(
+            Segment.objects.filter(Q(tags_all__in=ids) | Q(tags_any__in=ids) | Q(tags_none__in=ids))
+            .distinct()
+            .values_list("name", flat=True)
+        )
+        if ids
+        else []
+    )
+    return plan
+
+
+def tags_merge_preview(*, sources: list[Tag], into: Tag) -> TagMerge:
+    """What ``tags_merge`` would do, read-only (for the admin's confirmation page and dry runs)."""
+    return _merge_plan(sources, into)
+
+
+def tags_merge(
+    *, sources: list[Tag], into: Tag, actor: AbstractBaseUser | None, reason: str = ""
+) -> TagMerge:
+    """Merge tags into one, in one transaction: move the assignments (a customer holding both
+    keeps one), rewrite segment rules to the target, soft-delete the sources and keep each
+    source's name as an alias of the target, so old names still resolve in requests and rules.
+
+    Running it again after it finished changes nothing.
+    """
+    from segments.models import Segment
+    from segments.services import segment_save
+
+    with transaction.atomic():
+        locked = {
+            t.pk: t
+            for t in Tag.objects.select_for_update()
+            .filter(pk__in=[into.pk, *(t.pk for t in sources)])
+            .order_by("pk")
+        }
+        into = locked[into.pk]
+        plan = _merge_plan([locked[t.pk] for t in sources], into)
+        if not plan.sources:
+            return plan
+        names = ", ".join(f"'{t.name}'" for t in plan.sources)
+        why = reason or f"merged {names} into '{into.name}'"
+        user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+        now = timezone.now()
+        moved = removed = 0
+        for tag in plan.sources:
+            added, taken = assignments_move(
+                from_tag_id=tag.pk, to_tag_id=into.pk, user_id=user_id, reason=why, now=now
+            )
+            moved, removed = moved + added, removed + taken
+        source_ids = {t.pk for t in plan.sources}
+        source_names = {t.name for t in plan.sources}
+        for segment in Segment.objects.filter(name__in=plan.segments).prefetch_related(
+            "tags_all", "tags_any", "tags_none", "status_labels"
+        ):
+            rule = segment.rule
+            for key in ("all", "any", "none"):
+                renamed = [into.name if n in source_names else n for n in rule[key]]
+                rule[key] = list(dict.fromkeys(renamed))
+            segment_save(segment=segment, data={"rule": rule}, actor=actor, reason=why)
+        Tag.objects.filter(merged_into_id__in=source_ids).update(merged_into=into)
+        for tag in plan.sources:
+            tag.is_deleted, tag.deleted_at, tag.merged_into = True, now, into
+            _save(tag, actor=actor, reason=why, create=False)
+        _save(into, actor=actor, reason=why, create=False)
+        plan.moved, plan.removed = moved, removed
+        plan.already_held = removed - moved
+    return plan
 
 
 def tags_expire(

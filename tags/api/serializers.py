@@ -81,6 +81,15 @@ class TagSerializer(ApiModelSerializer):
     customer_count = serializers.IntegerField(
         read_only=True, help_text="Customers currently carrying the tag."
     )
+    aliases = serializers.SerializerMethodField(
+        help_text="Names of tags merged into this one; they resolve to it in requests and rules."
+    )
+    merged_into = serializers.CharField(
+        source="merged_into_id",
+        read_only=True,
+        allow_null=True,
+        help_text="Set on a tag that was merged into another: that tag's id.",
+    )
     reason = ReasonField()
 
     includable = {"customer_tag.metadata": "metadata"}
@@ -96,12 +105,18 @@ class TagSerializer(ApiModelSerializer):
             "metadata",
             "is_deleted",
             "customer_count",
+            "aliases",
+            "merged_into",
             "created_at",
             "updated_at",
             "deleted_at",
             "reason",
         ]
         read_only_fields = ["id", "is_deleted", "created_at", "updated_at", "deleted_at"]
+
+    @extend_schema_field({"type": "array", "items": {"type": "string"}})
+    def get_aliases(self, tag: Tag) -> list[str]:
+        return sorted(alias.name for alias in tag.aliases.all())
 
     def validate_name(self, value: str) -> str:
         if not tag_name_clean(value):

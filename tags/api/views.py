@@ -1,3 +1,4 @@
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework.decorators import action
@@ -45,7 +46,12 @@ class TagViewSet(ApiModelViewSet):
     ordering_fields = ("id", "name", "created_at", "customer_count")
 
     def get_queryset(self):
-        return Tag.objects.with_customer_count()
+        queryset = Tag.objects.with_customer_count()
+        if self.action == "history":  # the tag itself is not shown there
+            return queryset
+        return queryset.prefetch_related(
+            Prefetch("aliases", queryset=Tag.objects.only("id", "name", "merged_into_id"))
+        )
 
     def refetch(self, tag: Tag) -> Tag:
         """The tag as the API shows it (with its customer count), after a write."""

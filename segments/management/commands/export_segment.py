@@ -5,9 +5,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from config.fields import parse_ulid
-from segments.models import Segment
-from segments.selectors import segment_members
+from segments.selectors import segment_find, segment_members
 from tags.models import TagAssignment
 
 BATCH = 2000
@@ -25,12 +23,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, segment: str, output: str, **options):
-        found = (
-            Segment.objects.filter(pk=parse_ulid(segment)).first() if parse_ulid(segment) else None
-        )
-        found = (
-            found or Segment.objects.filter(name_key=" ".join(segment.split()).casefold()).first()
-        )
+        found = segment_find(segment)
         if found is None:
             raise CommandError(f"No segment with id or name {segment!r}.")
         members = segment_members(found).order_by("id")
