@@ -137,9 +137,11 @@ class Command(BaseCommand):
     def _expires(self, value: str | None):
         if value is None:
             return None
-        parsed = parse_datetime(value)
-        if parsed is None and (day := parse_date(value)) is not None:
-            parsed = parse_datetime(f"{day.isoformat()}T00:00:00+00:00")
+        try:
+            day = parse_date(value) if len(value.strip()) == 10 else None
+            parsed = parse_datetime(f"{day.isoformat()}T00:00:00+00:00" if day else value)
+        except ValueError:
+            parsed = None
         if parsed is None or parsed.tzinfo is None:
             raise CommandError(
                 f"--expires {value!r} is not an ISO 8601 date, or date-time with an offset."
