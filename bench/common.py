@@ -19,6 +19,11 @@ def setup_django(reset: bool = True) -> None:
 
     url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tagdesk_bench")
     params = dj_database_url.parse(url)
+    if params["ENGINE"].endswith("sqlite3"):
+        if reset:
+            for suffix in ("", "-wal", "-shm"):
+                Path(params["NAME"] + suffix).unlink(missing_ok=True)
+        return _migrate()
     admin = psycopg.connect(
         host=params["HOST"], port=params["PORT"] or 5432, user=params["USER"], dbname="postgres",
         autocommit=True,
@@ -27,7 +32,10 @@ def setup_django(reset: bool = True) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{params["NAME"]}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{params["NAME"]}"')
     admin.close()
+    _migrate()
 
+
+def _migrate() -> None:
     import django
     from django.core.management import call_command
 

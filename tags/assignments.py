@@ -143,6 +143,14 @@ def _marks(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _in(column: str, values: Sequence) -> tuple[str, list]:
+    """``column`` is one of ``values``: one array parameter on PostgreSQL (cheaper to send and
+    to plan than thousands of placeholders), an IN list on SQLite."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::uuid[])", ["{" + ",".join(map(str, values)) + "}"]
+    return f"{column} IN ({_marks(values)})", list(values)
+
+
 def _batches(values: Sequence, reserve: int) -> Iterable[Sequence]:
     size = max(1, _max_params() - reserve)
     for start in range(0, len(values), size):
@@ -167,6 +175,20 @@ def _summary(cursor, tags: dict, now: datetime | None, detail: bool) -> Changed:
 
 def _returning(detail: bool) -> str:
     return ", ".join(COLUMNS) if detail else "tag_id, expires_at"
+
+
+def _select_summary(detail: bool, now_param: bool) -> str:
+    """The final SELECT of a PostgreSQL write: its rows, or per tag how many (current) ones."""
+    if detail:
+        return f"SELECT {', '.join(COLUMNS)} FROM hist"
+    current = "expires_at IS NULL OR expires_at > %s" if now_param else "true"
+    return f"SELECT tag_id, count(*) FILTER (WHERE {current}) FROM hist GROUP BY tag_id"
+
+
+def _fold(cursor, tags: dict, now: datetime | None, detail: bool) -> Changed:
+    if detail:
+        return _summary(cursor, tags, now, detail=True)
+    return Changed(by_tag=Counter({tags[t]: n for t, n in cursor.fetchall() if n}))
 
 
 def assignments_add(
@@ -195,20 +217,21 @@ def assignments_add(
     tags = dict(zip(db_ids("tag", tag_ids), tag_ids, strict=True))
     columns = ", ".join(COLUMNS[1:])
     values = [category, source, _prep("expires_at", expires_at), user_id, _prep("created_at", now)]
-    returning = _returning(detail)
     at = _prep("created_at", now)
     for batch in _batches(customer_ids, reserve=len(tags) + 20):
         batch = db_ids("customer", batch)
+        in_batch, batch_params = _in("c.id", batch)
+        in_tags, tag_params = _in("t.id", list(tags))
         insert = (
             f"INSERT INTO {table} ({columns}) "
             f"SELECT c.id, t.id, %s, %s, %s, %s, %s FROM {customers} c, {Tag._meta.db_table} t "
-            f"WHERE c.id IN ({_marks(batch)}) AND t.id IN ({_marks(tags)}) "
+            f"WHERE {in_batch} AND {in_tags} "
             "ON CONFLICT (customer_id, tag_id) DO UPDATE SET category = excluded.category, "
             "source = excluded.source, expires_at = excluded.expires_at, "
             "assigned_by_id = excluded.assigned_by_id, created_at = excluded.created_at "
             f"WHERE {table}.expires_at IS NOT NULL AND {table}.expires_at <= %s"
         )
-        params = [*values, *batch, *tags, _prep("expires_at", now)]
+        params = [*values, *batch_params, *tag_params, _prep("expires_at", now)]
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # history_date is the clock at each row's write, after any lock wait, so for
@@ -220,10 +243,10 @@ def assignments_add(
                     f"RETURNING {', '.join(COLUMNS)}), "
                     f"touch AS (UPDATE {customers} SET updated_at = %s "
                     "WHERE id IN (SELECT customer_id FROM hist)) "
-                    f"SELECT {returning} FROM hist",
+                    f"{_select_summary(detail, now_param=False)}",
                     [*params, user_id, reason or None, at],
                 )
-                changed.update(_summary(cursor, tags, None, detail))
+                changed.update(_fold(cursor, tags, None, detail))
                 continue
             cursor.execute(f"{insert} RETURNING {', '.join(COLUMNS)}", params)
             part = _summary(cursor, tags, None, detail=True)
@@ -268,8 +291,10 @@ def assignments_remove(
     at = _prep("created_at", now)
     for batch in _batches(customer_ids, reserve=len(tags) + 20):
         batch = db_ids("customer", batch)
-        where = f"customer_id IN ({_marks(batch)}) AND tag_id IN ({_marks(tags)})"
-        params = [*batch, *tags]
+        in_batch, batch_params = _in("customer_id", batch)
+        in_tags, tag_params = _in("tag_id", list(tags))
+        where = f"{in_batch} AND {in_tags}"
+        params = [*batch_params, *tag_params]
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute(
@@ -280,10 +305,16 @@ def assignments_remove(
                     f"RETURNING {', '.join(COLUMNS)}), "
                     f"touch AS (UPDATE {customers} SET updated_at = %s "
                     "WHERE id IN (SELECT customer_id FROM hist)) "
-                    f"SELECT {returning} FROM hist",
-                    [*params, user_id, reason or None, at],
+                    f"{_select_summary(detail, now_param=True)}",
+                    [
+                        *params,
+                        user_id,
+                        reason or None,
+                        at,
+                        *([] if detail else [_prep("expires_at", now)]),
+                    ],
                 )
-                changed.update(_summary(cursor, tags, now, detail))
+                changed.update(_fold(cursor, tags, now, detail))
                 continue
             # SQLite: the transaction holds the database's write lock, so the rows read for
             # the history are exactly the rows the DELETE then removes.
@@ -361,39 +392,80 @@ def assignments_move(
         return len(ids), cursor.rowcount
 
 
-def customers_lock(customer_ids: Sequence) -> None:
+def customers_lock(customer_ids: Sequence, *, holding_more_than: int | None = None) -> list | None:
     """Lock the customers' rows, in id order, for the rest of the transaction (PostgreSQL;
     SQLite's one write lock already serialises writers).
 
     Two writers on one customer that delete and insert different tags would otherwise wait
     on each other's uncommitted assignment rows in opposite orders and deadlock; taking the
     customer rows first, always in the same order, makes them queue instead.
+
+    With ``holding_more_than``, the same statement returns the customers holding more than
+    that many assignments (an index-only count each): the only ones a bulk add can take past
+    the tag limit. Returns None where it cannot tell (SQLite).
     """
     if connection.vendor != "postgresql" or not customer_ids:
-        return
+        return None
+    suspects: list = []
+    customers, table = _customers_table(), _table()
     for batch in _batches(customer_ids, reserve=10):
-        batch = db_ids("customer", batch)
         with connection.cursor() as cursor:
+            if holding_more_than is None:
+                cursor.execute(
+                    f"SELECT 1 FROM {customers} WHERE id = ANY(%s::uuid[]) "
+                    "ORDER BY id FOR NO KEY UPDATE",
+                    [pg_array(batch)],
+                )
+                continue
             cursor.execute(
-                f"SELECT 1 FROM {_customers_table()} WHERE id IN ({_marks(batch)}) "
-                "ORDER BY id FOR NO KEY UPDATE",
-                batch,
+                f"SELECT id FROM (SELECT c.id, (SELECT count(*) FROM {table} a "
+                f"WHERE a.customer_id = c.id) AS n FROM {customers} c "
+                "WHERE c.id = ANY(%s::uuid[]) ORDER BY c.id FOR NO KEY UPDATE) locked "
+                "WHERE n > %s",
+                [pg_array(batch), holding_more_than],
             )
+            suspects += [row[0] for row in cursor.fetchall()]
+    return suspects
+
+
+def pg_array(ids: Sequence) -> str:
+    """Ids as one PostgreSQL array literal: one parameter to quote and send, not thousands."""
+    return "{" + ",".join(str(i) for i in db_ids("customer", ids)) + "}"
 
 
 def customers_over_limit(*, customer_ids: Sequence, limit: int, now: datetime) -> list[str]:
-    """Up to five of these customers holding more than ``limit`` current tags."""
+    """Up to five of these customers holding more than ``limit`` current tags.
+
+    First an upper bound from the (customer, tag) index alone: every assignment, expired or
+    of a deleted tag included. Only when some customer passes the limit that way are the
+    current ones counted, so the usual case costs one index scan per batch.
+    """
     table, tags = _table(), connection.ops.quote_name(Tag._meta.db_table)
     over: list[str] = []
     for batch in _batches(customer_ids, reserve=10):
         batch = db_ids("customer", batch)
         with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":  # an index-only count per customer
+                cursor.execute(
+                    f"SELECT c FROM unnest(%s::uuid[]) c WHERE "
+                    f"(SELECT count(*) FROM {table} WHERE customer_id = c) > %s",
+                    [pg_array(batch), limit],
+                )
+            else:
+                cursor.execute(
+                    f"SELECT customer_id FROM {table} WHERE customer_id IN ({_marks(batch)}) "
+                    "GROUP BY customer_id HAVING count(*) > %s",
+                    [*batch, limit],
+                )
+            suspects = [row[0] for row in cursor.fetchall()]
+            if not suspects:
+                continue
             cursor.execute(
                 f"SELECT a.customer_id FROM {table} a JOIN {tags} t ON t.id = a.tag_id "
-                f"WHERE a.customer_id IN ({_marks(batch)}) AND NOT t.is_deleted "
+                f"WHERE a.customer_id IN ({_marks(suspects)}) AND NOT t.is_deleted "
                 "AND (a.expires_at IS NULL OR a.expires_at > %s) "
                 "GROUP BY a.customer_id HAVING count(*) > %s LIMIT 5",
-                [*batch, _prep("expires_at", now), limit],
+                [*suspects, _prep("expires_at", now), limit],
             )
             ulid = TagAssignment._meta.get_field("customer").target_field
             over += [ulid.from_db_value(row[0], None, connection) for row in cursor.fetchall()]

@@ -117,10 +117,17 @@ class TagAssignmentQuerySet(models.QuerySet):
 class TagAssignment(models.Model):
     """One tag on one customer; rows are inserted and deleted by key, never rewritten as a list."""
 
+    # No single-column indexes: (customer, tag) and (tag, customer) below serve both lookups,
+    # and every index is one more write per assignment in bulk retagging.
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.CASCADE, related_name="tag_assignments"
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="tag_assignments",
+        db_index=False,
     )
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="assignments")
+    tag = models.ForeignKey(
+        Tag, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     category = models.CharField(max_length=50, blank=True)
     source = models.CharField(max_length=50, default="api")
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -129,7 +136,12 @@ class TagAssignment(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    # History is read by customer, by tag and by date; the other indexes would only slow bulk
+    # writes down.
+    history = HistoricalRecords(
+        history_change_reason_field=models.TextField(null=True),
+        no_db_index=["id", "assigned_by"],
+    )
     objects = TagAssignmentQuerySet.as_manager()
 
     class Meta:

@@ -490,7 +490,11 @@ def customers_retag(
                     ids, list(add_tags.values()), list(remove_tags.values())
                 )
             else:
-                customers_lock(ids)
+                # the lock also names the only customers this batch could take past the limit
+                limit = settings.MAX_TAGS_PER_CUSTOMER
+                suspects = customers_lock(
+                    ids, holding_more_than=limit - len(add_tags) if add_tags else None
+                )
                 now = timezone.now()
                 added, removed = _assignments_apply(
                     customer_ids=ids,
@@ -503,8 +507,8 @@ def customers_retag(
                     expires_at=expires_at,
                     now=now,
                 )
-                if added.total:
-                    _check_tag_limit(ids, now=now)
+                if added.total and (suspects is None or suspects):
+                    _check_tag_limit(ids if suspects is None else suspects, now=now)
         result.added.update({names[t]: n for t, n in added.by_tag.items()})
         result.removed.update({names[t]: n for t, n in removed.by_tag.items()})
         result.matched += len(ids)
