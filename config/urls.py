@@ -5,10 +5,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from config.views import healthz
 
-admin.site.site_header = "Tagdesk back office"
-admin.site.site_title = "Tagdesk"
-admin.site.index_title = "Customers, tags, segments and statuses"
-
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),

@@ -1,13 +1,25 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin_history import HistoryPageMixin
 from config.exceptions import DomainError
 from customers import services
+from customers.admin_filters import SegmentFilter, TagFilter
 from customers.models import Customer
+from customers.selectors import customer_history_page, customer_id_batches
 from statuses import services as status_services
 from statuses.models import ADMIN_SOURCE, StatusLabel
+from tags.models import TagAssignment
+from tags.selectors import customer_current_assignments, customers_with_current_tags
+from tags.services import customers_retag
+
+# Customers a status change loads at a time when it runs over a whole selection.
+STATUS_BATCH = 500
 
 
 class ChangeStatusForm(forms.Form):
@@ -17,12 +29,92 @@ class ChangeStatusForm(forms.Form):
     )
 
 
+class RetagForm(forms.Form):
+    """Tag names (comma-separated) and the reason every history row will carry."""
+
+    tags = forms.CharField(
+        label="Tags",
+        max_length=10_000,
+        widget=forms.TextInput(attrs={"size": 60, "autocomplete": "off"}),
+        help_text="Names, comma-separated; any case or spacing finds the tag.",
+    )
+    reason = forms.CharField(
+        max_length=255, label="Reason", widget=forms.TextInput(attrs={"size": 60})
+    )
+    create_missing = forms.BooleanField(
+        required=False, initial=True, label="Create tags that do not exist yet"
+    )
+
+    def __init__(self, *args, adding: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not adding:
+            del self.fields["create_missing"]
+            self.fields["tags"].help_text += " Names that are not tags are reported and skipped."
+
+    def clean_tags(self) -> list[str]:
+        names = list(dict.fromkeys(n.strip() for n in self.cleaned_data["tags"].split(",")))
+        names = [n for n in names if n]
+        if not names:
+            raise forms.ValidationError("Name at least one tag.")
+        return names
+
+
+class CurrentTagsInline(admin.TabularInline):
+    """The customer's current tags, read-only: changes go through the list's actions (the
+    tagging service), never through a formset."""
+
+    model = TagAssignment
+    fk_name = "customer"
+    verbose_name = "current tag"
+    verbose_name_plural = (
+        "current tags (add or remove them with the list's Add tags… / Remove tags… actions)"
+    )
+    fields = ("tag_link", "category", "source", "expires_at", "assigned_by", "created_at")
+    readonly_fields = fields
+    template = "admin/customers/current_tags_inline.html"
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return (
+            TagAssignment.objects.current()
+            .select_related("tag", "assigned_by")
+            .order_by("tag__name")
+        )
+
+    @admin.display(description="tag")
+    def tag_link(self, obj: TagAssignment) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:tags_tag_change", args=[obj.tag_id]), obj.tag
+        )
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("customers.view_customer")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Customer)
-class CustomerAdmin(SimpleHistoryAdmin):
-    list_display = ("__str__", "email", "mobile", "reference_id", "status_label", "created_at")
-    list_filter = ("status_label__status", "status_label")
+class CustomerAdmin(HistoryPageMixin, SimpleHistoryAdmin):
+    list_display = (
+        "__str__",
+        "tag_list",
+        "email",
+        "mobile",
+        "reference_id",
+        "status_label",
+        "created_at",
+    )
+    list_filter = (TagFilter, "status_label__status", "status_label", SegmentFilter)
     list_select_related = ("status_label__status",)
-    actions = ["change_status"]
+    actions = ["add_tags", "remove_tags", "change_status"]
     search_fields = ("name", "email", "mobile", "reference_id")
     readonly_fields = ("id", "status_label", "created_at", "updated_at")
     fields = (
@@ -36,8 +128,34 @@ class CustomerAdmin(SimpleHistoryAdmin):
         "created_at",
         "updated_at",
     )
+    inlines = [CurrentTagsInline]
     date_hierarchy = "created_at"
     show_full_result_count = False
+    history_page_intro = (
+        "Changes to the customer's fields, the tags added and removed, and status changes."
+    )
+
+    def get_inline_instances(self, request, obj=None):
+        # The tags inline only shows: a save never submits or validates it, so it cannot trip
+        # over assignments that changed while the page was open.
+        if obj is None or request.method == "POST":
+            return []
+        return super().get_inline_instances(request, obj)
+
+    def get_queryset(self, request):
+        # The list's tag column reads a prefetch: one query for the page, not one per row.
+        return customers_with_current_tags(super().get_queryset(request))
+
+    @admin.display(description="tags")
+    def tag_list(self, obj: Customer) -> str:
+        return format_html_join(
+            ", ",
+            '<a href="?tag={}" class="customer-tag">{}</a>',
+            ((a.tag_id, a.tag.name) for a in customer_current_assignments(customer=obj)),
+        )
+
+    def history_page(self, *, obj, page_number, per_page):
+        return customer_history_page(customer_id=obj.pk, page_number=page_number, per_page=per_page)
 
     def save_model(self, request, obj, form, change) -> None:
         data = {
@@ -54,26 +172,109 @@ class CustomerAdmin(SimpleHistoryAdmin):
     def delete_model(self, request, obj) -> None:
         services.customer_delete(customer=obj, actor=request.user)
 
+    # --- actions: each asks for its input and a reason on a confirmation page ----------------
+
+    def _confirmation(self, request, queryset, *, action: str, template: str, form, **context):
+        """The confirmation page of an action; the count is a query, so it costs the same for
+        a page of customers as for every customer matching the filter (select across)."""
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "count": queryset.count(),
+                "action": action,
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across") == "1",
+                "opts": self.model._meta,
+                **context,
+            },
+        )
+
+    @admin.action(description="Add tags…", permissions=["tag"])
+    def add_tags(self, request, queryset):
+        return self._retag(request, queryset, adding=True)
+
+    @admin.action(description="Remove tags…", permissions=["tag"])
+    def remove_tags(self, request, queryset):
+        return self._retag(request, queryset, adding=False)
+
+    def _retag(self, request, queryset, *, adding: bool):
+        """Ask for tags and a reason, then apply them with the tagging service, batch by batch
+        over the selection's ids (never the customers themselves), all or nothing."""
+        form = RetagForm(request.POST if "apply" in request.POST else None, adding=adding)
+        if form.is_valid():
+            names, data = form.cleaned_data["tags"], form.cleaned_data
+            try:
+                with transaction.atomic():
+                    result = customers_retag(
+                        batches=customer_id_batches(queryset),
+                        add=names if adding else (),
+                        remove=() if adding else names,
+                        actor=request.user,
+                        reason=data["reason"],
+                        source="admin",
+                        create_missing=data.get("create_missing", False),
+                    )
+            except DomainError as error:
+                form.add_error(None, f"{error} Nothing was changed.")
+            else:
+                self._report(request, result, adding=adding)
+                return None
+        return self._confirmation(
+            request,
+            queryset,
+            action="add_tags" if adding else "remove_tags",
+            template="admin/customers/retag.html",
+            form=form,
+            adding=adding,
+        )
+
+    def _report(self, request, result, *, adding: bool) -> None:
+        counts = result.added if adding else result.removed
+        total = result.tags_added if adding else result.tags_removed
+        per_tag = ", ".join(f"{name}: {n:,}" for name, n in sorted(counts.items()))
+        verb = "Added" if adding else "Removed"
+        self.message_user(
+            request,
+            f"{verb} {total:,} tag assignment{'s' if total != 1 else ''} on "
+            f"{result.matched:,} selected customer{'s' if result.matched != 1 else ''}"
+            + (f" ({per_tag})." if per_tag else "; nothing needed changing."),
+            messages.SUCCESS,
+        )
+        if result.created_tags:
+            self.message_user(
+                request, f"Created tag(s): {', '.join(result.created_tags)}.", messages.INFO
+            )
+        for warning in result.warnings:
+            self.message_user(request, warning, messages.WARNING)
+
+    def has_tag_permission(self, request) -> bool:
+        return request.user.has_perm("customers.tag_customer")
+
     @admin.action(description="Change status…", permissions=["change_status"])
     def change_status(self, request, queryset):
-        """Ask for a label and a reason, then change each selected customer through the service."""
+        """Ask for a label and a reason, then change each selected customer through the
+        service, loading the selection a batch at a time."""
         form = ChangeStatusForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             changed, unchanged, errors = 0, 0, []
-            for customer in queryset:
-                try:
-                    result = status_services.customer_status_change(
-                        customer=customer,
-                        label=form.cleaned_data["label"],
-                        reason=form.cleaned_data["reason"],
-                        source=ADMIN_SOURCE,
-                        actor=request.user,
-                    )
-                except DomainError as error:
-                    errors.append(f"{customer}: {error}")
-                    continue
-                changed += result.change is not None
-                unchanged += result.change is None
+            for ids in customer_id_batches(queryset, batch_size=STATUS_BATCH):
+                for customer in Customer.objects.filter(pk__in=ids).order_by("pk"):
+                    try:
+                        result = status_services.customer_status_change(
+                            customer=customer,
+                            label=form.cleaned_data["label"],
+                            reason=form.cleaned_data["reason"],
+                            source=ADMIN_SOURCE,
+                            actor=request.user,
+                        )
+                    except DomainError as error:
+                        errors.append(f"{customer}: {error}")
+                        continue
+                    changed += result.change is not None
+                    unchanged += result.change is None
             self.message_user(
                 request,
                 f"Changed {changed} customer(s); {unchanged} already had that label.",
@@ -81,17 +282,17 @@ class CustomerAdmin(SimpleHistoryAdmin):
             )
             for error in errors[:10]:
                 self.message_user(request, error, messages.ERROR)
+            if len(errors) > 10:
+                self.message_user(
+                    request, f"… and {len(errors) - 10} more refused.", messages.ERROR
+                )
             return None
-        return TemplateResponse(
+        return self._confirmation(
             request,
-            "admin/customers/change_status.html",
-            {
-                **self.admin_site.each_context(request),
-                "form": form,
-                "count": queryset.count(),
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                "opts": self.model._meta,
-            },
+            queryset,
+            action="change_status",
+            template="admin/customers/change_status.html",
+            form=form,
         )
 
     def has_change_status_permission(self, request) -> bool:

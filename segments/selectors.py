@@ -48,6 +48,20 @@ def segment_count(segment: Segment) -> int:
     return rule_count(segment_rule(segment))
 
 
+def segment_sizes(*, limit: int) -> tuple[list[dict], int]:
+    """Member counts of the first ``limit`` active segments (by name), as ``{"id", "name",
+    "customers"}``, and how many active segments there are.
+
+    Rules come from the per-process cache; each count is then a query or two of its own (the
+    same fastest form as ``segment_count``), so callers keep ``limit`` small.
+    """
+    segments = active_segments()
+    sizes = [
+        {"id": s.id, "name": s.name, "customers": rule_count(s.rule)} for s in segments[:limit]
+    ]
+    return sizes, len(segments)
+
+
 def rule_members(rule: Rule, queryset: QuerySet | None = None) -> QuerySet:
     return (queryset if queryset is not None else Customer.objects.all()).filter(rule_q(rule))
 

@@ -16,3 +16,17 @@ def default_status_label_id() -> str:
     if name not in _default_label_ids:
         _default_label_ids[name] = StatusLabel.objects.only("id").get(name_key=name_key(name)).id
     return _default_label_ids[name]
+
+
+def status_distribution() -> list[dict]:
+    """Customers per status (empty statuses too), largest first, as ``{"id", "name",
+    "customers"}``: one grouped query."""
+    from django.db.models import Count
+
+    from statuses.models import Status
+
+    return list(
+        Status.objects.annotate(customers=Count("labels__customers"))
+        .order_by("-customers", "name")
+        .values("id", "name", "customers")
+    )

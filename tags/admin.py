@@ -5,13 +5,15 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin_history import HistoryPageMixin
 from config.exceptions import DomainError
 from tags import services
 from tags.models import Tag
+from tags.selectors import tag_history_page
 
 
 @admin.register(Tag)
-class TagAdmin(SimpleHistoryAdmin):
+class TagAdmin(HistoryPageMixin, SimpleHistoryAdmin):
     list_display = (
         "name",
         "customer_count",
@@ -38,6 +40,12 @@ class TagAdmin(SimpleHistoryAdmin):
     actions = ["soft_delete", "restore"]
     change_form_template = "admin/tags/tag/change_form.html"
     show_full_result_count = False
+    history_page_intro = (
+        "Changes to the tag itself; its customers' histories show the tag added and removed."
+    )
+
+    def history_page(self, *, obj, page_number, per_page):
+        return tag_history_page(tag=obj, page_number=page_number, per_page=per_page)
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_customer_count()

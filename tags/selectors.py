@@ -3,9 +3,11 @@
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import QuerySet
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Q, QuerySet
 
-from tags.models import Tag
+from config.fields import parse_ulid
+from tags.models import Tag, TagAssignment, tag_name_key
 
 # Fields whose changes the history shows; bookkeeping columns are left out.
 HISTORY_FIELDS = ("name", "reference_id", "description", "is_active", "metadata", "is_deleted")
@@ -119,3 +121,47 @@ def has_current_tags(keys: list[str]):
     return Exists(
         TagAssignment.objects.current().filter(customer_id=OuterRef("pk"), tag_id__in=tag_ids)
     )
+
+
+def tag_history_page(
+    *, tag: Tag, page_number: str | int | None, per_page: int = 50
+) -> tuple[Page, list[dict[str, Any]]]:
+    """One page of a tag's history, newest first, with field-level changes.
+
+    Three queries whatever the length of the history: the count, the page, and the record
+    just before it (for the diffs).
+    """
+    records = tag_history_queryset(tag=tag).order_by("-history_id")
+    page = Paginator(records, per_page).get_page(page_number)
+    oldest_first = list(reversed(page.object_list))
+    return page, list(reversed(tag_history_entries(tag=tag, records=oldest_first)))
+
+
+def tag_find(value: str) -> Tag | None:
+    """The tag a person means by an id or a name (any case and spacing), deleted ones too."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    tag_id = parse_ulid(value)
+    tag = Tag.objects.filter(pk=tag_id).first() if tag_id else None
+    return tag or Tag.objects.filter(name_key=tag_name_key(value)).first()
+
+
+def tag_totals() -> dict[str, int]:
+    """How many tags are live and how many deleted, in one query."""
+    return Tag.objects.aggregate(
+        live=Count("pk", filter=Q(is_deleted=False)),
+        deleted=Count("pk", filter=Q(is_deleted=True)),
+    )
+
+
+def tags_most_used(*, limit: int) -> list[dict[str, Any]]:
+    """The tags on most customers now (current assignments), most first, as
+    ``{"id", "name", "customers"}``: one grouped query over the assignments."""
+    rows = (
+        TagAssignment.objects.current()
+        .values("tag_id", "tag__name")
+        .annotate(customers=Count("*"))
+        .order_by("-customers", "tag__name")[:limit]
+    )
+    return [{"id": r["tag_id"], "name": r["tag__name"], "customers": r["customers"]} for r in rows]

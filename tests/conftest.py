@@ -24,6 +24,14 @@ def _fresh_segment_rules(settings):
     active_segments_invalidate()
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Lists the admin caches briefly (the tag filter's most used tags) start empty."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def make_client(*perms: str, username: str | None = None) -> APIClient:
     """An API client whose Bearer token belongs to a user holding exactly ``perms``."""
     user = UserFactory(perms=list(perms), **({"username": username} if username else {}))

@@ -111,3 +111,34 @@ def test_history_page_shows_changes_and_revert_is_disabled(staff):
     assert revert.status_code in (403, 404)
     tag.refresh_from_db()
     assert tag.is_deleted is True
+
+
+def test_history_page_shows_who_changed_what_and_why_newest_first_50_a_page(
+    staff, django_assert_max_num_queries
+):
+    from tags import services
+
+    tag = services.tag_create(data={"name": "VIP"}, actor=staff.user, reason="launch")
+    for i in range(55):
+        services.tag_update(
+            tag=tag, data={"description": f"d{i}"}, actor=staff.user, reason=f"edit {i}"
+        )
+    services.tag_soft_delete(tag=tag, actor=None, reason="oops")
+    url = f"{CHANGELIST}{tag.pk}/history/"
+    with django_assert_max_num_queries(10) as first_queries:
+        first = staff.get(url)
+    entries = first.context["entries"]
+    assert len(entries) == 50
+    assert [(e["type"], e["by"], e["reason"]) for e in entries[:2]] == [
+        ("deleted", None, "oops"),
+        ("changed", "staff", "edit 54"),
+    ]
+    assert entries[1]["changes"] == {"description": ["d53", "d54"]}
+    assert b"edit 54" in first.content
+    with django_assert_max_num_queries(len(first_queries)):
+        last = staff.get(url, {"p": 2})
+    assert len(last.context["entries"]) == 7
+    assert (last.context["entries"][-1]["type"], last.context["entries"][-1]["reason"]) == (
+        "created",
+        "launch",
+    )

@@ -1,0 +1,19 @@
+"""The admin site: Django's, with the back office's dashboard on its index page."""
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from config.dashboard import dashboard
+
+
+class TagdeskAdminSite(admin.AdminSite):
+    site_header = "Tagdesk back office"
+    site_title = "Tagdesk"
+    index_title = "Customers, tags, segments and statuses"
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
+        """The app list plus the dashboard (templates/admin/index.html), for staff who may
+        see customers; the figures come from the apps' selectors."""
+        context = {"dashboard": dashboard(user=request.user), **(extra_context or {})}
+        return super().index(request, context)
