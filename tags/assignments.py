@@ -242,9 +242,9 @@ def assignments_add(
                     f"SELECT {', '.join(COLUMNS)}, clock_timestamp(), '+', %s, %s FROM ins "
                     f"RETURNING {', '.join(COLUMNS)}), "
                     f"touch AS (UPDATE {customers} SET updated_at = %s "
-                    "WHERE id IN (SELECT customer_id FROM hist) AND updated_at <> %s) "
+                    "WHERE id IN (SELECT customer_id FROM hist)) "
                     f"{_select_summary(detail, now_param=False)}",
-                    [*params, user_id, reason or None, at, at],
+                    [*params, user_id, reason or None, at],
                 )
                 changed.update(_fold(cursor, tags, None, detail))
                 continue
@@ -304,13 +304,12 @@ def assignments_remove(
                     f"SELECT {', '.join(COLUMNS)}, clock_timestamp(), '-', %s, %s FROM del "
                     f"RETURNING {', '.join(COLUMNS)}), "
                     f"touch AS (UPDATE {customers} SET updated_at = %s "
-                    "WHERE id IN (SELECT customer_id FROM hist) AND updated_at <> %s) "
+                    "WHERE id IN (SELECT customer_id FROM hist)) "
                     f"{_select_summary(detail, now_param=True)}",
                     [
                         *params,
                         user_id,
                         reason or None,
-                        at,
                         at,
                         *([] if detail else [_prep("expires_at", now)]),
                     ],
@@ -393,84 +392,45 @@ def assignments_move(
         return len(ids), cursor.rowcount
 
 
-def customers_lock(customer_ids: Sequence) -> None:
+def customers_lock(customer_ids: Sequence, *, holding_more_than: int | None = None) -> list | None:
     """Lock the customers' rows, in id order, for the rest of the transaction (PostgreSQL;
     SQLite's one write lock already serialises writers).
 
     Two writers on one customer that delete and insert different tags would otherwise wait
     on each other's uncommitted assignment rows in opposite orders and deadlock; taking the
     customer rows first, always in the same order, makes them queue instead.
-    """
-    if connection.vendor != "postgresql" or not customer_ids:
-        return
-    for batch in _batches(customer_ids, reserve=10):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT 1 FROM {_customers_table()} WHERE id = ANY(%s::uuid[]) "
-                "ORDER BY id FOR NO KEY UPDATE",
-                [pg_array(batch)],
-            )
 
-
-def customers_lock_changing(
-    *,
-    customer_ids: Sequence,
-    add_tag_ids: Sequence[str],
-    remove_tag_ids: Sequence[str],
-    now: datetime,
-    holding_more_than: int | None,
-) -> list | None:
-    """The bulk path's lock (PostgreSQL): lock, in id order, and touch (``updated_at = now``)
-    just the customers of a batch that the change will change, in one statement.
-
-    That is one write per changed customer instead of a lock and then a touch, and none for
-    the others (a rerun after an interruption passes over finished customers for free). The
-    customers it does not lock cannot deadlock with a single-customer call either: the batch
-    then never waits on anything of theirs. Returns the customers holding more than
-    ``holding_more_than`` assignments (an index-only count each): the only ones a bulk add can
-    take past the tag limit. None on SQLite, which cannot tell.
+    With ``holding_more_than``, the same statement returns the customers holding more than
+    that many assignments (an index-only count each): the only ones a bulk add can take past
+    the tag limit. Returns None where it cannot tell (SQLite).
     """
     if connection.vendor != "postgresql" or not customer_ids:
         return None
-    customers, table = _customers_table(), _table()
-    changes, params = [], []
-    if add_tag_ids:
-        changes.append(
-            "EXISTS (SELECT 1 FROM unnest(%s::uuid[]) t WHERE NOT EXISTS (SELECT 1 FROM "
-            f"{table} a WHERE a.customer_id = c.id AND a.tag_id = t "
-            "AND (a.expires_at IS NULL OR a.expires_at > %s)))"
-        )
-        params += [pg_array(add_tag_ids, "tag"), _prep("expires_at", now)]
-    if remove_tag_ids:
-        changes.append(
-            f"EXISTS (SELECT 1 FROM {table} a WHERE a.customer_id = c.id "
-            "AND a.tag_id = ANY(%s::uuid[]))"
-        )
-        params += [pg_array(remove_tag_ids, "tag")]
-    if not changes:
-        return []
-    count = f"(SELECT count(*) FROM {table} a WHERE a.customer_id = c.id)"
-    limit = -1 if holding_more_than is None else holding_more_than
     suspects: list = []
+    customers, table = _customers_table(), _table()
     for batch in _batches(customer_ids, reserve=10):
         with connection.cursor() as cursor:
+            if holding_more_than is None:
+                cursor.execute(
+                    f"SELECT 1 FROM {customers} WHERE id = ANY(%s::uuid[]) "
+                    "ORDER BY id FOR NO KEY UPDATE",
+                    [pg_array(batch)],
+                )
+                continue
             cursor.execute(
-                f"WITH locked AS (SELECT c.id, {count} AS n FROM {customers} c "
-                f"WHERE c.id = ANY(%s::uuid[]) AND ({' OR '.join(changes)}) "
-                "ORDER BY c.id FOR NO KEY UPDATE), "
-                f"touched AS (UPDATE {customers} SET updated_at = %s "
-                "WHERE id IN (SELECT id FROM locked)) "
-                "SELECT id FROM locked WHERE n > %s",
-                [pg_array(batch), *params, _prep("created_at", now), limit],
+                f"SELECT id FROM (SELECT c.id, (SELECT count(*) FROM {table} a "
+                f"WHERE a.customer_id = c.id) AS n FROM {customers} c "
+                "WHERE c.id = ANY(%s::uuid[]) ORDER BY c.id FOR NO KEY UPDATE) locked "
+                "WHERE n > %s",
+                [pg_array(batch), holding_more_than],
             )
-            rows = [row[0] for row in cursor.fetchall()]
-            suspects += rows if holding_more_than is not None else []
+            suspects += [row[0] for row in cursor.fetchall()]
     return suspects
 
 
-def pg_array(ids: Sequence, field_name: str = "customer") -> str:
+def pg_array(ids: Sequence) -> str:
     """Ids as one PostgreSQL array literal: one parameter to quote and send, not thousands."""
-    return "{" + ",".join(str(i) for i in db_ids(field_name, ids)) + "}"
+    return "{" + ",".join(str(i) for i in db_ids("customer", ids)) + "}"
 
 
 def customers_over_limit(*, customer_ids: Sequence, limit: int, now: datetime) -> list[str]:

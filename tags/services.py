@@ -24,7 +24,6 @@ from tags.assignments import (
     assignments_move,
     assignments_remove,
     customers_lock,
-    customers_lock_changing,
     customers_over_limit,
 )
 from tags.models import (
@@ -493,14 +492,10 @@ def customers_retag(
             else:
                 # the lock also names the only customers this batch could take past the limit
                 limit = settings.MAX_TAGS_PER_CUSTOMER
-                now = timezone.now()
-                suspects = customers_lock_changing(
-                    customer_ids=ids,
-                    add_tag_ids=[t.pk for t in add_tags.values()],
-                    remove_tag_ids=[t.pk for t in remove_tags.values()],
-                    now=now,
-                    holding_more_than=limit - len(add_tags) if add_tags else None,
+                suspects = customers_lock(
+                    ids, holding_more_than=limit - len(add_tags) if add_tags else None
                 )
+                now = timezone.now()
                 added, removed = _assignments_apply(
                     customer_ids=ids,
                     add_tags=list(add_tags.values()),
