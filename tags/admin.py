@@ -1,7 +1,9 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -10,6 +12,15 @@ from config.exceptions import DomainError
 from tags import services
 from tags.models import Tag
 from tags.selectors import tag_history_page
+
+
+class MergeForm(forms.Form):
+    into = forms.ModelChoiceField(
+        Tag.objects.filter(is_deleted=False).order_by("name"),
+        label="Merge into",
+        help_text="The tag that stays. The selected tags become its aliases.",
+    )
+    reason = forms.CharField(max_length=255, widget=forms.TextInput(attrs={"size": 60}))
 
 
 @admin.register(Tag)
@@ -24,10 +35,14 @@ class TagAdmin(HistoryPageMixin, SimpleHistoryAdmin):
     )
     list_filter = ("is_active", "is_deleted")
     search_fields = ("name", "reference_id", "description")
-    readonly_fields = ("id", "is_deleted", "deleted_at", "created_at", "updated_at")
+    readonly_fields = (
+        "id", "aliases", "merged_into", "is_deleted", "deleted_at", "created_at", "updated_at",
+    )  # fmt: skip
     fields = (
         "id",
         "name",
+        "aliases",
+        "merged_into",
         "reference_id",
         "description",
         "is_active",
@@ -37,7 +52,7 @@ class TagAdmin(HistoryPageMixin, SimpleHistoryAdmin):
         "created_at",
         "updated_at",
     )
-    actions = ["soft_delete", "restore"]
+    actions = ["soft_delete", "restore", "merge"]
     change_form_template = "admin/tags/tag/change_form.html"
     show_full_result_count = False
     history_page_intro = (
@@ -49,6 +64,11 @@ class TagAdmin(HistoryPageMixin, SimpleHistoryAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_customer_count()
+
+    @admin.display(description="aliases")
+    def aliases(self, obj: Tag) -> str:
+        """Names of the tags merged into this one: they resolve to it everywhere."""
+        return ", ".join(sorted(a.name for a in obj.aliases.all())) or "—"
 
     @admin.display(description="customers", ordering="customer_count")
     def customer_count(self, obj: Tag) -> int:
@@ -110,6 +130,56 @@ class TagAdmin(HistoryPageMixin, SimpleHistoryAdmin):
             services.tag_restore(tag=tag, actor=request.user, reason="restored in the admin")
             done += 1
         self.message_user(request, f"Restored {done} tag(s).", messages.SUCCESS)
+
+    @admin.action(description="Merge into…", permissions=["change"])
+    def merge(self, request, queryset):
+        """Choose the tag that stays, see what will move, then merge through the service."""
+        form = MergeForm(request.POST if "apply" in request.POST else None)
+        sources = list(queryset)
+        if form.is_valid():
+            into = form.cleaned_data["into"]
+            try:
+                done = services.tags_merge(
+                    sources=[t for t in sources if t.pk != into.pk],
+                    into=into,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+            except DomainError as error:
+                form.add_error(None, f"{error} Nothing was changed.")
+            else:
+                self.message_user(
+                    request,
+                    f"Merged {len(done.sources)} tag(s) into '{into.name}': moved {done.moved:,} "
+                    f"assignment(s), {done.already_held:,} customer(s) already had it, "
+                    f"{len(done.segments)} segment rule(s) rewritten.",
+                    messages.SUCCESS,
+                )
+                return None
+        previews = []
+        for into in Tag.objects.filter(is_deleted=False, pk__in=[t.pk for t in sources]):
+            try:
+                previews.append(
+                    services.tags_merge_preview(
+                        sources=[t for t in sources if t.pk != into.pk], into=into
+                    )
+                )
+            except DomainError:
+                continue
+        return TemplateResponse(
+            request,
+            "admin/tags/tag/merge.html",
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "sources": sources,
+                "previews": previews,
+                "action": "merge",
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across") == "1",
+                "opts": self.model._meta,
+            },
+        )
 
     def get_urls(self):
         return [

@@ -142,3 +142,38 @@ def test_history_page_shows_who_changed_what_and_why_newest_first_50_a_page(
         "created",
         "launch",
     )
+
+
+def test_merge_action_shows_what_will_move_then_merges(staff):
+    from tests.factories import CustomerFactory
+
+    keep, dup = TagFactory(name="VIP"), TagFactory(name="vip_customer")
+    both, only_dup = CustomerFactory.create_batch(2)
+    TagAssignmentFactory(customer=both, tag=keep)
+    TagAssignmentFactory(customer=both, tag=dup)
+    TagAssignmentFactory(customer=only_dup, tag=dup)
+    selection = {"action": "merge", "_selected_action": [keep.pk, dup.pk]}
+    page = staff.post(CHANGELIST, selection)
+    assert page.status_code == 200
+    previews = {p.into.name: (p.moved, p.already_held) for p in page.context["previews"]}
+    assert previews == {"VIP": (1, 1), "vip_customer": (0, 1)}
+    done = staff.post(
+        CHANGELIST, {**selection, "apply": "1", "into": keep.pk, "reason": "dedupe"}, follow=True
+    )
+    assert "Merged 1 tag(s) into &#x27;VIP&#x27;: moved 1 assignment(s)" in done.content.decode()
+    dup.refresh_from_db()
+    assert (dup.is_deleted, dup.merged_into_id) == (True, keep.pk)
+    assert set(keep.assignments.values_list("customer_id", flat=True)) == {both.pk, only_dup.pk}
+    change_page = staff.get(f"{CHANGELIST}{keep.pk}/change/")
+    assert "vip_customer" in change_page.content.decode()  # the alias shows on the tag's page
+
+
+def test_merge_without_a_reason_changes_nothing(staff):
+    keep, dup = TagFactory(name="a"), TagFactory(name="b")
+    page = staff.post(
+        CHANGELIST,
+        {"action": "merge", "_selected_action": [keep.pk, dup.pk], "apply": "1", "into": keep.pk},
+    )
+    assert page.status_code == 200
+    assert "reason" in page.context["form"].errors
+    assert not Tag.objects.filter(is_deleted=True).exists()

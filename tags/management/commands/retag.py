@@ -74,7 +74,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would change; change nothing."
         )
-        parser.add_argument("--batch-size", type=int, default=5000, metavar="N")
+        parser.add_argument("--batch-size", type=int, default=10_000, metavar="N")
         parser.add_argument(
             "--no-create-missing",
             action="store_true",
