@@ -2,9 +2,9 @@
 
 Per round, each on a fresh tag so both do the same work:
   add     hand: INSERT … SELECT … ON CONFLICT DO NOTHING of the assignments (no history)
-          retag --all --add T (history rows, customers touched, batches, locks, limit check)
+          retag --all --add T (history rows, batches, the tag-limit check)
   remove  hand: DELETE … RETURNING feeding an INSERT of the history rows
-          retag --all --remove T (same, plus batches and touches)
+          retag --all --remove T (history rows, batches)
 The order alternates between rounds; autovacuum is held off the tables and VACUUM runs between
 steps (untimed) so neither side pays for the other's dead rows. Then the peak memory (max RSS)
 of ``retag --customers FILE`` over a file of every customer's id, in a subprocess.
@@ -66,9 +66,6 @@ def main() -> None:
     if pg:
         for table in tables:
             sql(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-        # seed_demo's COPY filled the pages before the fillfactor could matter; rewrite once so
-        # the table is laid out as one grown through the application would be
-        sql("VACUUM FULL customers_customer")
 
     from tags.assignments import db_ids
     from tags.services import tag_create

@@ -203,12 +203,13 @@ def assignments_add(
     now: datetime,
     detail: bool = False,
 ) -> Changed:
-    """Give every tag to every customer that lacks it, record a "+" history row for each
-    assignment made and touch the customers' ``updated_at``: one statement per batch on
-    PostgreSQL (a data-modifying CTE), three on SQLite.
+    """Give every tag to every customer that lacks it and record a "+" history row for each
+    assignment made: one statement per batch on PostgreSQL (a data-modifying CTE), two on
+    SQLite.
 
     A current assignment is left alone; an expired one is refreshed in place and counts as
-    added again, as does one given an expiry already past (a real, if invisible, change). Ids of customers that no longer exist are skipped.
+    added again, as does one given an expiry already past (a real, if invisible, change).
+    Ids of customers that no longer exist are skipped.
     """
     changed = Changed()
     if not customer_ids or not tag_ids:
@@ -240,11 +241,9 @@ def assignments_add(
                     f"WITH ins AS ({insert} RETURNING {', '.join(COLUMNS)}), "
                     f"hist AS (INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) "
                     f"SELECT {', '.join(COLUMNS)}, clock_timestamp(), '+', %s, %s FROM ins "
-                    f"RETURNING {', '.join(COLUMNS)}), "
-                    f"touch AS (UPDATE {customers} SET updated_at = %s "
-                    "WHERE id IN (SELECT customer_id FROM hist)) "
+                    f"RETURNING {', '.join(COLUMNS)}) "
                     f"{_select_summary(detail, now_param=False)}",
-                    [*params, user_id, reason or None, at],
+                    [*params, user_id, reason or None],
                 )
                 changed.update(_fold(cursor, tags, None, detail))
                 continue
@@ -261,11 +260,6 @@ def assignments_add(
                     f"SELECT {', '.join(COLUMNS)}, %s, '+', %s, %s FROM {table} WHERE {where}",
                     [at, user_id, reason or None, *chunk],
                 )
-                cursor.execute(
-                    f"UPDATE {customers} SET updated_at = %s WHERE id IN "
-                    f"(SELECT customer_id FROM {table} WHERE {where})",
-                    [at, *chunk],
-                )
     return changed
 
 
@@ -278,14 +272,14 @@ def assignments_remove(
     now: datetime,
     detail: bool = False,
 ) -> Changed:
-    """Take the tags off the customers, record a "-" history row for each assignment removed
-    and touch the customers' ``updated_at``, set-based like :func:`assignments_add`.
+    """Take the tags off the customers and record a "-" history row for each assignment
+    removed, set-based like :func:`assignments_add`.
 
     Expired assignments are removed too but do not count as removed."""
     changed = Changed()
     if not customer_ids or not tag_ids:
         return changed
-    table, history, customers = _table(), _history_table(), _customers_table()
+    table, history = _table(), _history_table()
     tags = dict(zip(db_ids("tag", tag_ids), tag_ids, strict=True))
     returning = _returning(detail)
     at = _prep("created_at", now)
@@ -302,15 +296,12 @@ def assignments_remove(
                     f"RETURNING {', '.join(COLUMNS)}), "
                     f"hist AS (INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) "
                     f"SELECT {', '.join(COLUMNS)}, clock_timestamp(), '-', %s, %s FROM del "
-                    f"RETURNING {', '.join(COLUMNS)}), "
-                    f"touch AS (UPDATE {customers} SET updated_at = %s "
-                    "WHERE id IN (SELECT customer_id FROM hist)) "
+                    f"RETURNING {', '.join(COLUMNS)}) "
                     f"{_select_summary(detail, now_param=True)}",
                     [
                         *params,
                         user_id,
                         reason or None,
-                        at,
                         *([] if detail else [_prep("expires_at", now)]),
                     ],
                 )
@@ -323,11 +314,6 @@ def assignments_remove(
                 f"SELECT {', '.join(COLUMNS)}, %s, '-', %s, %s FROM {table} WHERE {where}",
                 [at, user_id, reason or None, *params],
             )
-            cursor.execute(
-                f"UPDATE {customers} SET updated_at = %s WHERE id IN "
-                f"(SELECT customer_id FROM {table} WHERE {where})",
-                [at, *params],
-            )
             cursor.execute(f"DELETE FROM {table} WHERE {where} RETURNING {returning}", params)
             changed.update(_summary(cursor, tags, now, detail))
     return changed
@@ -339,7 +325,7 @@ def assignments_move(
     """Move every assignment of one tag to another (a merge), with history: a customer that
     already holds the target keeps its own assignment (an expired one is replaced). Returns
     (assignments added to the target, assignments taken off the source)."""
-    table, history, customers = _table(), _history_table(), _customers_table()
+    table, history = _table(), _history_table()
     source, target = db_ids("tag", [from_tag_id, to_tag_id])
     cols, hist_cols = ", ".join(COLUMNS), ", ".join(HISTORY_COLUMNS)
     at = _prep("created_at", now)
@@ -363,10 +349,9 @@ def assignments_move(
                 cursor.execute(
                     f"WITH w AS ({write} RETURNING {cols}), "
                     f"hist AS (INSERT INTO {history} ({hist_cols}) "
-                    f"SELECT {cols}, clock_timestamp(), %s, %s, %s FROM w RETURNING customer_id), "
-                    f"touch AS (UPDATE {customers} SET updated_at = %s "
-                    "WHERE id IN (SELECT customer_id FROM hist)) SELECT count(*) FROM hist",
-                    [*params, kind, user_id, reason or None, at],
+                    f"SELECT {cols}, clock_timestamp(), %s, %s, %s FROM w RETURNING customer_id) "
+                    "SELECT count(*) FROM hist",
+                    [*params, kind, user_id, reason or None],
                 )
                 counts.append(cursor.fetchone()[0])
             return counts[0], counts[1]
@@ -383,49 +368,46 @@ def assignments_move(
             f"FROM {table} WHERE tag_id = %s",
             [at, user_id, reason or None, source],
         )
-        cursor.execute(
-            f"UPDATE {customers} SET updated_at = %s "
-            f"WHERE id IN (SELECT customer_id FROM {table} WHERE tag_id = %s)",
-            [at, source],
-        )
         cursor.execute(f"DELETE FROM {table} WHERE tag_id = %s", [source])
         return len(ids), cursor.rowcount
 
 
-def customers_lock(customer_ids: Sequence, *, holding_more_than: int | None = None) -> list | None:
+def customers_lock(customer_ids: Sequence) -> None:
     """Lock the customers' rows, in id order, for the rest of the transaction (PostgreSQL;
     SQLite's one write lock already serialises writers).
 
-    Two writers on one customer that delete and insert different tags would otherwise wait
-    on each other's uncommitted assignment rows in opposite orders and deadlock; taking the
-    customer rows first, always in the same order, makes them queue instead.
-
-    With ``holding_more_than``, the same statement returns the customers holding more than
-    that many assignments (an index-only count each): the only ones a bulk add can take past
-    the tag limit. Returns None where it cannot tell (SQLite).
+    A single-customer change takes it first, so two calls on one customer that delete and
+    insert different tags queue instead of deadlocking on each other's assignment rows. Bulk
+    changes do not (a million row locks would cost more than their writes); they retry a
+    batch that loses a deadlock instead.
     """
     if connection.vendor != "postgresql" or not customer_ids:
-        return None
-    suspects: list = []
-    customers, table = _customers_table(), _table()
+        return
     for batch in _batches(customer_ids, reserve=10):
         with connection.cursor() as cursor:
-            if holding_more_than is None:
-                cursor.execute(
-                    f"SELECT 1 FROM {customers} WHERE id = ANY(%s::uuid[]) "
-                    "ORDER BY id FOR NO KEY UPDATE",
-                    [pg_array(batch)],
-                )
-                continue
             cursor.execute(
-                f"SELECT id FROM (SELECT c.id, (SELECT count(*) FROM {table} a "
-                f"WHERE a.customer_id = c.id) AS n FROM {customers} c "
-                "WHERE c.id = ANY(%s::uuid[]) ORDER BY c.id FOR NO KEY UPDATE) locked "
-                "WHERE n > %s",
-                [pg_array(batch), holding_more_than],
+                f"SELECT 1 FROM {_customers_table()} WHERE id = ANY(%s::uuid[]) "
+                "ORDER BY id FOR NO KEY UPDATE",
+                [pg_array(batch)],
             )
-            suspects += [row[0] for row in cursor.fetchall()]
-    return suspects
+
+
+def customers_near_limit(*, customer_ids: Sequence, adding: int, limit: int) -> list | None:
+    """Before a bulk add: the customers holding more than ``limit - adding`` assignments of
+    any kind (an index-only count each on PostgreSQL), the only ones the add could take past
+    the limit. None on SQLite, where the count after the write is cheap enough to do for all."""
+    if connection.vendor != "postgresql" or not customer_ids or not adding:
+        return None if connection.vendor != "postgresql" else []
+    near: list = []
+    for batch in _batches(customer_ids, reserve=10):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c FROM unnest(%s::uuid[]) c WHERE "
+                f"(SELECT count(*) FROM {_table()} WHERE customer_id = c) > %s",
+                [pg_array(batch), limit - adding],
+            )
+            near += [row[0] for row in cursor.fetchall()]
+    return near
 
 
 def pg_array(ids: Sequence) -> str:

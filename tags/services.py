@@ -16,6 +16,7 @@ from simple_history.utils import bulk_create_with_history
 from config.concurrency import check_if_match
 from config.exceptions import Conflict, InvalidInput
 from config.history import with_history
+from config.transactions import atomic_with_retries
 from customers.models import Customer
 from tags.assignments import (
     assignments_add,
@@ -24,6 +25,7 @@ from tags.assignments import (
     assignments_move,
     assignments_remove,
     customers_lock,
+    customers_near_limit,
     customers_over_limit,
 )
 from tags.models import (
@@ -359,11 +361,12 @@ def customer_tags_change(
 ) -> TagChange:
     """Add and remove tags on one customer in one transaction.
 
-    Safe under concurrency without locking the customer: assignments are rows inserted with
-    ON CONFLICT and deleted by key, so two callers changing different tags never lose one, and
+    Safe under concurrency: assignments are rows inserted with ON CONFLICT and deleted by key
+    after the customer's row is locked, so two callers never lose each other's tags, and
     what each reports as added/removed is what its own statements changed.
     """
-    with transaction.atomic():
+
+    def change():
         add_tags, remove_tags, warnings = tags_resolve(
             add=list(add),
             remove=list(remove),
@@ -390,14 +393,19 @@ def customer_tags_change(
             .order_by("tag__name")
             .values_list("tag_id", "tag__name")
         )
-        current = list(current_by_id.values())
-        if len(current) > settings.MAX_TAGS_PER_CUSTOMER:
+        if len(current_by_id) > settings.MAX_TAGS_PER_CUSTOMER:
             raise InvalidInput(
                 f"A customer can hold at most {settings.MAX_TAGS_PER_CUSTOMER} tags; this change "
-                f"would give it {len(current)}.",
+                f"would give it {len(current_by_id)}.",
                 code="too_many_tags",
                 attr="tags_to_add",
             )
+        return add_tags, remove_tags, warnings, added, removed, current_by_id, now
+
+    add_tags, remove_tags, warnings, added, removed, current_by_id, now = atomic_with_retries(
+        change
+    )
+    current = list(current_by_id.values())
     by_id = {t.pk: t.name for t in [*add_tags.values(), *remove_tags.values()]}
     added_ids, removed_ids = set(added.by_tag), set(removed.by_tag)
     warnings += [
@@ -484,31 +492,29 @@ def customers_retag(
         ids = sorted(batch)
         if not ids:
             continue
-        with transaction.atomic():
+
+        def apply(ids=ids):
             if dry_run:
-                added, removed = _retag_count(
-                    ids, list(add_tags.values()), list(remove_tags.values())
-                )
-            else:
-                # the lock also names the only customers this batch could take past the limit
-                limit = settings.MAX_TAGS_PER_CUSTOMER
-                suspects = customers_lock(
-                    ids, holding_more_than=limit - len(add_tags) if add_tags else None
-                )
-                now = timezone.now()
-                added, removed = _assignments_apply(
-                    customer_ids=ids,
-                    add_tags=list(add_tags.values()),
-                    remove_tags=list(remove_tags.values()),
-                    actor=actor,
-                    reason=reason,
-                    source=source,
-                    category=category,
-                    expires_at=expires_at,
-                    now=now,
-                )
-                if added.total and (suspects is None or suspects):
-                    _check_tag_limit(ids if suspects is None else suspects, now=now)
+                return _retag_count(ids, list(add_tags.values()), list(remove_tags.values()))
+            limit = settings.MAX_TAGS_PER_CUSTOMER
+            near = customers_near_limit(customer_ids=ids, adding=len(add_tags), limit=limit)
+            now = timezone.now()
+            added, removed = _assignments_apply(
+                customer_ids=ids,
+                add_tags=list(add_tags.values()),
+                remove_tags=list(remove_tags.values()),
+                actor=actor,
+                reason=reason,
+                source=source,
+                category=category,
+                expires_at=expires_at,
+                now=now,
+            )
+            if added.total and (near is None or near):
+                _check_tag_limit(ids if near is None else near, now=now)
+            return added, removed
+
+        added, removed = atomic_with_retries(apply)
         result.added.update({names[t]: n for t, n in added.by_tag.items()})
         result.removed.update({names[t]: n for t, n in removed.by_tag.items()})
         result.matched += len(ids)
