@@ -192,6 +192,9 @@ if PRODUCTION:
 # django-simple-history's admin "revert" would write past the services' rules (it could bring a
 # deleted tag back to life): history pages are read-only; changes go through the forms.
 SIMPLE_HISTORY_REVERT_DISABLED = True
+# History is read per object (by id, customer or tag) and sorted there; a global index on
+# history_date would only be written, once per history row, by every bulk change.
+SIMPLE_HISTORY_DATE_INDEX = False
 
 # --- Domain settings ------------------------------------------------------------------------
 MAX_TAGS_PER_CUSTOMER = env_int("MAX_TAGS_PER_CUSTOMER", 250)

@@ -132,7 +132,12 @@ class TagAssignment(models.Model):
     source = models.CharField(max_length=50, default="api")
     expires_at = models.DateTimeField(null=True, blank=True)
     assigned_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # a partial index below: most rows have none, and bulk writes pay per index
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -148,7 +153,14 @@ class TagAssignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["customer", "tag"], name="one_assignment_per_tag")
         ]
-        indexes = [models.Index(fields=["tag", "customer"], name="assignment_tag_customer")]
+        indexes = [
+            models.Index(fields=["tag", "customer"], name="assignment_tag_customer"),
+            models.Index(
+                fields=["assigned_by"],
+                condition=models.Q(assigned_by__isnull=False),
+                name="assignment_assigned_by",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tag_id} on {self.customer_id}"

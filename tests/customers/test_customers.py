@@ -185,3 +185,33 @@ def test_demo_admin_prints_a_random_password_once(capsys):
     assert authenticate(username="admin", password=password) is not None
     call_command("demo_admin")
     assert password not in capsys.readouterr().out
+
+
+def test_seed_demo_options_history_and_appending():
+    from segments.models import Segment
+    from tags.models import Tag, TagAssignment
+
+    call_command("seed_demo", "--customers", "400", "--tags", "30", "--tags-per-customer", "4",
+                 "--segments", "6", "--seed", "3")  # fmt: skip
+    assert (Customer.objects.count(), Tag.objects.count(), Segment.objects.count()) == (400, 30, 6)
+    per_customer = TagAssignment.objects.count() / 400
+    assert 3 <= per_customer <= 5
+    # every row has its "created" history row, and ids sort like creation times (ULIDs)
+    assert Customer.history.filter(history_type="+").count() == 400
+    assert TagAssignment.history.count() == TagAssignment.objects.count()
+    by_id = list(Customer.objects.order_by("id").values_list("created_at", flat=True))
+    assert by_id == sorted(by_id)
+    assert Customer.objects.values("status_label").distinct().count() >= 3
+    # popular tags are popular: the first tag is on more customers than the last
+    first, last = Tag.objects.get(name="newsletter"), Tag.objects.get(name="tag-0029")
+    assert first.assignments.count() > 5 * max(1, last.assignments.count())
+    call_command("seed_demo", "--customers", "10", "--tags", "30", "--seed", "3")
+    assert Customer.objects.count() == 410  # a second load appends
+
+
+def test_seed_demo_refuses_impossible_options():
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="cannot exceed"):
+        call_command("seed_demo", "--tags", "3", "--tags-per-customer", "5")
+    assert not Customer.objects.exists()
