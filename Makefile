@@ -43,10 +43,12 @@ test: install
 	$(VENV)/bin/pytest
 
 # Benchmarks print tables; they need PostgreSQL (BENCH_DATABASE_URL, default a tagdesk_bench
-# database on 127.0.0.1:5432, dropped and recreated).
+# database on 127.0.0.1:5432, dropped and recreated; load.py uses LOAD_DATABASE_URL, default
+# tagdesk_load, and starts its own gunicorn on a free loopback port).
 bench: install
 	cd bench && ../$(PY) tagging.py
 	cd bench && ../$(PY) segments.py
+	cd bench && ../$(PY) load.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,6 @@
 """Helpers shared by the benchmarks: a fresh PostgreSQL database and a table printer."""
 
+import math
 import os
 import statistics
 import sys
@@ -11,9 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def setup_django(reset: bool = True) -> None:
-    """Point Django at the bench database (recreated when ``reset``) and migrate it."""
+def setup_django(reset: bool = True, url: str | None = None) -> None:
+    """Point Django at the bench database (recreated when ``reset``) and migrate it.
+
+    ``url`` overrides ``BENCH_DATABASE_URL``, so a benchmark can keep a database of its own.
+    """
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    if url:
+        os.environ["BENCH_DATABASE_URL"] = url  # read by bench.settings
     import dj_database_url
     import psycopg
 
@@ -67,3 +73,12 @@ def ms(seconds: float) -> str:
 
 def median(samples: list[float]) -> float:
     return statistics.median(samples)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0–100): a value that was really observed, so a p99 of
+    few samples is the worst of them rather than an interpolation."""
+    if not samples:
+        return math.nan
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
