@@ -49,6 +49,8 @@ bench: install
 	cd bench && ../$(PY) tagging.py
 	cd bench && ../$(PY) segments.py
 	cd bench && ../$(PY) load.py
+	cd bench && ../$(PY) retag.py
+	cd bench && BENCH_DATABASE_URL=sqlite:///$${TMPDIR:-/tmp}/tagdesk-bench.sqlite3 ../$(PY) retag.py
 
 lint: install
 	$(VENV)/bin/ruff check .
