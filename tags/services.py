@@ -259,6 +259,27 @@ def tags_resolve(
             code="unknown_tags",
             attr="tags_to_add",
         )
+
+    def refuse_unusable() -> None:
+        for key in [*add_keys, *remove_keys]:
+            if key in found and found[key].is_deleted:
+                raise tag_deleted_error(found[key])
+        if inactive := [found[k].name for k in add_keys if k in found and not found[k].is_active]:
+            raise InvalidInput(
+                f"Inactive tag(s) cannot be assigned: {', '.join(inactive)}.",
+                code="tag_inactive",
+                attr="tags_to_add",
+            )
+        adding = {found[k].pk for k in add_keys if k in found}
+        if both := [remove_keys[k] for k in remove_keys if k in found and found[k].pk in adding]:
+            raise InvalidInput(
+                f"Tag(s) in both tags_to_add and tags_to_remove (under another name): "
+                f"{', '.join(both)}.",
+                code="in_both_lists",
+                attr="tags_to_remove",
+            )
+
+    refuse_unusable()  # before creating anything, so a refused request creates no tag
     if missing and dry_run:
         found.update(
             {
@@ -270,22 +291,7 @@ def tags_resolve(
         found.update(
             {t.name_key: t for t in _tags_create_missing(missing, actor=actor, reason=reason)}
         )
-    for key in [*add_keys, *remove_keys]:
-        if key in found and found[key].is_deleted:
-            raise tag_deleted_error(found[key])
-    if inactive := [found[k].name for k in add_keys if not found[k].is_active]:
-        raise InvalidInput(
-            f"Inactive tag(s) cannot be assigned: {', '.join(inactive)}.",
-            code="tag_inactive",
-            attr="tags_to_add",
-        )
-    adding = {found[k].pk for k in add_keys}
-    if both := [remove_keys[k] for k in remove_keys if k in found and found[k].pk in adding]:
-        raise InvalidInput(
-            f"Tag(s) in both tags_to_add and tags_to_remove (under another name): {', '.join(both)}.",
-            code="in_both_lists",
-            attr="tags_to_remove",
-        )
+        refuse_unusable()  # a concurrent creator may have made one of them first
     warnings = [f"'{remove_keys[k]}' is not a tag" for k in remove_keys if k not in found]
     return (
         {k: found[k] for k in add_keys},

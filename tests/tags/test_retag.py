@@ -239,3 +239,10 @@ def test_bulk_tag_api_and_retag_write_the_same_history(customers, client_with):
         History.objects.filter(tag__name="vip").values_list("history_change_reason", flat=True)
     )
     assert reasons == {"api": 1, "command": 5}
+
+
+def test_a_refused_tag_creates_no_other_tag(customers):
+    TagFactory(name="gone", is_deleted=True)
+    with pytest.raises(CommandError, match="deleted"):
+        retag("--all", "--add", "brand_new,gone")
+    assert not Tag.objects.filter(name="brand_new").exists()
