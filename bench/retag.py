@@ -78,7 +78,7 @@ def main() -> None:
         return sql(
             "INSERT INTO tags_tagassignment (customer_id, tag_id, category, source, expires_at,"
             " assigned_by_id, created_at) SELECT id, %s, '', 'bulk', NULL, NULL, %s"
-            " FROM customers_customer ON CONFLICT (customer_id, tag_id) DO NOTHING",
+            " FROM customers_customer WHERE true ON CONFLICT (customer_id, tag_id) DO NOTHING",
             [tag_id, connection.ops.adapt_datetimefield_value(_now())],
         )
 

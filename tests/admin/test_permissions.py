@@ -34,7 +34,7 @@ def test_back_office_tags_customers_but_cannot_delete_tags_for_good():
         "change_status",
         "delete_selected",
     }
-    assert actions(desk, TAGS) == {"soft_delete", "restore"}  # no delete_selected
+    assert actions(desk, TAGS) == {"soft_delete", "restore", "merge"}  # no delete_selected
     tag = TagFactory()
     assert desk.get(f"{TAGS}{tag.pk}/delete/").status_code == 403
     desk.post(TAGS, {"action": "delete_selected", "_selected_action": [tag.pk], "post": "yes"})
