@@ -247,11 +247,15 @@ def assignments_add(
                 )
                 changed.update(_fold(cursor, tags, None, detail))
                 continue
-            cursor.execute(f"{insert} RETURNING {', '.join(COLUMNS)}", params)
-            part = _summary(cursor, tags, None, detail=True)
-            ids = [row.id for row in part.rows]
-            if not detail:
-                part.rows = []
+            if detail:
+                cursor.execute(f"{insert} RETURNING {', '.join(COLUMNS)}", params)
+                part = _summary(cursor, tags, None, detail=True)
+                ids = [row.id for row in part.rows]
+            else:  # ids and raw tag ids only: no per-row conversion for a million rows
+                cursor.execute(f"{insert} RETURNING id, tag_id", params)
+                returned = cursor.fetchall()
+                ids = [row[0] for row in returned]
+                part = Changed(by_tag=Counter(tags[row[1]] for row in returned))
             changed.update(part)
             for chunk in _batches(ids, reserve=20):
                 where = f"id IN ({_marks(chunk)})"
