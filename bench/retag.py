@@ -158,21 +158,15 @@ def main() -> None:
 
 def peak_memory(n: int) -> float:
     """Max RSS of a separate ``retag --customers FILE`` process over every customer's id."""
-    from config.fields import parse_ulid
     from customers.models import Customer
-    from customers.selectors import customer_id_batches
-    from tags.assignments import db_ids  # noqa: F401  (ids are written in ULID form below)
 
+    ids = Customer.objects.order_by("pk").values_list("pk", flat=True)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
-        for batch in customer_id_batches(Customer.objects.all(), batch_size=50_000):
-            handle.writelines(
-                f"{parse_ulid(i if not isinstance(i, str) else _uuid(i))}\n" for i in batch
-            )
+        handle.writelines(f"{customer_id}\n" for customer_id in ids.iterator(chunk_size=50_000))
         path = handle.name
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"}
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "retag", "--customers", path, "--add", "from_file",
-         "--batch-size", "5000"],
+        [sys.executable, "manage.py", "retag", "--customers", path, "--add", "from_file"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     _, status, usage = os.wait4(process.pid, 0)
@@ -180,12 +174,6 @@ def peak_memory(n: int) -> float:
     if status != 0:
         raise SystemExit(f"retag --customers failed: {process.stderr.read().decode()}")
     return usage.ru_maxrss / 1024
-
-
-def _uuid(value: str):
-    import uuid
-
-    return uuid.UUID(value)
 
 
 def _now():
