@@ -1,9 +1,11 @@
 """Set-based writes of tag assignments and their history rows.
 
-Each function is one SQL statement for any number of rows (batched under SQLite's parameter
-limit), returns what it actually changed, and is safe against concurrent writers: inserts skip
-rows that exist, deletes remove by key and report what they removed. History rows are inserted
-in bulk with the same user, reason and time, so bulk paths never fall back to per-row saves.
+Each write is one SQL statement per batch of rows on PostgreSQL (a data-modifying CTE that
+also inserts the history rows) and two on SQLite, returns what it actually changed, and is safe
+against concurrent writers: inserts skip rows that exist, deletes remove by key and report what
+they removed. History rows carry the operation's user and reason, so no path ever falls back to
+per-row saves or simple-history's per-row signals. Ids travel as one array parameter on
+PostgreSQL and in their raw database form, so a million rows cost no per-row conversion.
 """
 
 import uuid
