@@ -471,11 +471,11 @@ def customers_retag(
 ) -> RetagResult:
     """Apply one add/remove change to many customers, batch by batch.
 
-    Each batch of customer ids is one transaction of a few set-based statements that write
-    the assignments, their history rows (with ``actor`` and ``reason``) and the customers'
-    ``updated_at`` together, so an interrupted run leaves whole batches behind and running
-    it again finishes the job: existing assignments are skipped, only real changes are
-    recorded. A dry run counts what would change and writes nothing. The tags are resolved
+    Each batch of customer ids is one transaction (retried if PostgreSQL picks it as a
+    deadlock victim) of a few set-based statements that write the assignments and their
+    history rows (with ``actor`` and ``reason``) together, so an interrupted run leaves whole
+    batches behind and running it again finishes the job: existing assignments are skipped,
+    only real changes are recorded. A dry run counts what would change and writes nothing. The tags are resolved
     (and missing ones created) once, before the first batch.
     """
     missing = {tag_name_key(n) for n in add if isinstance(n, str)} - set(
