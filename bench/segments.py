@@ -38,6 +38,7 @@ WHERE NOT EXISTS (SELECT 1 FROM tags_tagassignment a WHERE a.customer_id = m.cus
 def build(customers: int, tags: int, per_customer: int) -> None:
     from django.db import connection
 
+    from config.fields import ulid_to_uuid
     from statuses.selectors import default_status_label_id
 
     label = default_status_label_id()
@@ -52,7 +53,7 @@ def build(customers: int, tags: int, per_customer: int) -> None:
             "INSERT INTO customers_customer (id, name, metadata, created_at, updated_at,"
             " status_label_id) SELECT md5('c' || i)::uuid, 'customer ' || i, '{}', now(), now(), %s"
             " FROM generate_series(1, %s) i",
-            [_uuid(label), customers],
+            [ulid_to_uuid(label), customers],
         )
         # tag n's popularity falls with n: low-numbered tags are common, as in real data
         cursor.execute(
@@ -63,12 +64,6 @@ def build(customers: int, tags: int, per_customer: int) -> None:
             [tags, customers, per_customer],
         )
         cursor.execute("ANALYZE")
-
-
-def _uuid(ulid_text: str):
-    from ulid import ULID
-
-    return ULID.from_str(ulid_text.upper()).to_uuid()
 
 
 def main() -> None:
@@ -94,6 +89,7 @@ def main() -> None:
     from rest_framework.test import APIClient
 
     from config.api.services import token_issue
+    from config.fields import ulid_to_uuid
     from segments.selectors import segment_count
     from segments.services import segment_save
     from tags.models import Tag
@@ -114,7 +110,7 @@ def main() -> None:
     ).first() or get_user_model().objects.create_superuser("bench", password=None)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_issue(user=user)[1]}")
-    params = {"t1": _uuid(t1.id), "t2": _uuid(t2.id), "t3": _uuid(t3.id)}
+    params = {"t1": ulid_to_uuid(t1.id), "t2": ulid_to_uuid(t2.id), "t3": ulid_to_uuid(t3.id)}
 
     def sql(query):
         def run():

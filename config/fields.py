@@ -31,6 +31,11 @@ def parse_ulid(value: object) -> str | None:
     return None
 
 
+def ulid_to_uuid(value: str) -> uuid.UUID:
+    """The UUID a ULID is stored as (the same 128 bits), for raw SQL and bulk loads."""
+    return ULID.from_str(value.upper()).to_uuid()
+
+
 class ULIDField(models.Field):
     description = "ULID (stored as a UUID)"
     empty_strings_allowed = False
@@ -74,7 +79,7 @@ class ULIDField(models.Field):
             return None
         if hasattr(value, "resolve_expression"):
             return value
-        as_uuid = ULID.from_str(self.to_python(value).upper()).to_uuid()
+        as_uuid = ulid_to_uuid(self.to_python(value))
         if connection.features.has_native_uuid_field:
             return as_uuid
         return as_uuid.hex

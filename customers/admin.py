@@ -1,6 +1,5 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -207,16 +206,16 @@ class CustomerAdmin(HistoryPageMixin, SimpleHistoryAdmin):
         if form.is_valid():
             names, data = form.cleaned_data["tags"], form.cleaned_data
             try:
-                with transaction.atomic():
-                    result = customers_retag(
-                        batches=customer_id_batches(queryset),
-                        add=names if adding else (),
-                        remove=() if adding else names,
-                        actor=request.user,
-                        reason=data["reason"],
-                        source="admin",
-                        create_missing=data.get("create_missing", False),
-                    )
+                result = customers_retag(
+                    batches=customer_id_batches(queryset),
+                    add=names if adding else (),
+                    remove=() if adding else names,
+                    actor=request.user,
+                    reason=data["reason"],
+                    source="admin",
+                    create_missing=data.get("create_missing", False),
+                    all_or_nothing=True,
+                )
             except DomainError as error:
                 form.add_error(None, f"{error} Nothing was changed.")
             else:

@@ -105,11 +105,9 @@ class SegmentFilter(_Resolving, admin.SimpleListFilter):
 
     @staticmethod
     def find(value: str):
-        from config.fields import parse_ulid
-        from segments.models import Segment
+        from segments.selectors import segment_find
 
-        segment_id = parse_ulid(value)
-        return Segment.objects.filter(pk=segment_id).first() if segment_id else None
+        return segment_find(value)
 
     def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
         from segments.models import Segment

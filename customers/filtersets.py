@@ -9,7 +9,7 @@ from config.fields import parse_ulid
 from customers.identifiers import normalize_mobile
 from customers.models import Customer
 from statuses.models import name_key as status_name_key
-from tags.selectors import has_current_tags, tag_keys
+from tags.selectors import has_current_tags, tag_keys, with_all_current_tags
 
 
 class CustomerFilterSet(ApiFilterSet):
@@ -49,9 +49,7 @@ class CustomerFilterSet(ApiFilterSet):
         return queryset.filter(condition)
 
     def filter_tags_all(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        for key in tag_keys(value):
-            queryset = queryset.filter(has_current_tags([key]))
-        return queryset
+        return with_all_current_tags(queryset, tag_keys(value))
 
     def filter_tags_any(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         keys = tag_keys(value)

@@ -398,21 +398,36 @@ def customers_lock(customer_ids: Sequence) -> None:
             )
 
 
-def customers_near_limit(*, customer_ids: Sequence, adding: int, limit: int) -> list | None:
-    """Before a bulk add: the customers holding more than ``limit - adding`` assignments of
-    any kind (an index-only count each on PostgreSQL), the only ones the add could take past
-    the limit. None on SQLite, where the count after the write is cheap enough to do for all."""
-    if connection.vendor != "postgresql" or not customer_ids or not adding:
-        return None if connection.vendor != "postgresql" else []
-    near: list = []
-    for batch in _batches(customer_ids, reserve=10):
-        with connection.cursor() as cursor:
+def _holding_more_than(batch: list, count: int) -> list:
+    """Of a batch of customer ids (database form), those holding more than ``count``
+    assignments of any kind: an index-only count per customer on PostgreSQL."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
             cursor.execute(
                 "SELECT c FROM unnest(%s::uuid[]) c WHERE "
                 f"(SELECT count(*) FROM {_table()} WHERE customer_id = c) > %s",
-                [pg_array(batch), limit - adding],
+                [pg_array(batch), count],
             )
-            near += [row[0] for row in cursor.fetchall()]
+        else:
+            cursor.execute(
+                f"SELECT customer_id FROM {_table()} WHERE customer_id IN ({_marks(batch)}) "
+                "GROUP BY customer_id HAVING count(*) > %s",
+                [*batch, count],
+            )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def customers_near_limit(*, customer_ids: Sequence, adding: int, limit: int) -> list | None:
+    """Before a bulk add: the customers holding more than ``limit - adding`` assignments of
+    any kind, the only ones the add could take past the limit. None on SQLite, where the
+    count after the write is cheap enough to do for all."""
+    if connection.vendor != "postgresql":
+        return None
+    if not customer_ids or not adding:
+        return []
+    near: list = []
+    for batch in _batches(customer_ids, reserve=10):
+        near += _holding_more_than(db_ids("customer", batch), limit - adding)
     return near
 
 
@@ -431,23 +446,10 @@ def customers_over_limit(*, customer_ids: Sequence, limit: int, now: datetime) -
     table, tags = _table(), connection.ops.quote_name(Tag._meta.db_table)
     over: list[str] = []
     for batch in _batches(customer_ids, reserve=10):
-        batch = db_ids("customer", batch)
+        suspects = _holding_more_than(db_ids("customer", batch), limit)
+        if not suspects:
+            continue
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":  # an index-only count per customer
-                cursor.execute(
-                    f"SELECT c FROM unnest(%s::uuid[]) c WHERE "
-                    f"(SELECT count(*) FROM {table} WHERE customer_id = c) > %s",
-                    [pg_array(batch), limit],
-                )
-            else:
-                cursor.execute(
-                    f"SELECT customer_id FROM {table} WHERE customer_id IN ({_marks(batch)}) "
-                    "GROUP BY customer_id HAVING count(*) > %s",
-                    [*batch, limit],
-                )
-            suspects = [row[0] for row in cursor.fetchall()]
-            if not suspects:
-                continue
             cursor.execute(
                 f"SELECT a.customer_id FROM {table} a JOIN {tags} t ON t.id = a.tag_id "
                 f"WHERE a.customer_id IN ({_marks(suspects)}) AND NOT t.is_deleted "

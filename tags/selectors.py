@@ -104,6 +104,13 @@ def tags_by_key(keys: Iterable[str]) -> dict[str, Tag]:
     return {t.name_key: t.merged_into if t.merged_into_id else t for t in found}
 
 
+def with_all_current_tags(queryset: QuerySet, keys: list[str]) -> QuerySet:
+    """Customers currently holding every one of these tags (by name key or alias)."""
+    for key in keys:
+        queryset = queryset.filter(has_current_tags([key]))
+    return queryset
+
+
 def tag_keys(value: str) -> list[str]:
     """Comma-separated tag names as name keys (empty items dropped)."""
     from tags.models import tag_name_key

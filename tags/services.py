@@ -2,6 +2,7 @@
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -234,11 +235,12 @@ def tags_resolve(
     actor: AbstractBaseUser | None,
     reason: str = "",
     dry_run: bool = False,
-) -> tuple[dict[str, Tag], dict[str, Tag], list[str]]:
+) -> tuple[dict[str, Tag], dict[str, Tag], list[str], list[str]]:
     """Map requested names to tags (case-insensitively), creating missing ones to add (on a
     dry run they come back unsaved, with no id).
 
-    Returns (tags to add by key, tags to remove by key, warnings). Deleted tags → 409; inactive
+    Returns (tags to add by key, tags to remove by key, warnings, names of the tags created
+    or, on a dry run, to be created). Deleted tags → 409; inactive
     tags to add, unknown names to add without ``create_missing``, or a name in both lists → 400.
     """
     add = _check_names(add, "tags_to_add")
@@ -297,6 +299,7 @@ def tags_resolve(
         {k: found[k] for k in add_keys},
         {k: found[k] for k in remove_keys if k in found},
         warnings,
+        [found[tag_name_key(n)].name for n in missing],
     )
 
 
@@ -373,7 +376,7 @@ def customer_tags_change(
     """
 
     def change():
-        add_tags, remove_tags, warnings = tags_resolve(
+        add_tags, remove_tags, warnings, _ = tags_resolve(
             add=list(add),
             remove=list(remove),
             create_missing=create_missing,
@@ -467,6 +470,7 @@ def customers_retag(
     expires_at: datetime | None = None,
     create_missing: bool = True,
     dry_run: bool = False,
+    all_or_nothing: bool = False,
     on_batch: Callable[[RetagResult, int], None] | None = None,
 ) -> RetagResult:
     """Apply one add/remove change to many customers, batch by batch.
@@ -475,15 +479,22 @@ def customers_retag(
     deadlock victim) of a few set-based statements that write the assignments and their
     history rows (with ``actor`` and ``reason``) together, so an interrupted run leaves whole
     batches behind and running it again finishes the job: existing assignments are skipped,
-    only real changes are recorded. A dry run counts what would change and writes nothing. The tags are resolved
-    (and missing ones created) once, before the first batch.
+    only real changes are recorded. A dry run counts what would change and writes nothing.
+    The tags are resolved (and missing ones created) once, before the first batch. With
+    ``all_or_nothing`` the whole run is one transaction (the API's bulk_tag, the admin's
+    actions); otherwise each batch commits on its own (the retag command).
     """
-    missing = {tag_name_key(n) for n in add if isinstance(n, str)} - set(
-        Tag.objects.filter(
-            name_key__in=[tag_name_key(n) for n in add if isinstance(n, str)]
-        ).values_list("name_key", flat=True)
-    )
-    add_tags, remove_tags, warnings = tags_resolve(
+    with transaction.atomic() if all_or_nothing else nullcontext():
+        return _retag(
+            batches, add=add, remove=remove, actor=actor, reason=reason, source=source,
+            category=category, expires_at=expires_at, create_missing=create_missing,
+            dry_run=dry_run, on_batch=on_batch,
+        )  # fmt: skip
+
+
+def _retag(batches, *, add, remove, actor, reason, source, category, expires_at,
+           create_missing, dry_run, on_batch) -> RetagResult:  # fmt: skip
+    add_tags, remove_tags, warnings, created = tags_resolve(
         add=list(add),
         remove=list(remove),
         create_missing=create_missing,
@@ -491,8 +502,7 @@ def customers_retag(
         reason=reason,
         dry_run=dry_run,
     )
-    result = RetagResult(warnings=warnings, dry_run=dry_run)
-    result.created_tags = [t.name for t in add_tags.values() if t.name_key in missing]
+    result = RetagResult(warnings=warnings, dry_run=dry_run, created_tags=created)
     names = {t.pk or t.name: t.name for t in [*add_tags.values(), *remove_tags.values()]}
     for batch in batches:
         ids = sorted(batch)
@@ -552,33 +562,6 @@ def _retag_count(ids: list, add_tags: list[Tag], remove_tags: list[Tag]):
     return added, removed
 
 
-def customers_tags_bulk_change(
-    *,
-    customer_ids: list[str],
-    add: list[str] = (),
-    remove: list[str] = (),
-    actor: AbstractBaseUser | None,
-    reason: str = "",
-    source: str = "bulk",
-    category: str = "",
-    expires_at: datetime | None = None,
-    create_missing: bool = True,
-) -> RetagResult:
-    """The same change on a list of customers, all or nothing (the API's bulk_tag)."""
-    with transaction.atomic():
-        return customers_retag(
-            batches=[customer_ids],
-            add=add,
-            remove=remove,
-            actor=actor,
-            reason=reason,
-            source=source,
-            category=category,
-            expires_at=expires_at,
-            create_missing=create_missing,
-        )
-
-
 def _check_tag_limit(customer_ids: Sequence, *, now: datetime) -> None:
     """400 (rolling the change back) if any of these customers now holds too many tags."""
     limit = settings.MAX_TAGS_PER_CUSTOMER
@@ -603,11 +586,9 @@ class TagMerge:
     segments: list[str] = field(default_factory=list)
 
 
-def _merge_plan(sources: list[Tag], into: Tag) -> TagMerge:
-    """Check a merge and count what it would move: refuses a deleted target, a deleted source
-    (unless already merged into this target: nothing left to do), and merging a tag into itself."""
-    from segments.models import Segment
-
+def _merge_sources(sources: list[Tag], into: Tag) -> list[Tag]:
+    """The sources still to merge. Refuses a deleted target, a deleted source (unless already
+    merged into this target: nothing left to do) and merging a tag into itself."""
     if into.is_deleted:
         raise tag_deleted_error(into)
     todo = []
@@ -621,34 +602,33 @@ def _merge_plan(sources: list[Tag], into: Tag) -> TagMerge:
         if tag.is_deleted:
             raise tag_deleted_error(tag)
         todo.append(tag)
-    plan = TagMerge(into=into, sources=todo)
-    ids = [t.pk for t in todo]
-    held = (
-        set(TagAssignment.objects.filter(tag_id=into.pk).values_list("customer_id", flat=True))
-        if ids
-        else set()
-    )
-    source_customers = list(
-        TagAssignment.objects.filter(tag_id__in=ids).values_list("customer_id", flat=True)
-    )
-    plan.removed = len(source_customers)
-    plan.moved = len(set(source_customers) - held)
-    plan.already_held = plan.removed - plan.moved
-    plan.segments = (
-        sorted(
-            Segment.objects.filter(Q(tags_all__in=ids) | Q(tags_any__in=ids) | Q(tags_none__in=ids))
-            .distinct()
-            .values_list("name", flat=True)
-        )
-        if ids
-        else []
-    )
-    return plan
+    return todo
+
+
+def _segments_naming(tag_ids: list[str]):
+    from segments.models import Segment
+
+    return Segment.objects.filter(
+        Q(tags_all__in=tag_ids) | Q(tags_any__in=tag_ids) | Q(tags_none__in=tag_ids)
+    ).distinct()
 
 
 def tags_merge_preview(*, sources: list[Tag], into: Tag) -> TagMerge:
-    """What ``tags_merge`` would do, read-only (for the admin's confirmation page and dry runs)."""
-    return _merge_plan(sources, into)
+    """What ``tags_merge`` would do, counted by the database without writing (the admin's
+    confirmation page, ``merge_tags --dry-run``)."""
+    plan = TagMerge(into=into, sources=_merge_sources(sources, into))
+    ids = [t.pk for t in plan.sources]
+    if not ids:
+        return plan
+    of_sources = TagAssignment.objects.filter(tag_id__in=ids)
+    holders = TagAssignment.objects.filter(tag_id=into.pk).values("customer_id")
+    plan.removed = of_sources.count()
+    plan.moved = (
+        of_sources.exclude(customer_id__in=holders).values("customer_id").distinct().count()
+    )
+    plan.already_held = plan.removed - plan.moved
+    plan.segments = sorted(_segments_naming(ids).values_list("name", flat=True))
+    return plan
 
 
 def tags_merge(
@@ -660,7 +640,6 @@ def tags_merge(
 
     Running it again after it finished changes nothing.
     """
-    from segments.models import Segment
     from segments.services import segment_save
 
     with transaction.atomic():
@@ -671,7 +650,7 @@ def tags_merge(
             .order_by("pk")
         }
         into = locked[into.pk]
-        plan = _merge_plan([locked[t.pk] for t in sources], into)
+        plan = TagMerge(into=into, sources=_merge_sources([locked[t.pk] for t in sources], into))
         if not plan.sources:
             return plan
         names = ", ".join(f"'{t.name}'" for t in plan.sources)
@@ -684,11 +663,14 @@ def tags_merge(
                 from_tag_id=tag.pk, to_tag_id=into.pk, user_id=user_id, reason=why, now=now
             )
             moved, removed = moved + added, removed + taken
-        source_ids = {t.pk for t in plan.sources}
+        source_ids = [t.pk for t in plan.sources]
         source_names = {t.name for t in plan.sources}
-        for segment in Segment.objects.filter(name__in=plan.segments).prefetch_related(
-            "tags_all", "tags_any", "tags_none", "status_labels"
-        ):
+        segments = list(
+            _segments_naming(source_ids).prefetch_related(
+                "tags_all", "tags_any", "tags_none", "status_labels"
+            )
+        )
+        for segment in segments:
             rule = segment.rule
             for key in ("all", "any", "none"):
                 renamed = [into.name if n in source_names else n for n in rule[key]]
@@ -701,6 +683,7 @@ def tags_merge(
         _save(into, actor=actor, reason=why, create=False)
         plan.moved, plan.removed = moved, removed
         plan.already_held = removed - moved
+        plan.segments = sorted(segment.name for segment in segments)
     return plan
 
 

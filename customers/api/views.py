@@ -248,8 +248,11 @@ class CustomerViewSet(ApiModelViewSet):
             )
         except DjangoValidationError as error:
             raise ValidationError({"filter": error.messages}) from None
-        result = tag_services.customers_tags_bulk_change(
-            customer_ids=ids, actor=request.user, **tagging_arguments(data, default_source="bulk")
+        result = tag_services.customers_retag(
+            batches=[ids],
+            actor=request.user,
+            all_or_nothing=True,
+            **tagging_arguments(data, default_source="bulk"),
         )
         return Response(
             {

@@ -17,6 +17,7 @@ from django.db.models import Max
 from simple_history.utils import bulk_create_with_history
 
 from config.bulk import HISTORY_EXTRA, bulk_load
+from config.fields import ulid_to_uuid
 from customers.models import Customer
 from statuses.models import StatusLabel
 from tags.models import Tag, TagAssignment, tag_name_key
@@ -152,7 +153,7 @@ class Command(BaseCommand):
             label, _ = StatusLabel.objects.get_or_create(
                 name_key=name_key(name), defaults={"name": name, "status": status}
             )
-            labels.append((uuid.UUID(db_value_uuid(label.pk)), share))
+            labels.append((ulid_to_uuid(label.pk), share))
         return labels
 
     def _tags(self, count: int) -> list[str]:
@@ -193,7 +194,7 @@ class Command(BaseCommand):
         """About ``per_customer`` tags each, tag n drawn with weight 1/(n+1): a long tail."""
         if not tag_ids or not per_customer:
             return 0
-        tags = [uuid.UUID(db_value_uuid(t)) for t in tag_ids]
+        tags = [ulid_to_uuid(t) for t in tag_ids]
         weights = list(accumulate(1 / (n + 1) for n in range(len(tags))))
         rows = []
         for customer in chunk:
@@ -243,9 +244,3 @@ CUSTOMER_COLUMNS = ["id", "reference_id", "name", "email", "mobile", "status_lab
                     "metadata", "created_at", "updated_at"]  # fmt: skip
 ASSIGNMENT_COLUMNS = ["customer_id", "tag_id", "category", "source", "expires_at",
                       "assigned_by_id", "created_at"]  # fmt: skip
-
-
-def db_value_uuid(ulid_text: str) -> str:
-    from ulid import ULID
-
-    return str(ULID.from_str(ulid_text.upper()).to_uuid())

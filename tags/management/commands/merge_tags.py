@@ -4,17 +4,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.exceptions import DomainError
-from config.fields import parse_ulid
-from tags.models import Tag, tag_name_key
+from tags.selectors import tag_find
 from tags.services import TagMerge, tags_merge, tags_merge_preview
-
-
-def tag_find(value: str) -> Tag | None:
-    """A tag by id or name (case-insensitive); merged names find the merged tag itself."""
-    tag_id = parse_ulid(value.strip())
-    if tag_id and (found := Tag.objects.filter(pk=tag_id).first()):
-        return found
-    return Tag.objects.filter(name_key=tag_name_key(value)).first()
 
 
 class Command(BaseCommand):

@@ -19,8 +19,8 @@ from config.exceptions import DomainError
 from customers.models import Customer
 from customers.selectors import IDENTIFIERS, customer_id_batches, customer_id_batches_from
 from segments.selectors import segment_find, segment_members
-from tags.models import TagAssignment, tag_name_key
-from tags.selectors import tags_by_key
+from tags.models import tag_name_key
+from tags.selectors import tags_by_key, with_all_current_tags
 from tags.services import RetagResult, customers_retag
 
 PLAIN_PROGRESS_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
@@ -88,6 +88,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         started = time.monotonic()
+        self.unknown_count, self.unknown_shown, self.unknown_out, self.bar = 0, [], None, None
         add, remove = names(options["add"]), names(options["remove"])
         if not add and not remove:
             raise CommandError("Nothing to do: give --add and/or --remove.")
@@ -96,12 +97,10 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1.")
         actor = self._user(options["user"])
         expires_at = self._expires(options["expires"])
-        unknown_out = None
         try:
             batches, total = self._selection(options, batch_size)
             if options["unknown_out"]:
-                unknown_out = self._open(options["unknown_out"], "w")
-                self.unknown_out = unknown_out
+                self.unknown_out = self._open(options["unknown_out"], "w")
             result = customers_retag(
                 batches=batches,
                 add=add,
@@ -118,9 +117,9 @@ class Command(BaseCommand):
         except DomainError as error:
             raise CommandError(str(error)) from error
         finally:
-            if unknown_out is not None:
-                unknown_out.close()
-            if getattr(self, "bar", None) is not None:
+            if self.unknown_out is not None:
+                self.unknown_out.close()
+            if self.bar is not None:
                 self.bar.close()
         self._report(result, options, time.monotonic() - started)
 
@@ -196,11 +195,7 @@ class Command(BaseCommand):
             found = tags_by_key(tag_name_key(n) for n in wanted)
             if missing := [n for n in wanted if tag_name_key(n) not in found]:
                 raise CommandError(f"Unknown tag(s) in --has-tag: {', '.join(missing)}.")
-            queryset = Customer.objects.all()
-            for tag in {t.pk: t for t in found.values()}.values():
-                queryset = queryset.filter(
-                    pk__in=TagAssignment.objects.current().filter(tag=tag).values("customer_id")
-                )
+            queryset = with_all_current_tags(Customer.objects.all(), list(found))
         else:
             queryset = Customer.objects.all()
         total = queryset.count() if sys.stderr.isatty() else None
@@ -245,11 +240,9 @@ class Command(BaseCommand):
     # --- output -----------------------------------------------------------------------------
 
     def _unknown(self, identifiers: list[str]) -> None:
-        self.unknown_count = getattr(self, "unknown_count", 0) + len(identifiers)
-        shown = getattr(self, "unknown_shown", [])
-        shown += identifiers[: max(0, 20 - len(shown))]
-        self.unknown_shown = shown
-        if getattr(self, "unknown_out", None) is not None:
+        self.unknown_count += len(identifiers)
+        self.unknown_shown += identifiers[: max(0, 20 - len(self.unknown_shown))]
+        if self.unknown_out is not None:
             self.unknown_out.writelines(f"{i}\n" for i in identifiers)
 
     def _progress(self, total: int | None):
@@ -279,7 +272,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  + {name}: {count:,} {would}added")
         for name, count in sorted(result.removed.items()):
             self.stdout.write(f"  - {name}: {count:,} {would}removed")
-        unknown = getattr(self, "unknown_count", 0)
+        unknown = self.unknown_count
         if unknown and options["dry_run"]:
             self.stdout.write(f"Unknown identifiers: {', '.join(self.unknown_shown)}")
         tail = f", {unknown:,} unknown identifier(s)" if options["customers"] else ""
