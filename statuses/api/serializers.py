@@ -128,6 +128,7 @@ class StatusChangeSerializer(serializers.ModelSerializer):
             "status",
             "reason",
             "source",
+            "account_id",
             "effective_at",
             "created_by",
             "created_at",

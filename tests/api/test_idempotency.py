@@ -81,3 +81,60 @@ def test_an_invalid_key_is_a_400(api):
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == "Idempotency-Key"
     assert Customer.objects.count() == 0
+
+
+def test_the_same_key_on_another_path_is_a_422(api):
+    # given a key used to create a customer
+    assert post(api, {"name": "Ada"}, key="shared").status_code == 201
+    # when the same key and body go to another route (the path is part of the fingerprint)
+    response = api.post(
+        "/api/v1/customers/?x=1", {"name": "Ada"}, format="json", HTTP_IDEMPOTENCY_KEY="shared"
+    )
+    # then it is refused as a reused key, and nothing is created twice
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "idempotency_key_reused"
+    assert Customer.objects.count() == 1
+
+
+def test_a_request_that_ended_in_a_server_error_frees_its_key(api, monkeypatch):
+    # given a first attempt that fails inside the server
+    from customers import services
+
+    real = services.customer_create
+
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services, "customer_create", broken)
+    api.raise_request_exception = False
+    failed = post(api, {"name": "Ada"}, key="retry-me")
+    assert failed.status_code == 500
+    assert not IdempotencyKey.objects.filter(key="retry-me").exists()
+    # when the client retries with the same key once the server is healthy again
+    monkeypatch.setattr(services, "customer_create", real)
+    retried = post(api, {"name": "Ada"}, key="retry-me")
+    # then the retry runs (it is not a replay of the 500)
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried
+    assert Customer.objects.count() == 1
+
+
+def test_keys_on_the_tag_endpoint_replay_without_tagging_twice(tagger):
+    from tags.models import TagAssignment
+    from tests.factories import CustomerFactory, TagFactory
+
+    # given a customer and an existing tag
+    customer = CustomerFactory()
+    TagFactory(name="vip")
+    url = f"/api/v1/customers/{customer.id}/tag"
+    body = {"tags_to_add": ["vip"]}
+    # when the same call is sent twice with one key
+    first = tagger.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="tag-1")
+    second = tagger.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="tag-1")
+    # then the second is the first's answer, replayed: the tag is reported added, not a no-op
+    assert first.status_code == second.status_code == 200
+    assert second["Idempotent-Replayed"] == "true"
+    assert second.json() == first.json()
+    assert first.json()["tags_added"] == ["vip"]
+    assert TagAssignment.objects.filter(customer=customer).count() == 1
+    assert TagAssignment.history.filter(customer_id=customer.id).count() == 1

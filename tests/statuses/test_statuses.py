@@ -428,3 +428,81 @@ def test_admin_status_changes_are_read_only():
         == 403
     )
     assert client.get("/admin/statuses/status/").status_code == 200
+
+
+def test_lookup_keeps_the_account_id_and_returns_it_in_the_history(changer):
+    # given a customer found by its mobile
+    customer = CustomerFactory(mobile="1234512345")
+    # when the change names the source's account
+    response = lookup(
+        changer,
+        {"reason": "till 4", "label": "Suspended"},
+        source="INSTORE",
+        identifierName="mobile",
+        identifierValue="1234512345",
+        accountId="store-42",
+    )
+    # then the change keeps it, and the customer's status history shows it
+    assert response.status_code == 200
+    assert StatusChange.objects.get(pk=response.json()["createdId"]).account_id == "store-42"
+    history = changer.get(f"/api/v1/customers/{customer.id}/status_history").json()
+    assert [entry["account_id"] for entry in history["status_changes"]] == ["store-42"]
+
+
+def test_lookup_without_an_account_id_stores_an_empty_one(changer):
+    CustomerFactory(mobile="1234512345")
+    response = lookup(
+        changer,
+        {"reason": "r", "label": "Suspended"},
+        source="API",
+        identifierName="mobile",
+        identifierValue="1234512345",
+    )
+    assert StatusChange.objects.get(pk=response.json()["createdId"]).account_id == ""
+
+
+def test_lookup_by_id_any_case(changer):
+    customer = CustomerFactory()
+    response = lookup(
+        changer,
+        {"reason": "r", "label": "Suspended"},
+        source="API",
+        identifierName="id",
+        identifierValue=str(customer.id).upper(),
+    )
+    assert response.status_code == 200
+    customer.refresh_from_db()
+    assert customer.status_label.name == "Suspended"
+
+
+@pytest.mark.parametrize(("value", "status"), [("true", 200), ("false", 200), ("maybe", 400)])
+def test_lookup_async_is_a_boolean(changer, value, status):
+    customer = CustomerFactory(mobile="1234512345")
+    response = lookup(
+        changer,
+        {"reason": "r", "label": "Suspended"},
+        source="API",
+        identifierName="mobile",
+        identifierValue="1234512345",
+        **{"async": value},
+    )
+    assert response.status_code == status
+    customer.refresh_from_db()
+    # the change applies before the response either way; a bad flag changes nothing
+    assert customer.status_label.name == ("Suspended" if status == 200 else "Active")
+    if status == 400:
+        assert response.json()["errors"][0]["attr"] == "async"
+
+
+def test_lookup_keeps_a_given_date_as_effective_at(changer):
+    CustomerFactory(mobile="1234512345")
+    response = lookup(
+        changer,
+        {"reason": "r", "label": "Suspended", "date": "2024-03-01T10:00:00Z"},
+        source="API",
+        identifierName="mobile",
+        identifierValue="1234512345",
+    )
+    change = StatusChange.objects.get(pk=response.json()["createdId"])
+    assert change.effective_at == datetime(2024, 3, 1, 10, tzinfo=UTC)
+    assert change.created_at > change.effective_at
