@@ -114,10 +114,9 @@ def db_ids(field_name: str, values: Iterable) -> list:
 @dataclass
 class Changed:
     """What one set-based add or remove did: per tag id, how many current assignments it
-    added or removed, and (when asked for) the rows themselves."""
+    added or removed."""
 
     by_tag: Counter = field(default_factory=Counter)
-    rows: list[AssignmentRow] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -125,7 +124,6 @@ class Changed:
 
     def update(self, other: "Changed") -> None:
         self.by_tag.update(other.by_tag)
-        self.rows += other.rows
 
 
 HISTORY_COLUMNS = (
@@ -159,37 +157,12 @@ def _batches(values: Sequence, reserve: int) -> Iterable[Sequence]:
         yield values[start : start + size]
 
 
-def _summary(cursor, tags: dict, now: datetime | None, detail: bool) -> Changed:
-    """Fold the RETURNING rows of a write into a Changed; with ``now``, rows that had expired
-    by then are not counted (removing an expired assignment changes nothing visible)."""
-    changed = Changed()
-    if detail:
-        changed.rows = _rows(cursor)
-        for row in changed.rows:
-            if now is None or row.expires_at is None or row.expires_at > now:
-                changed.by_tag[row.tag_id] += 1
-        return changed
-    for tag_id, expires_at in cursor.fetchall():
-        if now is None or expires_at is None or _datetime(expires_at) > now:
-            changed.by_tag[tags[tag_id]] += 1
-    return changed
+def _select_summary() -> str:
+    """The final SELECT of a PostgreSQL write: per tag, how many assignments it wrote."""
+    return "SELECT tag_id, count(*) FROM hist GROUP BY tag_id"
 
 
-def _returning(detail: bool) -> str:
-    return ", ".join(COLUMNS) if detail else "tag_id, expires_at"
-
-
-def _select_summary(detail: bool, now_param: bool) -> str:
-    """The final SELECT of a PostgreSQL write: its rows, or per tag how many (current) ones."""
-    if detail:
-        return f"SELECT {', '.join(COLUMNS)} FROM hist"
-    current = "expires_at IS NULL OR expires_at > %s" if now_param else "true"
-    return f"SELECT tag_id, count(*) FILTER (WHERE {current}) FROM hist GROUP BY tag_id"
-
-
-def _fold(cursor, tags: dict, now: datetime | None, detail: bool) -> Changed:
-    if detail:
-        return _summary(cursor, tags, now, detail=True)
+def _fold(cursor, tags: dict) -> Changed:
     return Changed(by_tag=Counter({tags[t]: n for t, n in cursor.fetchall() if n}))
 
 
@@ -203,7 +176,6 @@ def assignments_add(
     user_id: int | None,
     reason: str,
     now: datetime,
-    detail: bool = False,
 ) -> Changed:
     """Give every tag to every customer that lacks it and record a "+" history row for each
     assignment made: one statement per batch on PostgreSQL (a data-modifying CTE), two on
@@ -244,21 +216,16 @@ def assignments_add(
                     f"hist AS (INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) "
                     f"SELECT {', '.join(COLUMNS)}, clock_timestamp(), '+', %s, %s FROM ins "
                     f"RETURNING {', '.join(COLUMNS)}) "
-                    f"{_select_summary(detail, now_param=False)}",
+                    f"{_select_summary()}",
                     [*params, user_id, reason or None],
                 )
-                changed.update(_fold(cursor, tags, None, detail))
+                changed.update(_fold(cursor, tags))
                 continue
-            if detail:
-                cursor.execute(f"{insert} RETURNING {', '.join(COLUMNS)}", params)
-                part = _summary(cursor, tags, None, detail=True)
-                ids = [row.id for row in part.rows]
-            else:  # ids and raw tag ids only: no per-row conversion for a million rows
-                cursor.execute(f"{insert} RETURNING id, tag_id", params)
-                returned = cursor.fetchall()
-                ids = [row[0] for row in returned]
-                part = Changed(by_tag=Counter(tags[row[1]] for row in returned))
-            changed.update(part)
+            # ids and raw tag ids only: no per-row conversion for a million rows
+            cursor.execute(f"{insert} RETURNING id, tag_id", params)
+            returned = cursor.fetchall()
+            ids = [row[0] for row in returned]
+            changed.update(Changed(by_tag=Counter(tags[row[1]] for row in returned)))
             for chunk in _batches(ids, reserve=20):
                 where = f"id IN ({_marks(chunk)})"
                 cursor.execute(
@@ -276,25 +243,25 @@ def assignments_remove(
     user_id: int | None,
     reason: str,
     now: datetime,
-    detail: bool = False,
 ) -> Changed:
     """Take the tags off the customers and record a "-" history row for each assignment
     removed, set-based like :func:`assignments_add`.
 
-    Expired assignments are removed too but do not count as removed."""
+    Only current assignments are removed: an expired one is already gone for the customer, so
+    taking it off would change nothing visible; it stays until ``expire_tags`` records its
+    expiry."""
     changed = Changed()
     if not customer_ids or not tag_ids:
         return changed
     table, history = _table(), _history_table()
     tags = dict(zip(db_ids("tag", tag_ids), tag_ids, strict=True))
-    returning = _returning(detail)
     at = _prep("created_at", now)
     for batch in _batches(customer_ids, reserve=len(tags) + 20):
         batch = db_ids("customer", batch)
         in_batch, batch_params = _in("customer_id", batch)
         in_tags, tag_params = _in("tag_id", list(tags))
-        where = f"{in_batch} AND {in_tags}"
-        params = [*batch_params, *tag_params]
+        where = f"{in_batch} AND {in_tags} AND (expires_at IS NULL OR expires_at > %s)"
+        params = [*batch_params, *tag_params, _prep("expires_at", now)]
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute(
@@ -303,15 +270,10 @@ def assignments_remove(
                     f"hist AS (INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) "
                     f"SELECT {', '.join(COLUMNS)}, clock_timestamp(), '-', %s, %s FROM del "
                     f"RETURNING {', '.join(COLUMNS)}) "
-                    f"{_select_summary(detail, now_param=True)}",
-                    [
-                        *params,
-                        user_id,
-                        reason or None,
-                        *([] if detail else [_prep("expires_at", now)]),
-                    ],
+                    f"{_select_summary()}",
+                    [*params, user_id, reason or None],
                 )
-                changed.update(_fold(cursor, tags, now, detail))
+                changed.update(_fold(cursor, tags))
                 continue
             # SQLite: the transaction holds the database's write lock, so the rows read for
             # the history are exactly the rows the DELETE then removes.
@@ -320,8 +282,8 @@ def assignments_remove(
                 f"SELECT {', '.join(COLUMNS)}, %s, '-', %s, %s FROM {table} WHERE {where}",
                 [at, user_id, reason or None, *params],
             )
-            cursor.execute(f"DELETE FROM {table} WHERE {where} RETURNING {returning}", params)
-            changed.update(_summary(cursor, tags, now, detail))
+            cursor.execute(f"DELETE FROM {table} WHERE {where} RETURNING tag_id", params)
+            changed.update(Changed(by_tag=Counter(tags[row[0]] for row in cursor.fetchall())))
     return changed
 
 

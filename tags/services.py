@@ -203,14 +203,6 @@ class TagChange:
     at: datetime | None = None
 
 
-@dataclass
-class BulkTagChange:
-    matched: int = 0
-    tags_added: int = 0
-    tags_removed: int = 0
-    warnings: list[str] = field(default_factory=list)
-
-
 def _check_names(names: list[str], attr: str) -> list[str]:
     limit = settings.MAX_TAG_NAMES_PER_REQUEST
     if len(names) > limit:
@@ -330,7 +322,6 @@ def _assignments_apply(
     category: str,
     expires_at: datetime | None,
     now: datetime,
-    detail: bool = False,
 ):
     """Remove, then add, for every customer × tag, with history; returns (added, removed)."""
     user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
@@ -340,7 +331,6 @@ def _assignments_apply(
         user_id=user_id,
         reason=reason,
         now=now,
-        detail=detail,
     )
     added = assignments_add(
         customer_ids=customer_ids,
@@ -351,7 +341,6 @@ def _assignments_apply(
         user_id=user_id,
         reason=reason,
         now=now,
-        detail=detail,
     )
     return added, removed
 

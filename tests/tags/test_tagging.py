@@ -595,3 +595,44 @@ def test_service_is_usable_without_the_api():
     change = customer_tags_change(customer=customer, add=["a", "b"], actor=None, source="import")
     assert (change.added, change.current_tags) == (["a", "b"], ["a", "b"])
     assert set(TagAssignment.objects.values_list("source", flat=True)) == {"import"}
+
+
+def test_removing_an_expired_assignment_is_a_warning_and_writes_nothing(tagger):
+    # given a customer whose "trial" tag expired yesterday, and a current "vip"
+    customer = CustomerFactory()
+    expired = TagAssignmentFactory(
+        customer=customer,
+        tag=TagFactory(name="trial"),
+        expires_at=timezone.now() - timedelta(days=1),
+    )
+    give(customer, "vip")
+    history_before = TagAssignment.history.count()
+    # when both are removed
+    response = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_remove": ["trial", "vip"]},
+        format="json",
+    )
+    # then only the current one counts as removed; the expired one is a warning
+    assert response.status_code == 200
+    body = response.json()
+    assert body["tags_removed"] == ["vip"]
+    assert any("trial" in warning for warning in body["warnings"])
+    # and only the real removal has a history row; the expired row is left to expire_tags
+    assert TagAssignment.history.count() == history_before + 1
+    assert TagAssignment.history.filter(id=expired.pk, history_type="-").count() == 0
+    assert TagAssignment.objects.filter(pk=expired.pk).exists()
+
+
+def test_untag_by_keys_of_an_expired_assignment_is_a_warning(tagger):
+    customer = CustomerFactory()
+    TagAssignmentFactory(
+        customer=customer,
+        tag=TagFactory(name="trial"),
+        expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    history_before = TagAssignment.history.count()
+    response = tagger.delete(f"/api/v1/customers/{customer.id}/tags?keys=trial")
+    assert response.status_code == 200
+    assert any("trial" in warning for warning in response.json()["warnings"])
+    assert TagAssignment.history.count() == history_before
