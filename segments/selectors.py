@@ -73,13 +73,14 @@ class LoadedSegment:
     rule: Rule
 
 
-_cache: dict = {"version": None, "segments": [], "checked_at": 0.0}
+# checked_at starts at -inf, not 0: the monotonic clock may be younger than the recheck period.
+_cache: dict = {"version": None, "segments": [], "checked_at": float("-inf")}
 
 
 def active_segments_invalidate() -> None:
     """Forget the cached rules in this process (other processes notice within seconds)."""
     _cache["version"] = None
-    _cache["checked_at"] = 0.0
+    _cache["checked_at"] = float("-inf")
 
 
 def active_segments() -> list[LoadedSegment]:

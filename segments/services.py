@@ -151,6 +151,7 @@ def segment_save(
         raise Conflict(
             "A segment with this name already exists.", code="duplicate_name", attr="name"
         ) from None
+    transaction.on_commit(active_segments_invalidate)
     return segment
 
 

@@ -1,5 +1,6 @@
 """Tagging customers: POST /customers/{id}/tag, DELETE/GET /customers/{id}/tags, bulk_tag."""
 
+import io
 import random
 import threading
 from datetime import UTC, datetime, timedelta
@@ -153,11 +154,16 @@ def test_unknown_names_without_create_missing_are_a_400_naming_them(tagger):
 
 def test_unknown_names_are_created_with_history_by_default(tagger):
     customer = CustomerFactory()
-    tagger.post(
+    response = tagger.post(
         f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": ["Brand New"]}, format="json"
     )
+    # the tag is created, given, and reported as added
+    assert response.status_code == 200
+    assert response.json()["tags_added"] == ["Brand New"]
+    assert tag_names(customer) == ["Brand New"]
     tag = Tag.objects.get(name="Brand New")
-    assert tag.history.get().history_user == tagger.user
+    record = tag.history.get()
+    assert (record.history_type, record.history_user) == ("+", tagger.user)
 
 
 def test_a_deleted_tag_is_a_409_and_nothing_changes(tagger):
@@ -636,3 +642,68 @@ def test_untag_by_keys_of_an_expired_assignment_is_a_warning(tagger):
     assert response.status_code == 200
     assert any("trial" in warning for warning in response.json()["warnings"])
     assert TagAssignment.history.count() == history_before
+
+
+def _customer_at_the_limit() -> Customer:
+    """A customer holding exactly 250 current tags."""
+    customer = CustomerFactory()
+    tags = Tag.objects.bulk_create([Tag(name=f"full{i}", name_key=f"full{i}") for i in range(250)])
+    TagAssignment.objects.bulk_create([TagAssignment(customer=customer, tag=t) for t in tags])
+    return customer
+
+
+def test_bulk_tag_over_the_250_limit_for_one_customer_writes_nothing_for_anyone(tagger):
+    # given one customer at the limit among others
+    full = _customer_at_the_limit()
+    others = CustomerFactory.create_batch(2)
+    TagFactory(name="extra")
+    assignments_before = TagAssignment.objects.count()
+    history_before = TagAssignment.history.count()
+    # when a bulk call would give all of them one more tag
+    response = tagger.post(
+        "/api/v1/customers/bulk_tag",
+        {"customer_ids": [c.id for c in [*others, full]], "tags_to_add": ["extra"]},
+        format="json",
+    )
+    # then the whole call is refused, naming the limit, and nothing is written
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert (error["code"], error["attr"]) == ("too_many_tags", "tags_to_add")
+    assert full.id in error["detail"]
+    assert TagAssignment.objects.count() == assignments_before
+    assert TagAssignment.history.count() == history_before
+
+
+def test_retag_over_the_250_limit_is_refused_and_writes_nothing():
+    from django.core.management import CommandError
+
+    full = _customer_at_the_limit()
+    CustomerFactory.create_batch(2)
+    TagFactory(name="extra")
+    assignments_before = TagAssignment.objects.count()
+    with pytest.raises(CommandError, match=f"at most 250 tags.*{full.id}"):
+        call_command("retag", "--all", "--add", "extra", stdout=io.StringIO())
+    assert TagAssignment.objects.count() == assignments_before
+    assert not TagAssignment.objects.filter(tag__name="extra").exists()
+
+
+def test_more_than_100_names_to_remove_is_a_400(tagger):
+    customer = CustomerFactory()
+    give(customer, "t0")
+    response = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_remove": [f"t{i}" for i in range(101)]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "tags_to_remove"
+    assert tag_names(customer) == ["t0"]
+
+
+def test_untag_with_more_than_100_keys_is_a_400(tagger):
+    customer = CustomerFactory()
+    give(customer, "t0")
+    keys = ",".join(f"t{i}" for i in range(101))
+    response = tagger.delete(f"/api/v1/customers/{customer.id}/tags?keys={keys}")
+    assert response.status_code == 400
+    assert tag_names(customer) == ["t0"]
