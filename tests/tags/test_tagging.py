@@ -707,3 +707,24 @@ def test_untag_with_more_than_100_keys_is_a_400(tagger):
     response = tagger.delete(f"/api/v1/customers/{customer.id}/tags?keys={keys}")
     assert response.status_code == 400
     assert tag_names(customer) == ["t0"]
+
+
+@pytest.mark.parametrize(
+    "spelling", ["frequent buyers", "  Frequent   Buyers ", "FREQUENT  BUYERS"]
+)
+def test_names_match_whatever_the_case_and_spacing(tagger, spelling):
+    # given a tag stored as "Frequent Buyers" on the customer
+    customer = CustomerFactory()
+    give(customer, "Frequent Buyers")
+    # when it is removed under another spelling, then added back under it
+    removed = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag", {"tags_to_remove": [spelling]}, format="json"
+    )
+    added = tagger.post(
+        f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": [spelling]}, format="json"
+    )
+    # then both matched the one tag (no second tag created), reported under its stored name
+    assert removed.json()["tags_removed"] == ["Frequent Buyers"]
+    assert added.json()["tags_added"] == ["Frequent Buyers"]
+    assert Tag.objects.count() == 1
+    assert tag_names(customer) == ["Frequent Buyers"]
