@@ -1,12 +1,13 @@
 """Loading many rows at database speed: COPY on PostgreSQL, executemany on SQLite.
 
 For synthetic data and imports only: rows go straight into the table with no model ``save()``
-and no signals, so callers write the history rows themselves (``history_rows``).
+and no signals, so callers write the history rows themselves (``HISTORY_EXTRA`` names the
+history table's own columns).
 """
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from itertools import islice
 
@@ -46,13 +47,5 @@ def bulk_load(model: type[models.Model], columns: list[str], rows: Iterable[tupl
     return written
 
 
-def history_rows(
-    rows: Iterable[tuple], *, at: datetime, reason: str, user_id: int | None = None
-) -> Iterator[tuple]:
-    """The "created" history row of each row, for a history table whose columns are the
-    model's followed by ``HISTORY_EXTRA``."""
-    for row in rows:
-        yield (*row, at, "+", user_id, reason)
-
-
+# The columns simple-history adds after the model's own in a history table.
 HISTORY_EXTRA = ["history_date", "history_type", "history_user_id", "history_change_reason"]

@@ -50,12 +50,6 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"{self.hint}… ({self.user}{', ' + self.name if self.name else ''})"
 
-    @property
-    def is_usable(self) -> bool:
-        if self.revoked_at is not None or not self.user.is_active:
-            return False
-        return self.expires_at is None or self.expires_at > timezone.now()
-
 
 class IdempotencyKey(models.Model):
     """The first response to a POST carrying ``Idempotency-Key``, replayed for 24 hours.
