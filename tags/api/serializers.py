@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.fields import ApiDateTimeField, StrictCharField
-from config.api.serializers import ApiModelSerializer, ReasonField
+from config.api.serializers import ApiModelSerializer, ReasonField, RequestSerializer
 from tags.models import (
     Tag,
     default_tag_metadata,
@@ -12,7 +12,7 @@ from tags.models import (
 )
 
 
-class TagMetadataInfoItemSerializer(serializers.Serializer):
+class TagMetadataInfoItemSerializer(RequestSerializer):
     key = StrictCharField(min_length=1, max_length=50, trim_whitespace=False)
     value = StrictCharField(min_length=1, max_length=255, trim_whitespace=False)
 
@@ -29,7 +29,7 @@ class UniqueStringListField(serializers.ListField):
     """A list of distinct strings (``uniqueItems`` in the schema; duplicates are a 400)."""
 
 
-class TagMetadataSerializer(serializers.Serializer):
+class TagMetadataSerializer(RequestSerializer):
     """Payiano's metadata: ``info`` key/value pairs (keys unique) and a ``list`` of strings."""
 
     info = TagMetadataInfoItemSerializer(many=True, required=False, max_length=50)
@@ -132,7 +132,7 @@ class TagSerializer(ApiModelSerializer):
         return value or default_tag_metadata()
 
 
-class TagRestoreSerializer(serializers.Serializer):
+class TagRestoreSerializer(RequestSerializer):
     reason = ReasonField()
 
 
