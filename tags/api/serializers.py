@@ -68,6 +68,13 @@ class TagMetadataSerializer(RequestSerializer):
             "list": value.get("list", []),
         }
 
+    def to_representation(self, instance) -> dict:
+        """The stored JSON as it is: a row written before a rule existed must still be readable
+        (``manage.py check_stored_data`` lists such rows)."""
+        if not isinstance(instance, dict):
+            return default_tag_metadata()
+        return {"info": list(instance.get("info", [])), "list": list(instance.get("list", []))}
+
 
 class TagSerializer(ApiModelSerializer):
     name = StrictCharField(max_length=100, trim_whitespace=False, validators=[tag_name_validator])

@@ -522,3 +522,45 @@ def test_datetimes_with_any_iso_offset_are_accepted(api):
 def test_options_on_a_list_level_action_is_not_a_500(api):
     response = api.options("/api/v1/customers/lookup/status")
     assert response.status_code in (200, 403)
+
+
+def test_check_stored_data_reports_rows_the_api_would_refuse():
+    from io import StringIO
+
+    from django.core.management.base import CommandError
+
+    from segments.models import Segment
+    from tags.models import Tag
+    from tests.factories import TagFactory
+
+    # given valid rows of every resource
+    CustomerFactory(name="Ada")
+    tag = TagFactory(name="vip")
+    segment = Segment.objects.create(name="S", name_key="s")
+    segment.tags_all.add(tag)
+    out = StringIO()
+    call_command("check_stored_data", stdout=out)
+    assert "would not validate" in out.getvalue()
+    assert ", 0 would not validate" in out.getvalue()
+    # when rows were written before today's rules
+    poisoned = TagFactory(name="old")
+    Tag.objects.filter(pk=poisoned.pk).update(metadata={"info": [{"key": "k"}], "list": []})
+    Segment.objects.filter(pk=segment.pk).update(description="d" * 10_001)
+    # then the command names each of them and fails
+    out = StringIO()
+    with pytest.raises(CommandError, match="2 would not validate"):
+        call_command("check_stored_data", stdout=out)
+    assert f"customer_tags {poisoned.pk}: metadata.info.0.value: This field is required." in (
+        out.getvalue()
+    )
+    assert f"segments {segment.pk}: description: Ensure this field has no more than" in (
+        out.getvalue()
+    )
+    # and the API still reads the poisoned tag, alone and in lists
+    from tests.conftest import make_client
+
+    reader = make_client("tags.view_tag")
+    listed = reader.get("/api/v1/customer_tags/?includes=customer_tag.metadata")
+    assert listed.status_code == 200
+    one = reader.get(f"/api/v1/customer_tags/{poisoned.pk}?includes=customer_tag.metadata")
+    assert one.json()["customer_tag"]["metadata"] == {"info": [{"key": "k"}], "list": []}

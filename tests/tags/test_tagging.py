@@ -316,6 +316,28 @@ def test_masivo_delete_with_two_keys(tagger):
     assert tag_names(customer) == ["loyal"]
 
 
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("keys=bad!", "invalid"),
+        ("keys=vip,bad!", "invalid"),
+        ("keys=" + "a" * 101, "max_length"),
+        ("keys=" + ",".join(f"t{i}" for i in range(101)), "max_items"),
+        ("keys=", "required"),
+        ("keys=vip&reason=" + "r" * 256, "max_length"),
+    ],
+)
+def test_untag_errors_name_the_query_parameter(tagger, query, code):
+    customer = CustomerFactory()
+    give(customer, "vip")
+    response = tagger.delete(f"/api/v1/customers/{customer.id}/tags?{query}")
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["code"] == code
+    assert error["attr"] == ("reason" if "reason=" in query else "keys")
+    assert tag_names(customer) == ["vip"]
+
+
 def test_delete_without_keys_is_a_400(tagger):
     customer = CustomerFactory()
     response = tagger.delete(f"/api/v1/customers/{customer.id}/tags")
