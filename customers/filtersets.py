@@ -11,7 +11,6 @@ from customers.models import Customer
 from statuses.models import name_key as status_name_key
 from tags.selectors import has_current_tags, tag_keys, with_all_current_tags
 
-
 # A list of tag names: at most 100 names of at most 100 characters, comma-separated.
 TAG_LIST_MAX_LENGTH = 100 * 101
 

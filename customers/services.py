@@ -43,7 +43,7 @@ def _save(customer: Customer, *, actor, reason: str, create: bool) -> Customer:
         # An empty body must not create a nameless, unreachable customer.
         raise InvalidInput(
             "A customer needs at least one of name, email, mobile or reference_id.",
-            code="required",
+            code="no_identity",
             attr="name",
         )
     _check_unique(customer)

@@ -65,6 +65,8 @@ def unknown_field_error_paths(serializer, prefix: str = "") -> dict[str, set[str
     if not isinstance(serializer, StrictInputMixin):
         return paths
     paths[f"{prefix}KEY"] = {UNKNOWN_FIELD}
+    if serializer.min_fields:
+        paths[prefix.rstrip(".") or "non_field_errors"] = {"empty"}
     for name, field in serializer.fields.items():
         if not field.read_only:
             paths.update(unknown_field_error_paths(field, f"{prefix}{name}."))

@@ -109,6 +109,9 @@ class LookupNotFoundResponseSerializer(serializers.Serializer):
 @extend_validation_errors(["all_with_selection"], field_name="all", actions=["bulk_tag"])
 @extend_validation_errors(["does_not_exist"], field_name="segment", actions=["list"])
 @extend_validation_errors(
+    ["no_identity"], field_name="name", actions=["create", "update", "partial_update"]
+)
+@extend_validation_errors(
     ["required", "invalid", "max_length", "max_items"], field_name="keys", methods=["delete"]
 )
 @extend_validation_errors(["max_length"], field_name="reason", methods=["delete"])

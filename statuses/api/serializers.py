@@ -1,3 +1,4 @@
+from django.core.validators import MaxLengthValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.relations import MANY_RELATION_KWARGS
@@ -20,6 +21,13 @@ class StrictManyRelatedField(serializers.ManyRelatedField):
         return super().to_internal_value(data)
 
 
+class _NameLengthDocumented(MaxLengthValidator):
+    """Runs on the looked-up object, so it never fails; its code documents ``max_length``."""
+
+    def clean(self, x) -> int:
+        return len(x) if isinstance(x, str) else 0
+
+
 @extend_schema_field({"type": "string", "minLength": 1, "maxLength": NAME_MAX_LENGTH})
 class LabelByNameField(serializers.RelatedField):
     """A status label named by its name (any case)."""
@@ -33,6 +41,8 @@ class LabelByNameField(serializers.RelatedField):
     def __init__(self, **kwargs):
         kwargs.setdefault("queryset", StatusLabel.objects.all())
         super().__init__(**kwargs)
+        # Checked before the lookup (to_internal_value); listed here so the schema knows it.
+        self.validators.append(_NameLengthDocumented(NAME_MAX_LENGTH))
 
     @classmethod
     def many_init(cls, *args, **kwargs):

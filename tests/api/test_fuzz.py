@@ -71,6 +71,7 @@ INEXPRESSIBLE_RULE_CODES = {
     "invalid_cursor",  # a cursor is opaque: only the ones the API handed out decode
     "empty_selection",  # bulk_tag: "all": false with no customer_ids nor filter
     "all_with_selection",  # bulk_tag: "all": true together with customer_ids or a filter
+    "no_identity",  # a customer with none of name, email, mobile, reference_id (or all blank)
     "does_not_exist",
     "invalid_label",
     "unknown_tags",

@@ -572,7 +572,11 @@ def test_bulk_tag_with_ids_and_filter_takes_the_intersection(tagger):
     give(loyal, "loyal")
     response = tagger.post(
         "/api/v1/customers/bulk_tag",
-        {"customer_ids": [loyal.id, plain.id], "filter": {"tags": ["loyal"]}, "tags_to_add": ["vip"]},
+        {
+            "customer_ids": [loyal.id, plain.id],
+            "filter": {"tags": ["loyal"]},
+            "tags_to_add": ["vip"],
+        },
         format="json",
     )
     assert response.json()["matched"] == 1
