@@ -212,6 +212,8 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         ):
             extra.setdefault("limit", set()).update({"invalid", "min_value", "max_value"})
             extra.setdefault("cursor", set()).add("invalid_cursor")
+        if action == "list":
+            extra.setdefault("KEY", set()).add("unknown_field")  # an unknown query parameter
         if getattr(self.view, "identify_by", None) and "{id}" in self.path:
             extra.setdefault("identify_by", set()).add("invalid")
         if getattr(self.view, "includes_choices", ()) and action in ENVELOPED_ACTIONS | {"list"}:

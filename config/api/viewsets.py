@@ -11,7 +11,7 @@ from config.api import idempotency
 from config.api.fields import UNIX_MS_HEADER
 from config.api.pagination import MAX_LIMIT, CursorPagination
 from config.api.parsers import refuse_unstorable
-from config.api.serializers import DestroyRequestSerializer
+from config.api.serializers import UNKNOWN_FIELD, DestroyRequestSerializer
 from config.concurrency import etag_for, parse_if_match
 from config.fields import parse_ulid
 
@@ -58,6 +58,8 @@ def sublist_schema(component: str, envelope: str, item_serializer) -> dict:
 
 
 MAX_IDENTIFIER_LENGTH = 254
+# Query parameters every list takes besides its filters.
+LIST_PARAMETERS = frozenset({"cursor", "limit", "ordering", "includes", "format", "identify_by"})
 
 
 class ApiViewMixin:
@@ -98,12 +100,25 @@ class ApiViewMixin:
         )
         if "includes" in request.query_params:
             self.get_includes()  # junk is a 400 on every route, whatever the response
+        self.refuse_unknown_list_parameters()
         datetime_format = request.headers.get(UNIX_MS_HEADER)
         if datetime_format is not None and datetime_format.lower() not in {"iso", "unix_ms"}:
             raise ValidationError(
                 {UNIX_MS_HEADER: [ErrorDetail("Must be 'iso' or 'unix_ms'.", "invalid")]}
             )
         self._idempotency = idempotency.begin(request)
+
+    def refuse_unknown_list_parameters(self) -> None:
+        """On a list, a query parameter that is neither a filter nor a paging/format parameter
+        is a 400 naming it: ``?tag=vip`` (for ``tags``) must not quietly list everyone."""
+        if getattr(self, "action", None) != "list":
+            return
+        filterset_class = getattr(self, "filterset_class", None)
+        allowed = set(filterset_class.base_filters) if filterset_class else set()
+        allowed |= LIST_PARAMETERS
+        if unknown := sorted(set(self.request.query_params) - allowed):
+            detail = f"Unknown query parameter. Allowed: {', '.join(sorted(allowed))}."
+            raise ValidationError({key: [ErrorDetail(detail, UNKNOWN_FIELD)] for key in unknown})
 
     def handle_exception(self, exc):
         if isinstance(exc, idempotency.Replay):

@@ -564,3 +564,32 @@ def test_check_stored_data_reports_rows_the_api_would_refuse():
     assert listed.status_code == 200
     one = reader.get(f"/api/v1/customer_tags/{poisoned.pk}?includes=customer_tag.metadata")
     assert one.json()["customer_tag"]["metadata"] == {"info": [{"key": "k"}], "list": []}
+
+
+@pytest.mark.parametrize(
+    ("url", "attr"),
+    [
+        ("/api/v1/customers/?tag=vip", "tag"),
+        ("/api/v1/customers/?tags=vip&sort=name", "sort"),
+        ("/api/v1/customer_tags/?deleted=true", "deleted"),
+        ("/api/v1/segments/?name=S", "name"),
+    ],
+)
+def test_an_unknown_list_parameter_is_a_400_not_everything(everything, url, attr):
+    CustomerFactory()
+    response = everything.get(url)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "unknown_field"
+    assert response.json()["errors"][0]["attr"] == attr
+
+
+def test_list_parameters_that_exist_still_work(everything):
+    CustomerFactory()
+    url = "/api/v1/customers/?limit=5&ordering=-created_at&includes=customer.metadata&format=json"
+    assert everything.get(url).status_code == 200
+
+
+def test_a_path_identifier_longer_than_any_column_is_a_404(everything):
+    for identify_by in ("email", "reference_id", "mobile", "id"):
+        response = everything.get(f"/api/v1/customers/{'a' * 300}?identify_by={identify_by}")
+        assert response.status_code == 404
