@@ -70,13 +70,12 @@ def customers_select(
         queryset = queryset.filter(pk__in=ids)
     filterset = CustomerFilterSet(data=_filterset_data(filters or {}), queryset=queryset)
     if not filterset.is_valid():
-        raise ValidationError(
-            [f"{field}: {' '.join(errs)}" for field, errs in filterset.errors.items()]
-        )
+        raise ValidationError(filterset.form.errors.as_data())  # {filter: [errors with codes]}
     ids = list(filterset.qs.order_by("pk").values_list("pk", flat=True)[: limit + 1])
     if len(ids) > limit:
         raise ValidationError(
-            f"The filter matches more than {limit} customers; narrow it, or use the retag command."
+            f"The filter matches more than {limit} customers; narrow it, or use the retag command.",
+            code="too_many",
         )
     return ids, unknown
 

@@ -5,6 +5,8 @@ from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
 
 from config.api.viewsets import (
     MAX_IDENTIFIER_LENGTH,
@@ -107,6 +109,7 @@ class LookupNotFoundResponseSerializer(serializers.Serializer):
     ["invalid", "too_many", "empty_selection"], field_name="filter", actions=["bulk_tag"]
 )
 @extend_validation_errors(["all_with_selection"], field_name="all", actions=["bulk_tag"])
+@extend_validation_errors(["does_not_exist"], field_name="filter.segment", actions=["bulk_tag"])
 @extend_validation_errors(["does_not_exist"], field_name="segment", actions=["list"])
 @extend_validation_errors(
     ["no_identity"], field_name="name", actions=["create", "update", "partial_update"]
@@ -274,7 +277,13 @@ class CustomerViewSet(ApiModelViewSet):
                 limit=BULK_LIMIT,
             )
         except DjangoValidationError as error:
-            raise ValidationError({"filter": error.messages}) from None
+            # A filter's own error names it (filter.segment); the selection's names filter.
+            raise ValidationError(
+                {
+                    f"filter.{key}" if key != api_settings.NON_FIELD_ERRORS_KEY else "filter": value
+                    for key, value in as_serializer_error(error).items()
+                }
+            ) from None
         result = tag_services.customers_retag(
             batches=[ids],
             actor=request.user,

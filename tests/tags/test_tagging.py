@@ -514,6 +514,7 @@ def test_bulk_tag_needs_a_selection(tagger):
         ({"filter": {"tags": ["loyal"], "segmnet": "x"}}, "filter.segmnet", "unknown_field"),
         ({"customer_ids": [], "all": True}, "all", "all_with_selection"),
         ({"all": False}, "filter", "empty_selection"),
+        ({"filter": {"segment": "0" * 26}}, "filter.segment", "does_not_exist"),
     ],
 )
 def test_bulk_tag_refuses_an_empty_or_unknown_filter(tagger, body, attr, code):
