@@ -11,25 +11,40 @@ from customers.models import Customer
 from statuses.models import name_key as status_name_key
 from tags.selectors import has_current_tags, tag_keys, with_all_current_tags
 
+# A list of tag names: at most 100 names of at most 100 characters, comma-separated.
+TAG_LIST_MAX_LENGTH = 100 * 101
+
 
 class CustomerFilterSet(ApiFilterSet):
     search = django_filters.CharFilter(
-        method="filter_search", label="Name, email, reference id or mobile contains"
+        method="filter_search",
+        label="Name, email, reference id or mobile contains",
+        max_length=255,  # the longest column searched (name)
     )
     created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
-    status = django_filters.CharFilter(method="filter_status", label="Status name (any case)")
-    label = django_filters.CharFilter(method="filter_label", label="Status label name (any case)")
+    status = django_filters.CharFilter(
+        method="filter_status", label="Status name (any case)", max_length=100
+    )
+    label = django_filters.CharFilter(
+        method="filter_label", label="Status label name (any case)", max_length=100
+    )
     segment = django_filters.CharFilter(
-        method="filter_segment", label="Member of this segment (id)"
+        method="filter_segment", label="Member of this segment (id)", max_length=26
     )
     tags = django_filters.CharFilter(
-        method="filter_tags_all", label="Has all these tags (comma-separated)"
+        method="filter_tags_all",
+        label="Has all these tags (comma-separated)",
+        max_length=TAG_LIST_MAX_LENGTH,
     )
     tags_any = django_filters.CharFilter(
-        method="filter_tags_any", label="Has at least one of these tags"
+        method="filter_tags_any",
+        label="Has at least one of these tags",
+        max_length=TAG_LIST_MAX_LENGTH,
     )
-    tags_none = django_filters.CharFilter(method="filter_tags_none", label="Has none of these tags")
+    tags_none = django_filters.CharFilter(
+        method="filter_tags_none", label="Has none of these tags", max_length=TAG_LIST_MAX_LENGTH
+    )
 
     class Meta:
         model = Customer

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from config.concurrency import check_if_match
-from config.exceptions import Conflict
+from config.exceptions import Conflict, InvalidInput
 from config.history import with_history
 from customers.models import Customer
 
@@ -34,8 +34,18 @@ def _check_unique(customer: Customer) -> None:
         )
 
 
+IDENTITY_FIELDS = ("name", "email", "mobile", "reference_id")
+
+
 def _save(customer: Customer, *, actor, reason: str, create: bool) -> Customer:
     customer.normalize()
+    if not any(getattr(customer, field) for field in IDENTITY_FIELDS):
+        # An empty body must not create a nameless, unreachable customer.
+        raise InvalidInput(
+            "A customer needs at least one of name, email, mobile or reference_id.",
+            code="no_identity",
+            attr="name",
+        )
     _check_unique(customer)
     with_history(customer, actor=actor, reason=reason)
     try:

@@ -6,15 +6,19 @@ from tags.models import Tag, tag_name_key
 
 
 class TagFilterSet(ApiFilterSet):
-    name = django_filters.CharFilter(method="filter_name", label="Exact name (any case)")
+    name = django_filters.CharFilter(
+        method="filter_name", label="Exact name (any case)", max_length=100
+    )
     search = django_filters.CharFilter(
-        method="filter_search", label="Name, description or reference id contains"
+        method="filter_search",
+        label="Name, description or reference id contains",
+        max_length=10_000,  # the longest column searched (description)
     )
     is_active = StrictBooleanFilter()
     is_deleted = StrictBooleanFilter(
         label="Deleted tags (default false: they are listed only when asked)"
     )
-    reference_id = django_filters.CharFilter()
+    reference_id = django_filters.CharFilter(max_length=50)
     created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
 

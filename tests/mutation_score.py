@@ -28,16 +28,16 @@ def main() -> int:
     if not rows:
         print("no mutmut results under mutants/: run `make mutation`", file=sys.stderr)
         return 2
-    print(f"{'module':40} {'mutants':>8} {'killed':>7} {'survived':>9} {'no tests':>9} {'score':>6}")
+    print(
+        f"{'module':40} {'mutants':>8} {'killed':>7} {'survived':>9} {'no tests':>9} {'score':>6}"
+    )
     total = killed_total = 0
     for module, count, killed, survived, untested in rows:
         scored = killed + len(survived) + len(untested)
         total += scored
         killed_total += killed
         score = 100 * killed / scored if scored else 100.0
-        print(
-            f"{module:40} {count:8} {killed:7} {len(survived):9} {len(untested):9} {score:5.1f}%"
-        )
+        print(f"{module:40} {count:8} {killed:7} {len(survived):9} {len(untested):9} {score:5.1f}%")
     print(f"{'all':40} {'':8} {killed_total:7} {'':9} {'':9} {100 * killed_total / total:5.1f}%")
     print(f"equivalent mutants left out (justified in {Path(__file__).name}): {len(EQUIVALENT)}")
     return 0

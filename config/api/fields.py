@@ -1,13 +1,12 @@
 """Serializer fields shared by every app's API."""
 
+import json
 import re
 from datetime import UTC
 
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-
-from config.api.parsers import find_unstorable
 
 UNIX_MS_HEADER = "X-Datetime-Format"
 _RFC3339 = re.compile(
@@ -45,17 +44,56 @@ class ApiDateTimeField(serializers.DateTimeField):
         return text[:-4] + "Z" if isinstance(text, str) and text.endswith("Z") else text
 
 
+# Free-form JSON objects (customer metadata): bounded so one row cannot carry a document.
+JSON_FIELD_MAX_DEPTH = 10
+JSON_FIELD_MAX_KEYS = 100
+JSON_FIELD_MAX_BYTES = 16 * 1024
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {},
+        "maxProperties": JSON_FIELD_MAX_KEYS,
+        "description": (
+            f"Free-form JSON object: at most {JSON_FIELD_MAX_DEPTH} levels deep, "
+            f"{JSON_FIELD_MAX_KEYS} keys per object and {JSON_FIELD_MAX_BYTES // 1024} KB "
+            "as compact UTF-8 JSON."
+        ),
+    }
+)
 class JsonObjectField(serializers.DictField):
-    """A free-form JSON object whose strings the database can store."""
+    """A free-form JSON object, bounded in depth, keys per object and serialized size."""
 
     default_error_messages = {
-        "unstorable": "Contains a NUL character or an unpaired surrogate, which cannot be stored."
+        "max_depth": f"Nested deeper than {JSON_FIELD_MAX_DEPTH} levels.",
+        "max_keys": "An object at '{path}' has more than " + f"{JSON_FIELD_MAX_KEYS} keys.",
+        "max_size": f"Larger than {JSON_FIELD_MAX_BYTES} bytes as JSON.",
     }
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if find_unstorable(value):
-            self.fail("unstorable")
+        stack = [(value, "", 1)]
+        while stack:
+            item, path, depth = stack.pop()
+            if isinstance(item, dict):
+                if len(item) > JSON_FIELD_MAX_KEYS:
+                    self.fail("max_keys", path=path or "(top)")
+                children = [
+                    (child, f"{path}.{key}" if path else key) for key, child in item.items()
+                ]
+            elif isinstance(item, list):
+                children = [
+                    (child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(item)
+                ]
+            else:
+                continue
+            if depth > JSON_FIELD_MAX_DEPTH:
+                self.fail("max_depth")
+            stack.extend((child, child_path, depth + 1) for child, child_path in children)
+        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        if size > JSON_FIELD_MAX_BYTES:
+            self.fail("max_size")
         return value
 
 
@@ -120,3 +158,48 @@ class NameField(StrictCharField):
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
         self.validators.append(RegexValidator(NOT_ONLY_SPACE, "Must not be blank.", code="blank"))
+
+
+class CommaSeparatedListField(serializers.Field):
+    """A query parameter listing values as ``a,b,c`` (or repeated): each one is checked by
+    ``child``, and errors name the parameter itself rather than an index."""
+
+    default_error_messages = {
+        "required": "Give at least one value.",
+        "max_items": "Give at most {max_items} values.",
+    }
+
+    def __init__(self, *, child: serializers.Field, max_items: int, **kwargs):
+        self.child = child
+        self.max_items = max_items
+        super().__init__(**kwargs)
+
+    def get_value(self, dictionary):
+        if hasattr(dictionary, "getlist"):
+            values = dictionary.getlist(self.field_name)
+            return values if values else serializers.empty
+        return super().get_value(dictionary)
+
+    def to_internal_value(self, data) -> list:
+        raw = data if isinstance(data, list) else [data]
+        items = [item.strip() for value in raw for item in str(value).split(",") if item.strip()]
+        if not items:
+            self.fail("required")
+        if len(items) > self.max_items:
+            self.fail("max_items", max_items=self.max_items)
+        result = []
+        for item in items:
+            try:
+                result.append(self.child.run_validation(item))
+            except serializers.ValidationError as error:
+                messages = error.detail if isinstance(error.detail, list) else [error.detail]
+                raise serializers.ValidationError(
+                    [
+                        serializers.ErrorDetail(f"'{item[:100]}': {message}", message.code)
+                        for message in messages
+                    ]
+                ) from None
+        return result
+
+    def to_representation(self, value):
+        return ",".join(value)

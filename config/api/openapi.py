@@ -34,9 +34,12 @@ class ErrorResponse422Serializer(_ClientErrorResponse):
 
 def _attr_pattern(attr: str) -> str:
     parts = []
-    for part in attr.split("."):
+    names = attr.split(".")
+    for position, part in enumerate(names):
         if part == "INDEX":
             parts.append("[0-9]+")
+        elif part == "KEY" and position == len(names) - 1:
+            parts.append(".*")  # a key the client made up (unknown field): any text, dots too
         elif part == "KEY":
             parts.append("[^.]+")
         else:

@@ -197,13 +197,23 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             if request_serializer is not None:
                 from drf_spectacular.plumbing import force_instance
 
-                self._nested_errors(force_instance(request_serializer), "", extra)
+                from config.api.serializers import unknown_field_error_paths
+
+                instance = force_instance(request_serializer)
+                self._nested_errors(instance, "", extra)
+                for path, codes in unknown_field_error_paths(instance).items():
+                    extra.setdefault(path, set()).update(codes)
         action = self._action()
         extra.setdefault(UNIX_MS_HEADER, set()).add("invalid")
         if self.method == "POST":
             extra.setdefault("Idempotency-Key", set()).add("invalid")
+        if action == "list" or any(
+            getattr(param, "name", None) == "limit" for param in self.get_override_parameters()
+        ):
+            extra.setdefault("limit", set()).update({"invalid", "min_value", "max_value"})
+            extra.setdefault("cursor", set()).add("invalid_cursor")
         if action == "list":
-            extra.setdefault("limit", set()).update({"invalid", "min_value"})
+            extra.setdefault("KEY", set()).add("unknown_field")  # an unknown query parameter
         if getattr(self.view, "identify_by", None) and "{id}" in self.path:
             extra.setdefault("identify_by", set()).add("invalid")
         if getattr(self.view, "includes_choices", ()) and action in ENVELOPED_ACTIONS | {"list"}:

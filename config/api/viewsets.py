@@ -4,12 +4,14 @@ from collections.abc import Callable
 
 from django.db.models import Model
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import ErrorDetail, NotFound, ParseError, ValidationError
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.response import Response
 
 from config.api import idempotency
 from config.api.fields import UNIX_MS_HEADER
-from config.api.parsers import find_unstorable
+from config.api.pagination import MAX_LIMIT, CursorPagination
+from config.api.parsers import refuse_unstorable
+from config.api.serializers import UNKNOWN_FIELD, DestroyRequestSerializer
 from config.concurrency import etag_for, parse_if_match
 from config.fields import parse_ulid
 
@@ -46,11 +48,18 @@ def sublist_schema(component: str, envelope: str, item_serializer) -> dict:
         "parameters": [
             OpenApiParameter("cursor", str, description="The pagination cursor value."),
             OpenApiParameter(
-                "limit", {"type": "integer", "minimum": 1}, description="Items per page, 1–200."
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                description=f"Items per page, 1–{MAX_LIMIT} (default 50).",
             ),
         ],
         "filters": False,
     }
+
+
+MAX_IDENTIFIER_LENGTH = 254
+# Query parameters every list takes besides its filters.
+LIST_PARAMETERS = frozenset({"cursor", "limit", "ordering", "includes", "format", "identify_by"})
 
 
 class ApiViewMixin:
@@ -78,19 +87,38 @@ class ApiViewMixin:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        for key in request.query_params:
-            for value in request.query_params.getlist(key):
-                if find_unstorable(key) or find_unstorable(value):
-                    raise ParseError(
-                        f"Query parameter '{key}' contains a NUL character or an unpaired "
-                        "surrogate, which cannot be stored."
-                    )
+        # The body is checked by the parser (config.api.parsers) with the same rule.
+        refuse_unstorable(
+            [
+                *((name, str(value)) for name, value in kwargs.items()),
+                *(
+                    (key, value)
+                    for key in request.query_params
+                    for value in request.query_params.getlist(key)
+                ),
+            ]
+        )
+        if "includes" in request.query_params:
+            self.get_includes()  # junk is a 400 on every route, whatever the response
+        self.refuse_unknown_list_parameters()
         datetime_format = request.headers.get(UNIX_MS_HEADER)
         if datetime_format is not None and datetime_format.lower() not in {"iso", "unix_ms"}:
             raise ValidationError(
                 {UNIX_MS_HEADER: [ErrorDetail("Must be 'iso' or 'unix_ms'.", "invalid")]}
             )
         self._idempotency = idempotency.begin(request)
+
+    def refuse_unknown_list_parameters(self) -> None:
+        """On a list, a query parameter that is neither a filter nor a paging/format parameter
+        is a 400 naming it: ``?tag=vip`` (for ``tags``) must not quietly list everyone."""
+        if getattr(self, "action", None) != "list":
+            return
+        filterset_class = getattr(self, "filterset_class", None)
+        allowed = set(filterset_class.base_filters) if filterset_class else set()
+        allowed |= LIST_PARAMETERS
+        if unknown := sorted(set(self.request.query_params) - allowed):
+            detail = f"Unknown query parameter. Allowed: {', '.join(sorted(allowed))}."
+            raise ValidationError({key: [ErrorDetail(detail, UNKNOWN_FIELD)] for key in unknown})
 
     def handle_exception(self, exc):
         if isinstance(exc, idempotency.Replay):
@@ -136,7 +164,9 @@ class ApiViewMixin:
                     ]
                 }
             )
-        lookup = self.identify_by[identify_by](self.kwargs["id"])
+        raw = self.kwargs["id"]
+        # No identifier column is longer than 254 (email): a longer one cannot match.
+        lookup = self.identify_by[identify_by](raw) if len(raw) <= MAX_IDENTIFIER_LENGTH else None
         if lookup is None:
             raise NotFound()
         return lookup
@@ -152,8 +182,6 @@ class ApiViewMixin:
         self, queryset, serializer_class, *, envelope: str, ordering: str = "id", transform=None
     ) -> Response:
         """A cursor page of ``queryset`` under ``envelope`` (for sub-lists such as history)."""
-        from config.api.pagination import CursorPagination
-
         paginator = CursorPagination()
         paginator.envelope = envelope
         paginator.ordering = ordering
@@ -204,7 +232,11 @@ class ApiModelViewSet(
         return self.update(request, *args, partial=True, **kwargs)
 
     def destroy(self, request, *args, **kwargs) -> Response:
-        result = self.perform_destroy(self.get_object())
+        instance = self.get_object()
+        if request.data:
+            # The only body a DELETE takes is the reason, checked like any other body.
+            DestroyRequestSerializer(data=request.data).is_valid(raise_exception=True)
+        result = self.perform_destroy(instance)
         if result is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return self.enveloped(result)

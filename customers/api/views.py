@@ -5,8 +5,16 @@ from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
 
-from config.api.viewsets import ApiModelViewSet, lookup_by_field, lookup_by_id, sublist_schema
+from config.api.viewsets import (
+    MAX_IDENTIFIER_LENGTH,
+    ApiModelViewSet,
+    lookup_by_field,
+    lookup_by_id,
+    sublist_schema,
+)
 from customers import selectors, services
 from customers.api.serializers import CustomerSerializer, CustomerUntagResponseSerializer
 from customers.filtersets import CustomerFilterSet
@@ -28,10 +36,12 @@ from tags.api.tagging_serializers import (
     CustomerTagRequestSerializer,
     CustomerTagResponseSerializer,
     CustomerTagsListSerializer,
+    CustomerUntagQuerySerializer,
     TagAssignmentSerializer,
 )
 
 BULK_LIMIT = 10_000
+ACCOUNT_ID_MAX_LENGTH = StatusChange._meta.get_field("account_id").max_length
 # Capillary's identifierName → our identify_by
 LOOKUP_IDENTIFIERS = {
     "mobile": "mobile",
@@ -39,6 +49,10 @@ LOOKUP_IDENTIFIERS = {
     "externalId": "reference_id",
     "id": "id",
 }
+
+
+def _too_long(limit: int) -> ErrorDetail:
+    return ErrorDetail(f"Ensure this field has no more than {limit} characters.", "max_length")
 
 
 def tagging_arguments(data: dict, *, default_source: str) -> dict:
@@ -68,7 +82,10 @@ class LookupNotFoundResponseSerializer(serializers.Serializer):
 
 @extend_validation_errors(["8003"], field_name="source", actions=["lookup_status"])
 @extend_validation_errors(["8013"], field_name="identifierName", actions=["lookup_status"])
-@extend_validation_errors(["8013"], field_name="identifierValue", actions=["lookup_status"])
+@extend_validation_errors(
+    ["8013", "max_length"], field_name="identifierValue", actions=["lookup_status"]
+)
+@extend_validation_errors(["max_length"], field_name="accountId", actions=["lookup_status"])
 @extend_validation_errors(["invalid"], field_name="async", actions=["lookup_status"])
 @extend_validation_errors(
     ["invalid_label", "required", "max_length"],
@@ -88,11 +105,19 @@ class LookupNotFoundResponseSerializer(serializers.Serializer):
     field_name="tags_to_remove",
     actions=["tag", "bulk_tag"],
 )
-@extend_validation_errors(["invalid", "too_many"], field_name="filter", actions=["bulk_tag"])
+@extend_validation_errors(
+    ["invalid", "too_many", "empty_selection"], field_name="filter", actions=["bulk_tag"]
+)
+@extend_validation_errors(["all_with_selection"], field_name="all", actions=["bulk_tag"])
+@extend_validation_errors(["does_not_exist"], field_name="filter.segment", actions=["bulk_tag"])
 @extend_validation_errors(["does_not_exist"], field_name="segment", actions=["list"])
 @extend_validation_errors(
-    ["required", "invalid", "max_length"], field_name="keys", methods=["delete"]
+    ["no_identity"], field_name="name", actions=["create", "update", "partial_update"]
 )
+@extend_validation_errors(
+    ["required", "invalid", "max_length", "max_items"], field_name="keys", methods=["delete"]
+)
+@extend_validation_errors(["max_length"], field_name="reason", methods=["delete"])
 class CustomerViewSet(ApiModelViewSet):
     """Customers; ``{id}`` may be the id, reference_id, email or mobile (``identify_by``)."""
 
@@ -208,8 +233,16 @@ class CustomerViewSet(ApiModelViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "keys", str, required=True, description="Tag names to remove, comma-separated."
-            )
+                "keys",
+                {"type": "string", "pattern": r"[A-Za-z0-9_\-]"},
+                required=True,
+                description="Tag names to remove, comma-separated (at most 100).",
+            ),
+            OpenApiParameter(
+                "reason",
+                {"type": "string", "maxLength": 255},
+                description="Why the tags are removed; kept in the history.",
+            ),
         ],
         responses={200: CustomerUntagResponseSerializer},
         request=None,
@@ -218,16 +251,13 @@ class CustomerViewSet(ApiModelViewSet):
     def untag(self, request, *args, **kwargs) -> Response:
         """Remove several tags at once (Masivo shape); unknown or absent keys are warnings."""
         customer = self.get_object()
-        keys = [k for k in request.query_params.get("keys", "").split(",") if k.strip()]
-        if not keys:
-            raise ValidationError(
-                {"keys": [ErrorDetail("Give at least one tag name.", "required")]}
-            )
+        query = CustomerUntagQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         change = tag_services.customer_tags_change(
             customer=customer,
-            remove=[k.strip() for k in keys],
+            remove=query.validated_data["keys"],
             actor=request.user,
-            reason=request.query_params.get("reason", ""),
+            reason=query.validated_data.get("reason", ""),
         )
         fresh = selectors.customer_list_queryset().get(pk=customer.pk)
         return Response({"customer": self.get_serializer(fresh).data, "warnings": change.warnings})
@@ -243,11 +273,17 @@ class CustomerViewSet(ApiModelViewSet):
             ids, unknown = selectors.customers_select(
                 identifiers=data.get("customer_ids"),
                 identify_by=data["identify_by"],
-                filters=request.data.get("filter") if "filter" in data else None,
+                filters=data.get("filter", {} if data["all"] else None),
                 limit=BULK_LIMIT,
             )
         except DjangoValidationError as error:
-            raise ValidationError({"filter": error.messages}) from None
+            # A filter's own error names it (filter.segment); the selection's names filter.
+            raise ValidationError(
+                {
+                    f"filter.{key}" if key != api_settings.NON_FIELD_ERRORS_KEY else "filter": value
+                    for key, value in as_serializer_error(error).items()
+                }
+            ) from None
         result = tag_services.customers_retag(
             batches=[ids],
             actor=request.user,
@@ -298,12 +334,14 @@ class CustomerViewSet(ApiModelViewSet):
             ),
             OpenApiParameter(
                 "identifierValue",
-                {"type": "string", "pattern": r"\S"},
+                {"type": "string", "pattern": r"\S", "maxLength": MAX_IDENTIFIER_LENGTH},
                 required=True,
                 description="Value of the identifier (error 8013 if missing).",
             ),
             OpenApiParameter(
-                "accountId", str, description="Account of the source, kept with the change."
+                "accountId",
+                {"type": "string", "maxLength": ACCOUNT_ID_MAX_LENGTH},
+                description="Account of the source, kept with the change.",
             ),
             OpenApiParameter(
                 "async",
@@ -356,6 +394,11 @@ class CustomerViewSet(ApiModelViewSet):
                     ]
                 }
             )
+        if len(value) > MAX_IDENTIFIER_LENGTH:
+            raise ValidationError({"identifierValue": [_too_long(MAX_IDENTIFIER_LENGTH)]})
+        account_id = params.get("accountId")
+        if account_id is not None and len(account_id) > ACCOUNT_ID_MAX_LENGTH:
+            raise ValidationError({"accountId": [_too_long(ACCOUNT_ID_MAX_LENGTH)]})
         if params.get("async") not in (None, "true", "false"):
             raise ValidationError({"async": [ErrorDetail("Must be true or false.", "invalid")]})
         serializer = StatusChangeRequestSerializer(data=request.data)
@@ -369,7 +412,7 @@ class CustomerViewSet(ApiModelViewSet):
             Customer.objects.get(pk=ids[0]),
             serializer.validated_data,
             source,
-            params.get("accountId"),
+            account_id,
         )
 
     @extend_schema(

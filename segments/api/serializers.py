@@ -1,15 +1,18 @@
 from rest_framework import serializers
 
 from config.api.fields import NameField, StrictBooleanField
-from config.api.serializers import ApiModelSerializer, ReasonField
+from config.api.serializers import ApiModelSerializer, ReasonField, RequestSerializer
 from segments.models import Segment
+
+# The column is unbounded text: the API keeps it to the size of a tag's description.
+DESCRIPTION_MAX_LENGTH = 10_000
 
 
 def name_list() -> serializers.ListField:
     return serializers.ListField(child=NameField(), required=False, max_length=100)
 
 
-class SegmentRuleSerializer(serializers.Serializer):
+class SegmentRuleSerializer(RequestSerializer):
     """Members have every tag in ``all``, one of ``any`` (if given), none of ``none``, and one
     of ``status_labels`` (if given). Names match case-insensitively."""
 
@@ -42,6 +45,7 @@ class SegmentSerializer(ApiModelSerializer):
             "reason",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"description": {"max_length": DESCRIPTION_MAX_LENGTH}}
 
 
 class SegmentCountSerializer(serializers.Serializer):
@@ -49,5 +53,5 @@ class SegmentCountSerializer(serializers.Serializer):
     customer_count = serializers.IntegerField()
 
 
-class SegmentPreviewRequestSerializer(serializers.Serializer):
+class SegmentPreviewRequestSerializer(RequestSerializer):
     rule = SegmentRuleSerializer()

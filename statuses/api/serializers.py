@@ -1,27 +1,62 @@
+from django.core.validators import MaxLengthValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.relations import MANY_RELATION_KWARGS
 
 from config.api.fields import ApiDateTimeField, DateTimeInputField, NameField, StrictCharField
-from config.api.serializers import ApiModelSerializer, ReasonField
+from config.api.serializers import ApiModelSerializer, ReasonField, RequestSerializer
 from statuses.models import ADMIN_SOURCE, SOURCES, Status, StatusChange, StatusLabel, name_key
 
+DESCRIPTION_MAX_LENGTH = 10_000
+NAME_MAX_LENGTH = 100
 
-@extend_schema_field({"type": "string", "minLength": 1})
+
+class StrictManyRelatedField(serializers.ManyRelatedField):
+    """A JSON array, nothing else (DRF iterates any iterable: ``{"Active": 1}`` read as
+    ``["Active"]``)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+class _NameLengthDocumented(MaxLengthValidator):
+    """Runs on the looked-up object, so it never fails; its code documents ``max_length``."""
+
+    def clean(self, x) -> int:
+        return len(x) if isinstance(x, str) else 0
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": NAME_MAX_LENGTH})
 class LabelByNameField(serializers.RelatedField):
     """A status label named by its name (any case)."""
 
     default_error_messages = {
         "does_not_exist": "No status label named '{value}'.",
         "invalid": "Must be a string.",
+        "max_length": f"Ensure this field has no more than {NAME_MAX_LENGTH} characters.",
     }
 
     def __init__(self, **kwargs):
         kwargs.setdefault("queryset", StatusLabel.objects.all())
         super().__init__(**kwargs)
+        # Checked before the lookup (to_internal_value); listed here so the schema knows it.
+        self.validators.append(_NameLengthDocumented(NAME_MAX_LENGTH))
+
+    @classmethod
+    def many_init(cls, *args, **kwargs):
+        list_kwargs = {"child_relation": cls(*args, **kwargs)}
+        for key in kwargs:
+            if key in MANY_RELATION_KWARGS:
+                list_kwargs[key] = kwargs[key]
+        return StrictManyRelatedField(**list_kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        if len(data) > NAME_MAX_LENGTH:
+            self.fail("max_length")
         label = self.get_queryset().filter(name_key=name_key(data)).first()
         if label is None:
             self.fail("does_not_exist", value=data)
@@ -31,11 +66,11 @@ class LabelByNameField(serializers.RelatedField):
         return value.name
 
 
-@extend_schema_field({"type": "string", "minLength": 1})
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": NAME_MAX_LENGTH})
 class StatusByNameField(LabelByNameField):
     default_error_messages = {
+        **LabelByNameField.default_error_messages,
         "does_not_exist": "No status named '{value}'.",
-        "invalid": "Must be a string.",
     }
 
     def __init__(self, **kwargs):
@@ -66,6 +101,7 @@ class StatusSerializer(ApiModelSerializer):
             "reason",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"description": {"max_length": DESCRIPTION_MAX_LENGTH}}
 
 
 class StatusLabelSerializer(ApiModelSerializer):
@@ -91,9 +127,10 @@ class StatusLabelSerializer(ApiModelSerializer):
             "reason",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"description": {"max_length": DESCRIPTION_MAX_LENGTH}}
 
 
-class StatusChangeRequestSerializer(serializers.Serializer):
+class StatusChangeRequestSerializer(RequestSerializer):
     reason = StrictCharField(max_length=255, help_text="Why the label changes (required).")
     label = StrictCharField(max_length=100, help_text="The name of the label to set.")
     date = DateTimeInputField(required=False, help_text="When it took effect (default now).")

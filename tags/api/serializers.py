@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.fields import ApiDateTimeField, StrictCharField
-from config.api.serializers import ApiModelSerializer, ReasonField
+from config.api.serializers import ApiModelSerializer, ReasonField, RequestSerializer
 from tags.models import (
     Tag,
     default_tag_metadata,
@@ -12,7 +12,7 @@ from tags.models import (
 )
 
 
-class TagMetadataInfoItemSerializer(serializers.Serializer):
+class TagMetadataInfoItemSerializer(RequestSerializer):
     key = StrictCharField(min_length=1, max_length=50, trim_whitespace=False)
     value = StrictCharField(min_length=1, max_length=255, trim_whitespace=False)
 
@@ -29,7 +29,7 @@ class UniqueStringListField(serializers.ListField):
     """A list of distinct strings (``uniqueItems`` in the schema; duplicates are a 400)."""
 
 
-class TagMetadataSerializer(serializers.Serializer):
+class TagMetadataSerializer(RequestSerializer):
     """Payiano's metadata: ``info`` key/value pairs (keys unique) and a ``list`` of strings."""
 
     info = TagMetadataInfoItemSerializer(many=True, required=False, max_length=50)
@@ -67,6 +67,13 @@ class TagMetadataSerializer(serializers.Serializer):
             "info": [dict(item) for item in value.get("info", [])],
             "list": value.get("list", []),
         }
+
+    def to_representation(self, instance) -> dict:
+        """The stored JSON as it is: a row written before a rule existed must still be readable
+        (``manage.py check_stored_data`` lists such rows)."""
+        if not isinstance(instance, dict):
+            return default_tag_metadata()
+        return {"info": list(instance.get("info", [])), "list": list(instance.get("list", []))}
 
 
 class TagSerializer(ApiModelSerializer):
@@ -132,7 +139,7 @@ class TagSerializer(ApiModelSerializer):
         return value or default_tag_metadata()
 
 
-class TagRestoreSerializer(serializers.Serializer):
+class TagRestoreSerializer(RequestSerializer):
     reason = ReasonField()
 
 

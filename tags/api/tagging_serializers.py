@@ -12,11 +12,12 @@ from rest_framework.fields import (
 
 from config.api.fields import (
     ApiDateTimeField,
+    CommaSeparatedListField,
     DateTimeInputField,
     StrictBooleanField,
     StrictCharField,
 )
-from config.api.serializers import ReasonField
+from config.api.serializers import ReasonField, RequestSerializer
 from tags.models import TagAssignment
 
 TAG_NAME_PATTERN = r"^[A-Za-z0-9_\- ]*[A-Za-z0-9_\-][A-Za-z0-9_\- ]*$"
@@ -73,14 +74,16 @@ class IdentifierField(StrictCharField):
         ]
 
 
-class TagMetadataInputSerializer(serializers.Serializer):
+class TagMetadataInputSerializer(RequestSerializer):
     category = StrictCharField(max_length=50, required=False, allow_blank=True)
     source = StrictCharField(max_length=50, required=False, allow_blank=True)
     expiry_date = ExpiryField(required=False, allow_null=True)
 
 
-class CustomerTagRequestSerializer(serializers.Serializer):
-    customer_id = StrictCharField(required=False, help_text="Optional; must equal {id}.")
+class CustomerTagRequestSerializer(RequestSerializer):
+    customer_id = StrictCharField(
+        required=False, max_length=254, help_text="Optional; must equal {id}."
+    )
     tags_to_add = serializers.ListField(
         child=TagNameField(), required=False, max_length=MAX_NAMES, default=list
     )
@@ -129,18 +132,36 @@ class CustomerTagsListSerializer(serializers.Serializer):
     tags = TagAssignmentSerializer(many=True)
 
 
-class BulkTagFilterSerializer(serializers.Serializer):
-    tags = StrictCharField(required=False, help_text="Has all of these (comma-separated).")
-    tags_any = StrictCharField(required=False)
-    tags_none = StrictCharField(required=False)
-    search = StrictCharField(required=False)
-    status = StrictCharField(required=False)
-    label = StrictCharField(required=False)
-    created_after = serializers.DateTimeField(required=False)
-    created_before = serializers.DateTimeField(required=False)
+def tag_name_list(help_text: str) -> serializers.ListField:
+    return serializers.ListField(
+        child=TagNameField(), required=False, max_length=MAX_NAMES, help_text=help_text
+    )
 
 
-class BulkTagRequestSerializer(serializers.Serializer):
+class CustomerFilterRequestSerializer(RequestSerializer):
+    """The customer list filters as a JSON object (lists as arrays), for bulk selections.
+    An empty filter is refused: selecting every customer takes an explicit ``"all": true``."""
+
+    min_fields = 1
+
+    tags = tag_name_list("Has all of these tags.")
+    tags_any = tag_name_list("Has at least one of these tags.")
+    tags_none = tag_name_list("Has none of these tags.")
+    search = StrictCharField(
+        required=False, max_length=255, help_text="Name, email, reference id or mobile contains."
+    )
+    status = StrictCharField(required=False, max_length=100, help_text="Status name (any case).")
+    label = StrictCharField(
+        required=False, max_length=100, help_text="Status label name (any case)."
+    )
+    segment = StrictCharField(
+        required=False, max_length=26, help_text="Member of this segment (id)."
+    )
+    created_after = DateTimeInputField(required=False)
+    created_before = DateTimeInputField(required=False)
+
+
+class BulkTagRequestSerializer(RequestSerializer):
     customer_ids = serializers.ListField(
         child=IdentifierField(),
         required=False,
@@ -150,7 +171,15 @@ class BulkTagRequestSerializer(serializers.Serializer):
     identify_by = serializers.ChoiceField(
         choices=["id", "reference_id", "email", "mobile"], required=False, default="id"
     )
-    filter = BulkTagFilterSerializer(required=False)
+    filter = CustomerFilterRequestSerializer(
+        required=False, help_text="Customers matching every filter given."
+    )
+    all = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="Select every customer: required when neither customer_ids nor a non-empty "
+        "filter is given.",
+    )
     tags_to_add = serializers.ListField(
         child=TagNameField(), required=False, max_length=MAX_NAMES, default=list
     )
@@ -162,12 +191,35 @@ class BulkTagRequestSerializer(serializers.Serializer):
     reason = ReasonField()
 
     # At least one selection (both: customers in the list that also match the filter).
-    schema_any_of_required = (["customer_ids"], ["filter"])
+    schema_any_of_required = (["customer_ids"], ["filter"], ["all"])
 
     def validate(self, attrs):
-        if "customer_ids" not in attrs and "filter" not in attrs:
-            raise serializers.ValidationError("Give customer_ids, filter or both.", code="invalid")
+        selects = "customer_ids" in attrs or "filter" in attrs
+        if attrs["all"] and selects:
+            detail = "Give all or customer_ids/filter, not both."
+            raise serializers.ValidationError(
+                {"all": [serializers.ErrorDetail(detail, "all_with_selection")]}
+            )
+        if not attrs["all"] and not selects:
+            raise serializers.ValidationError(
+                {
+                    "filter": [
+                        serializers.ErrorDetail(
+                            "Give customer_ids, a filter, or both; to select every customer "
+                            'send "all": true.',
+                            "empty_selection",
+                        )
+                    ]
+                }
+            )
         return attrs
+
+
+class CustomerUntagQuerySerializer(serializers.Serializer):
+    """Query parameters of ``DELETE /customers/{id}/tags`` (errors name ``keys``)."""
+
+    keys = CommaSeparatedListField(child=TagNameField(), max_items=MAX_NAMES)
+    reason = StrictCharField(required=False, allow_blank=True, max_length=255)
 
 
 class BulkTagResponseSerializer(serializers.Serializer):

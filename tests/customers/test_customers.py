@@ -215,3 +215,14 @@ def test_seed_demo_refuses_impossible_options():
     with pytest.raises(CommandError, match="cannot exceed"):
         call_command("seed_demo", "--tags", "3", "--tags-per-customer", "5")
     assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("param", "size"),
+    [("search", 256), ("status", 101), ("label", 101), ("segment", 27), ("tags", 10_101)],
+)
+def test_customer_filter_text_longer_than_its_column_is_a_400(api, param, size):
+    response = api.get("/api/v1/customers/", {param: "a" * size})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == param
+    assert response.json()["errors"][0]["code"] == "max_length"

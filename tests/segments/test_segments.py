@@ -395,3 +395,46 @@ def test_an_edited_and_a_deleted_segment_are_seen_at_once(
     with django_capture_on_commit_callbacks(execute=True):
         segment_delete(segment=Segment.objects.get(name="Second"), actor=None)
     assert active_names() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "attr", "code"),
+    [
+        ({"description": "d" * 10_001}, "description", "max_length"),
+        ({"rule": {"all": ["vip"], "al": ["x"]}}, "rule.al", "unknown_field"),
+        ({"customer_count": 3}, "customer_count", "unknown_field"),
+    ],
+)
+def test_segment_input_is_bounded_and_closed(seg_api, body, attr, code):
+    tags("vip")
+    response = seg_api.post(
+        "/api/v1/segments/", {"name": "S", "rule": {"all": ["vip"]}, **body}, format="json"
+    )
+    assert response.status_code == 400
+    assert (response.json()["errors"][0]["attr"], response.json()["errors"][0]["code"]) == (
+        attr,
+        code,
+    )
+    assert not Segment.objects.exists()
+
+
+def test_a_segment_patch_validates_the_whole_rule(seg_api):
+    tags("vip")
+    seg = segment("S", all=["vip"])
+    response = seg_api.patch(
+        f"/api/v1/segments/{seg.id}", {"rule": {"any": ["vip"], "nonee": []}}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "rule.nonee"
+
+
+def test_preview_refuses_unknown_rule_keys(seg_api):
+    tags("vip")
+    CustomerFactory()
+    for body, attr in (
+        ({"rule": {"tags": ["vip"]}}, "rule.tags"),
+        ({"rule": {"all": ["vip"]}, "limit": 5}, "limit"),
+    ):
+        response = seg_api.post("/api/v1/segments/preview", body, format="json")
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["attr"] == attr

@@ -506,3 +506,69 @@ def test_lookup_keeps_a_given_date_as_effective_at(changer):
     change = StatusChange.objects.get(pk=response.json()["createdId"])
     assert change.effective_at == datetime(2024, 3, 1, 10, tzinfo=UTC)
     assert change.created_at > change.effective_at
+
+
+@pytest.mark.parametrize("allowed_next", [{}, {"Active": 1}, "Active", [1], ["x" * 101]])
+def test_allowed_next_must_be_a_list_of_names(admin_api, allowed_next):
+    label = StatusLabel.objects.get(name="Inactive")
+    status = Status.objects.get(name="Inactive")
+    for method, url in (
+        ("patch", f"/api/v1/status_labels/{label.id}"),
+        ("put", f"/api/v1/status_labels/{label.id}"),
+        ("put", f"/api/v1/statuses/{status.id}"),
+    ):
+        body = {"name": "Inactive", "allowed_next": allowed_next}
+        if "status_labels" in url:
+            body["status"] = "Inactive"
+        response = getattr(admin_api, method)(url, body, format="json")
+        assert response.status_code == 400, (url, response.json())
+        assert response.json()["errors"][0]["attr"].startswith("allowed_next")
+    assert not label.allowed_next.exists()
+    assert not status.allowed_next.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "attr"),
+    [
+        ("/api/v1/statuses/", {"name": "Dormant", "description": "d" * 10_001}, "description"),
+        (
+            "/api/v1/status_labels/",
+            {"name": "Sleeping", "status": "Active", "description": "d" * 10_001},
+            "description",
+        ),
+        ("/api/v1/status_labels/", {"name": "Sleeping", "status": "A" * 101}, "status"),
+        ("/api/v1/statuses/", {"name": "Dormant", "reason": "r" * 256}, "reason"),
+        ("/api/v1/statuses/", {"name": "Dormant", "id": "x"}, "id"),
+    ],
+)
+def test_status_taxonomy_text_is_bounded(admin_api, url, body, attr):
+    response = admin_api.post(url, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == attr
+    assert not Status.objects.filter(name="Dormant").exists()
+    assert not StatusLabel.objects.filter(name="Sleeping").exists()
+
+
+@pytest.mark.parametrize(
+    ("params", "attr"),
+    [
+        ({"accountId": "a" * 101}, "accountId"),
+        ({"identifierValue": "1" * 255}, "identifierValue"),
+    ],
+)
+def test_lookup_query_text_is_bounded(changer, params, attr):
+    customer = CustomerFactory(mobile="1234512345")
+    query = {"source": "INSTORE", "identifierName": "mobile", "identifierValue": "1234512345"}
+    response = lookup(changer, {"reason": "r", "label": "Inactive"}, **{**query, **params})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == attr
+    assert not StatusChange.objects.filter(customer=customer).exists()
+
+
+def test_status_change_body_refuses_unknown_fields(changer):
+    CustomerFactory(mobile="1234512345")
+    query = {"source": "INSTORE", "identifierName": "mobile", "identifierValue": "1234512345"}
+    response = lookup(changer, {"reason": "r", "label": "Inactive", "lable": "x"}, **query)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "lable"
+    assert not StatusChange.objects.exists()

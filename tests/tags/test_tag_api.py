@@ -365,3 +365,56 @@ def test_payiano_retrieve_customer_tag_example(tag_api):
     assert isinstance(got["created_at"], int)
     assert isinstance(got["updated_at"], int)
     assert got["deleted_at"] is None
+
+
+# --- partial updates and unknown fields ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metadata", "attr", "code"),
+    [
+        ({"info": [{"key": "k"}]}, "metadata.info.0.value", "required"),
+        ({"info": [{"value": "v"}]}, "metadata.info.0.key", "required"),
+        ({"info": [{"key": "k", "value": "v", "note": "x"}]}, "metadata.info.0.note", None),
+        ({"category": "x"}, "metadata.category", "unknown_field"),
+    ],
+)
+def test_a_patch_validates_nested_objects_as_whole_objects(tag_api, metadata, attr, code):
+    # given a tag
+    tag = TagFactory(name="VIP")
+    # when a PATCH sends a nested item missing a required field (or with an unknown one)
+    response = tag_api.patch(f"{URL}{tag.id}", {"metadata": metadata}, format="json")
+    # then it is refused naming the item's field, and nothing is stored
+    assert response.status_code == 400, response.json()
+    error = response.json()["errors"][0]
+    assert error["attr"] == attr
+    assert error["code"] == (code or "unknown_field")
+    tag.refresh_from_db()
+    assert tag.metadata == {"info": [], "list": []}
+    # and every read with the metadata still works
+    assert tag_api.get(f"{URL}?includes=customer_tag.metadata").status_code == 200
+
+
+def test_unknown_fields_on_a_tag_are_refused(tag_api):
+    response = create(tag_api, metadata={"category": "x"})
+    assert errors(response) == [("unknown_field", "metadata.category")]
+    response = create(tag_api, colour="red")
+    assert errors(response) == [("unknown_field", "colour")]
+    response = create(tag_api, customer_count=5)
+    assert errors(response) == [("unknown_field", "customer_count")]
+    assert Tag.objects.count() == 0
+
+
+def test_restore_refuses_unknown_fields(tag_api):
+    tag = TagFactory(name="VIP", is_deleted=True, deleted_at=timezone.now())
+    response = tag_api.post(f"{URL}{tag.id}/restore", {"why": "oops"}, format="json")
+    assert errors(response) == [("unknown_field", "why")]
+    tag.refresh_from_db()
+    assert tag.is_deleted
+
+
+def test_filter_text_longer_than_its_column_is_a_400(tag_api):
+    for param, size in (("name", 101), ("reference_id", 51), ("search", 10_001)):
+        response = tag_api.get(URL, {param: "a" * size})
+        assert response.status_code == 400, param
+        assert errors(response) == [("max_length", param)]

@@ -322,6 +322,28 @@ def test_masivo_delete_with_two_keys(tagger):
     assert tag_names(customer) == ["loyal"]
 
 
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("keys=bad!", "invalid"),
+        ("keys=vip,bad!", "invalid"),
+        ("keys=" + "a" * 101, "max_length"),
+        ("keys=" + ",".join(f"t{i}" for i in range(101)), "max_items"),
+        ("keys=", "required"),
+        ("keys=vip&reason=" + "r" * 256, "max_length"),
+    ],
+)
+def test_untag_errors_name_the_query_parameter(tagger, query, code):
+    customer = CustomerFactory()
+    give(customer, "vip")
+    response = tagger.delete(f"/api/v1/customers/{customer.id}/tags?{query}")
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["code"] == code
+    assert error["attr"] == ("reason" if "reason=" in query else "keys")
+    assert tag_names(customer) == ["vip"]
+
+
 def test_delete_without_keys_is_a_400(tagger):
     customer = CustomerFactory()
     response = tagger.delete(f"/api/v1/customers/{customer.id}/tags")
@@ -475,7 +497,7 @@ def test_bulk_tag_by_filter(tagger):
     other = CustomerFactory()
     response = tagger.post(
         "/api/v1/customers/bulk_tag",
-        {"filter": {"tags": "loyal"}, "tags_to_add": ["vip"]},
+        {"filter": {"tags": ["loyal"]}, "tags_to_add": ["vip"]},
         format="json",
     )
     assert response.json()["matched"] == 2
@@ -489,12 +511,79 @@ def test_bulk_tag_needs_a_selection(tagger):
     assert Tag.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("body", "attr", "code"),
+    [
+        ({"filter": {}}, "filter", "empty"),
+        ({"filter": {"tag": ["loyal"]}}, "filter.tag", "unknown_field"),
+        ({"filter": {"tags": "loyal"}}, "filter.tags", "not_a_list"),
+        ({"filter": {"tags": ["loyal"], "segmnet": "x"}}, "filter.segmnet", "unknown_field"),
+        ({"customer_ids": [], "all": True}, "all", "all_with_selection"),
+        ({"all": False}, "filter", "empty_selection"),
+        ({"filter": {"segment": "0" * 26}}, "filter.segment", "does_not_exist"),
+    ],
+)
+def test_bulk_tag_refuses_an_empty_or_unknown_filter(tagger, body, attr, code):
+    # given customers that an ignored filter would all select
+    customers = CustomerFactory.create_batch(2)
+    give(customers[0], "loyal")
+    # when the filter is empty, misspelt or not JSON-shaped
+    response = tagger.post(
+        "/api/v1/customers/bulk_tag", {**body, "tags_to_add": ["vip"]}, format="json"
+    )
+    # then it is a 400 naming it, and nobody is tagged
+    assert response.status_code == 400, response.json()
+    assert (response.json()["errors"][0]["attr"], response.json()["errors"][0]["code"]) == (
+        attr,
+        code,
+    )
+    assert not Tag.objects.filter(name="vip").exists()
+
+
+def test_bulk_tag_all_selects_every_customer_when_asked(tagger):
+    customers = CustomerFactory.create_batch(3)
+    response = tagger.post(
+        "/api/v1/customers/bulk_tag", {"all": True, "tags_to_add": ["vip"]}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["matched"] == 3
+    assert all(tag_names(c) == ["vip"] for c in customers)
+
+
+def test_bulk_tag_filter_takes_every_customer_filter_as_json(tagger):
+    # given customers told apart by tags, status label and creation date
+    gold, silver, plain = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    give(gold, "gold")
+    give(gold, "vip")
+    give(silver, "vip")
+    body = {
+        "filter": {
+            "tags": ["vip"],
+            "tags_any": ["gold", "silver"],
+            "tags_none": ["banned"],
+            "label": "Active",
+            "status": "active",
+            "created_after": "2000-01-01T00:00:00Z",
+        },
+        "tags_to_add": ["picked"],
+    }
+    response = tagger.post("/api/v1/customers/bulk_tag", body, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["matched"] == 1
+    assert "picked" in tag_names(gold)
+    assert "picked" not in tag_names(silver) + tag_names(plain)
+
+
 def test_bulk_tag_with_ids_and_filter_takes_the_intersection(tagger):
     loyal, plain = CustomerFactory(), CustomerFactory()
     give(loyal, "loyal")
     response = tagger.post(
         "/api/v1/customers/bulk_tag",
-        {"customer_ids": [loyal.id, plain.id], "filter": {"tags": "loyal"}, "tags_to_add": ["vip"]},
+        {
+            "customer_ids": [loyal.id, plain.id],
+            "filter": {"tags": ["loyal"]},
+            "tags_to_add": ["vip"],
+        },
         format="json",
     )
     assert response.json()["matched"] == 1
@@ -505,7 +594,7 @@ def test_bulk_tag_filter_over_the_limit_is_a_400(tagger, monkeypatch):
     monkeypatch.setattr("customers.api.views.BULK_LIMIT", 2)
     CustomerFactory.create_batch(3)
     response = tagger.post(
-        "/api/v1/customers/bulk_tag", {"filter": {}, "tags_to_add": ["x"]}, format="json"
+        "/api/v1/customers/bulk_tag", {"all": True, "tags_to_add": ["x"]}, format="json"
     )
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == "filter"
