@@ -64,12 +64,11 @@ def customer_status_change(
         raise InvalidInput("At most 255 characters.", code="max_length", attr="reason")
     target = label if isinstance(label, StatusLabel) else label_by_name(label)
     with transaction.atomic():
-        locked = (
-            Customer.objects.select_for_update()
-            .select_related("status_label__status")
-            .get(pk=customer.pk)
-        )
-        current = locked.status_label
+        # Lock the customer row alone: with joined rows in a FOR UPDATE, PostgreSQL re-checks
+        # the join against the row another change just committed and finds no row at all.
+        locked = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
+        current = StatusLabel.objects.select_related("status").get(pk=locked.status_label_id)
+        locked.status_label = current
         if current.pk == target.pk:
             return StatusChangeResult(
                 None, [f"The customer already has the label '{target.name}'; nothing changed."]

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from config.api.models import IdempotencyKey
 from customers.models import Customer
+from statuses.models import StatusChange
 from tags.models import Tag, TagAssignment
 from tests.conftest import ALL_CUSTOMER_PERMS, ALL_TAG_PERMS, make_client
 from tests.factories import CustomerFactory, TagFactory
@@ -252,3 +253,60 @@ def test_ten_parallel_customer_posts_with_one_key_create_once():
     assert_one_original(racing + late, 201)
     assert all(a.replayed for a in late)
     assert Customer.objects.filter(name="Once").count() == 1
+
+
+# --- status changes on one customer from 8 threads -------------------------------------------
+
+STATUS_OPS_PER_THREAD = 30
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("route", ["id", "lookup"])
+def test_8_threads_changing_one_customers_status_all_succeed_and_chain(route):
+    """Every call is a 200 (the customer's row serialises them) and the change log is one
+    unbroken chain from the first label to the customer's final one."""
+    needs_postgresql()
+    customer = CustomerFactory(mobile="1234512345")
+    labels = ["Active", "Inactive", "Suspended"]
+    raw = make_client(
+        "customers.view_customer", "statuses.change_customer_status", username="mover"
+    ).raw_token
+    statuses: list[list[int]] = [[] for _ in range(THREADS)]
+
+    def work(index: int) -> None:
+        rng = random.Random(index)
+        client = bearer(raw)
+        for n in range(STATUS_OPS_PER_THREAD):
+            body = {"label": rng.choice(labels), "reason": f"thread {index} op {n}"}
+            if route == "id":
+                response = client.put(
+                    f"/api/v1/customers/{customer.id}/status",
+                    {**body, "source": "API"},
+                    format="json",
+                )
+            else:
+                response = client.put(
+                    "/api/v1/customers/lookup/status?source=WEB&identifierName=mobile"
+                    "&identifierValue=1234512345",
+                    body,
+                    format="json",
+                )
+            statuses[index].append(response.status_code)
+
+    in_threads(THREADS, work)
+
+    codes = Counter(code for per_thread in statuses for code in per_thread)
+    assert codes == {200: THREADS * STATUS_OPS_PER_THREAD}, codes
+    changes = list(
+        StatusChange.objects.filter(customer_id=customer.id)
+        .order_by("id")
+        .values_list("from_label__name", "to_label__name")
+    )
+    assert changes, "no change was recorded"
+    held = "Active"
+    for from_label, to_label in changes:
+        assert from_label == held, f"broken chain: {from_label} after {held}"
+        assert to_label != from_label
+        held = to_label
+    customer.refresh_from_db()
+    assert customer.status_label.name == held
