@@ -79,5 +79,7 @@ def tag_api(db):
 
 @pytest.fixture
 def tagger(db):
-    """An integrator allowed to read customers and tag them."""
-    return make_client("customers.view_customer", "customers.tag_customer", "tags.view_tag")
+    """An integrator allowed to read customers and tag them, creating the tags it names."""
+    return make_client(
+        "customers.view_customer", "customers.tag_customer", "tags.view_tag", "tags.add_tag"
+    )

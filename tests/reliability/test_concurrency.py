@@ -225,7 +225,7 @@ def test_ten_parallel_tag_posts_with_one_key_tag_once():
     needs_postgresql()
     customer = CustomerFactory()
     raw = make_client(
-        "customers.view_customer", "customers.tag_customer", username="same-user"
+        "customers.view_customer", "customers.tag_customer", "tags.add_tag", username="same-user"
     ).raw_token
 
     url, body = f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": ["once"]}
