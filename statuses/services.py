@@ -7,8 +7,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
+from config.concurrency import check_if_match
 from config.exceptions import Conflict, InvalidInput
 from config.history import with_history
 from customers.models import Customer
@@ -124,78 +126,121 @@ def _save(obj, *, actor, reason: str, create: bool):
     return obj
 
 
-def status_save(*, status: Status | None, data: dict[str, Any], actor, reason: str = "") -> Status:
+def _locked(model, pk: str, if_match: list[str] | None):
+    """The row locked for this write (412 when ``if_match`` names another version).
+
+    FOR NO KEY UPDATE: rows referencing this one (labels, allowed moves) only take KEY SHARE
+    locks, so they never wait for it, nor it for them.
+    """
+    locked = model.objects.select_for_update(no_key=True).get(pk=pk)
+    check_if_match(locked, if_match)
+    return locked
+
+
+def status_save(
+    *,
+    status: Status | None,
+    data: dict[str, Any],
+    actor,
+    reason: str = "",
+    if_match: list[str] | None = None,
+) -> Status:
+    """Create or change a status; ``if_match`` is checked on the locked row (412)."""
     create = status is None
-    status = status or Status()
-    if "name" in data:
-        _unique_name(Status, data["name"], exclude=status.pk)
-        status.name = data["name"]
-    if "description" in data:
-        status.description = data["description"] or ""
     with transaction.atomic():
+        status = Status() if create else _locked(Status, status.pk, if_match)
+        if "name" in data:
+            _unique_name(Status, data["name"], exclude=status.pk)
+            status.name = data["name"]
+        if "description" in data:
+            status.description = data["description"] or ""
         _save(status, actor=actor, reason=reason, create=create)
         if "allowed_next" in data:
             status.allowed_next.set(data["allowed_next"])
     return status
 
 
-def status_delete(*, status: Status, actor, reason: str = "") -> None:
-    if status.labels.exists():
-        raise Conflict(
-            f"Status '{status.name}' still has labels; delete or move them first.",
-            code="status_in_use",
-        )
-    with_history(status, actor=actor, reason=reason)
-    status.delete()
+def _delete(obj, *, actor, reason: str, code: str, message: str) -> None:
+    """Delete, turning a reference committed meanwhile (a protected foreign key) into a 409."""
+    with_history(obj, actor=actor, reason=reason)
+    try:
+        with transaction.atomic():
+            obj.delete()
+    except (IntegrityError, ProtectedError):
+        raise Conflict(message, code=code) from None
+
+
+def status_delete(
+    *, status: Status, actor, reason: str = "", if_match: list[str] | None = None
+) -> None:
+    with transaction.atomic():
+        status = _locked(Status, status.pk, if_match)
+        message = f"Status '{status.name}' still has labels; delete or move them first."
+        if status.labels.exists():
+            raise Conflict(message, code="status_in_use")
+        _delete(status, actor=actor, reason=reason, code="status_in_use", message=message)
 
 
 def label_save(
-    *, label: StatusLabel | None, data: dict[str, Any], actor, reason: str = ""
+    *,
+    label: StatusLabel | None,
+    data: dict[str, Any],
+    actor,
+    reason: str = "",
+    if_match: list[str] | None = None,
 ) -> StatusLabel:
+    """Create or change a label; ``if_match`` is checked on the locked row (412)."""
     create = label is None
-    label = label or StatusLabel()
-    if "name" in data:
-        if (
-            not create
-            and name_key(label.name) == name_key(settings.DEFAULT_STATUS_LABEL)
-            and name_key(data["name"]) != label.name_key
-        ):
-            raise Conflict(
-                f"'{label.name}' is the default label for new customers (DEFAULT_STATUS_LABEL); it cannot be renamed.",
-                code="default_label",
-            )
-        _unique_name(StatusLabel, data["name"], exclude=label.pk)
-        label.name = data["name"]
-    if "status" in data:
-        label.status = data["status"]
-    if "description" in data:
-        label.description = data["description"] or ""
     with transaction.atomic():
+        label = StatusLabel() if create else _locked(StatusLabel, label.pk, if_match)
+        if "name" in data:
+            if (
+                not create
+                and label.name_key == name_key(settings.DEFAULT_STATUS_LABEL)
+                and name_key(data["name"]) != label.name_key
+            ):
+                raise Conflict(
+                    f"'{label.name}' is the default label for new customers (DEFAULT_STATUS_LABEL); it cannot be renamed.",
+                    code="default_label",
+                )
+            _unique_name(StatusLabel, data["name"], exclude=label.pk)
+            label.name = data["name"]
+        if "status" in data:
+            label.status = data["status"]
+        if "description" in data:
+            label.description = data["description"] or ""
         _save(label, actor=actor, reason=reason, create=create)
         if "allowed_next" in data:
             label.allowed_next.set(data["allowed_next"])
     return label
 
 
-def label_delete(*, label: StatusLabel, actor, reason: str = "") -> None:
-    if label.name_key == name_key(settings.DEFAULT_STATUS_LABEL):
-        raise Conflict(
-            f"'{label.name}' is the default label for new customers; it cannot be deleted.",
-            code="default_label",
-        )
-    held = label.customers.count()
-    if held:
-        raise Conflict(
-            f"{held} customer(s) hold the label '{label.name}'; move them to another label first.",
+def label_delete(
+    *, label: StatusLabel, actor, reason: str = "", if_match: list[str] | None = None
+) -> None:
+    with transaction.atomic():
+        label = _locked(StatusLabel, label.pk, if_match)
+        if label.name_key == name_key(settings.DEFAULT_STATUS_LABEL):
+            raise Conflict(
+                f"'{label.name}' is the default label for new customers; it cannot be deleted.",
+                code="default_label",
+            )
+        held = label.customers.count()
+        if held:
+            raise Conflict(
+                f"{held} customer(s) hold the label '{label.name}'; move them to another label first.",
+                code="label_in_use",
+            )
+        in_history = f"The label '{label.name}' appears in customers' status history, which is kept for good."
+        if (
+            StatusChange.objects.filter(to_label=label).exists()
+            or StatusChange.objects.filter(from_label=label).exists()
+        ):
+            raise Conflict(in_history, code="label_in_use")
+        _delete(
+            label,
+            actor=actor,
+            reason=reason,
             code="label_in_use",
+            message=f"The label '{label.name}' was just given to a customer; it stays.",
         )
-    if (
-        StatusChange.objects.filter(to_label=label).exists()
-        or StatusChange.objects.filter(from_label=label).exists()
-    ):
-        raise Conflict(
-            f"The label '{label.name}' appears in customers' status history, which is kept for good.",
-            code="label_in_use",
-        )
-    with_history(label, actor=actor, reason=reason)
-    label.delete()
