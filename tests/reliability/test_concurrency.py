@@ -21,8 +21,11 @@ from rest_framework.test import APIClient
 
 from config.api.models import IdempotencyKey
 from customers.models import Customer
-from statuses.models import StatusChange
+from segments.models import Segment
+from statuses.models import Status, StatusChange, StatusLabel
+from statuses.services import label_save
 from tags.models import Tag, TagAssignment
+from tests.api.test_etags import RESOURCES, crud
 from tests.conftest import ALL_CUSTOMER_PERMS, ALL_TAG_PERMS, make_client
 from tests.factories import CustomerFactory, TagFactory
 
@@ -310,3 +313,101 @@ def test_8_threads_changing_one_customers_status_all_succeed_and_chain(route):
         held = to_label
     customer.refresh_from_db()
     assert customer.status_label.name == held
+
+
+# --- one ETag, eight writers -----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.name)
+def test_8_writers_with_one_etag_let_exactly_one_win(resource):
+    needs_postgresql()
+    client = make_client(*resource.perms, username="etag-racer")
+    obj = resource.make()
+    url = f"{resource.url}{obj.pk}"
+    etag = client.get(url)["ETag"]
+    answers: list[tuple[int, str]] = []
+
+    def work(index: int) -> None:
+        value = f"writer {index}"
+        response = bearer(client.raw_token).patch(
+            url, {resource.field: value}, format="json", HTTP_IF_MATCH=etag
+        )
+        answers.append((response.status_code, value))
+
+    in_threads(THREADS, work)
+
+    codes = Counter(status for status, _ in answers)
+    assert codes == {200: 1, 412: THREADS - 1}, codes
+    winner = next(value for status, value in answers if status == 200)
+    assert getattr(resource.model.objects.get(pk=obj.pk), resource.field) == winner
+
+
+# --- names taken in parallel: a clean 409, never a 500 ---------------------------------------
+
+
+def race_for_a_name(count: int, call: Callable[[APIClient, int], object]) -> list[tuple[int, list]]:
+    answers: list[tuple[int, list]] = []
+    raw = make_client(
+        *crud("segments", "segment"), *crud("statuses", "status"),
+        *crud("statuses", "statuslabel"), "tags.view_tag", username="namer",
+    ).raw_token  # fmt: skip
+
+    def work(index: int) -> None:
+        response = call(bearer(raw), index)
+        body = response.json()
+        answers.append((response.status_code, [e["code"] for e in body.get("errors", [])]))
+
+    in_threads(count, work)
+    return answers
+
+
+def assert_one_winner(answers: list[tuple[int, list]], success: int) -> None:
+    statuses = sorted(status for status, _ in answers)
+    assert statuses.count(success) == 1, statuses
+    assert {(s, tuple(c)) for s, c in answers if s != success} == {(409, ("duplicate_name",))}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_16_parallel_segment_creates_of_one_name_let_exactly_one_win():
+    needs_postgresql()
+    TagFactory(name="vip")
+    spellings = ["Big Spenders", "big spenders", " BIG  Spenders "]
+    answers = race_for_a_name(
+        16,
+        lambda client, i: client.post(
+            "/api/v1/segments/",
+            {"name": spellings[i % 3], "rule": {"all": ["vip"]}},
+            format="json",
+        ),
+    )
+    assert_one_winner(answers, 201)
+    assert list(Segment.objects.values_list("name_key", flat=True)) == ["big spenders"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_status_creates_of_one_name_let_exactly_one_win():
+    needs_postgresql()
+    answers = race_for_a_name(
+        8, lambda client, i: client.post("/api/v1/statuses/", {"name": "Gold"}, format="json")
+    )
+    assert_one_winner(answers, 201)
+    assert Status.objects.filter(name_key="gold").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_8_labels_renamed_to_one_name_at_once_let_exactly_one_win():
+    needs_postgresql()
+    active = Status.objects.get(name="Active")
+    labels = [
+        label_save(label=None, data={"name": f"Label {i}", "status": active}, actor=None)
+        for i in range(8)
+    ]
+    answers = race_for_a_name(
+        8,
+        lambda client, i: client.patch(
+            f"/api/v1/status_labels/{labels[i].pk}", {"name": "Gold"}, format="json"
+        ),
+    )
+    assert_one_winner(answers, 200)
+    assert StatusLabel.objects.filter(name_key="gold").count() == 1
