@@ -2,18 +2,30 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
+from config.api.parsers import find_unstorable
 from config.dashboard import dashboard
 
 
-class ValidSelectionMixin:
-    """An action posted with ids that are not ids of the model (a forged or stale form) warns
-    and shows the list again, as Django does for an empty selection, instead of failing with a
-    500 in the ``pk__in`` filter Django builds unguarded. With "select all" the ids are
-    ignored, as Django does."""
+class InputGuardMixin:
+    """Garbage a list page cannot use is the client's error, never a 500.
+
+    - A query parameter holding text the database cannot take (NUL, an unpaired surrogate) is
+      a bad filter: the list redirects with ``?e=1``, as Django does for any other.
+    - An action posted with ids that are not ids of the model (a forged or stale form) warns
+      and shows the list again, as Django does for an empty selection, instead of failing in
+      the ``pk__in`` filter Django builds unguarded. With "select all" the ids are ignored.
+    """
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        if any(find_unstorable(key) or find_unstorable(value)
+               for key, values in request.GET.lists() for value in values):  # fmt: skip
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        return super().changelist_view(request, extra_context)
 
     def response_action(self, request: HttpRequest, queryset):
         pk = self.model._meta.pk
@@ -39,8 +51,8 @@ class TagdeskAdminSite(admin.AdminSite):
     def register(self, model_or_iterable, admin_class=None, **options) -> None:
         """Every model admin, Django's own (users, groups) included, checks a posted selection."""
         admin_class = admin_class or admin.ModelAdmin
-        if not issubclass(admin_class, ValidSelectionMixin):
-            admin_class = type(admin_class.__name__, (ValidSelectionMixin, admin_class), {})
+        if not issubclass(admin_class, InputGuardMixin):
+            admin_class = type(admin_class.__name__, (InputGuardMixin, admin_class), {})
         super().register(model_or_iterable, admin_class, **options)
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
