@@ -142,7 +142,8 @@ def test_random_adds_and_removes_from_8_threads_keep_history_and_rows_in_step():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_16_concurrent_creates_of_one_name_let_exactly_one_win():
+@pytest.mark.parametrize("count", [16, 50])
+def test_concurrent_creates_of_one_name_let_exactly_one_win(count):
     needs_postgresql()
     raw = make_client(*ALL_TAG_PERMS, username="racer").raw_token
     spellings = ["VIP", "vip", " Vip "]
@@ -155,10 +156,10 @@ def test_16_concurrent_creates_of_one_name_let_exactly_one_win():
         body = response.json()
         answers.append((response.status_code, [e["code"] for e in body.get("errors", [])]))
 
-    in_threads(16, work)
+    in_threads(count, work)
 
     statuses = sorted(status for status, _ in answers)
-    assert len(statuses) == 16
+    assert len(statuses) == count
     assert not [s for s in statuses if s >= 500], statuses
     assert statuses.count(201) == 1, statuses
     assert set(statuses) - {201} <= {400, 409}, statuses
@@ -411,3 +412,30 @@ def test_8_labels_renamed_to_one_name_at_once_let_exactly_one_win():
     )
     assert_one_winner(answers, 200)
     assert StatusLabel.objects.filter(name_key="gold").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_50_tag_calls_creating_one_new_tag_at_once_all_succeed_with_one_tag():
+    """Tag creation inside tagging (create_missing) loses races quietly: every call is a 200,
+    one tag exists and every customer holds it."""
+    needs_postgresql()
+    customers = [c.id for c in CustomerFactory.create_batch(50)]
+    raw = make_client(
+        "customers.view_customer", "customers.tag_customer", "tags.add_tag", username="creator"
+    ).raw_token
+    answers: list[int] = []
+
+    def work(index: int) -> None:
+        response = bearer(raw).post(
+            f"/api/v1/customers/{customers[index]}/tag",
+            {"tags_to_add": ["Brand New" if index % 2 else "brand  new"]},
+            format="json",
+        )
+        answers.append(response.status_code)
+
+    in_threads(50, work)
+
+    assert Counter(answers) == {200: 50}, Counter(answers)
+    tag = Tag.objects.get()
+    assert tag.name_key == "brand new"
+    assert TagAssignment.objects.filter(tag=tag).count() == 50
