@@ -6,8 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.concurrency import check_if_match
@@ -69,6 +68,10 @@ def customer_status_change(
         # Lock the customer row alone: with joined rows in a FOR UPDATE, PostgreSQL re-checks
         # the join against the row another change just committed and finds no row at all.
         locked = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
+        if not _key_share(StatusLabel, target.pk):
+            raise InvalidInput(
+                f"No status label named '{target.name}'.", code="invalid_label", attr="label"
+            )
         current = StatusLabel.objects.select_related("status").get(pk=locked.status_label_id)
         locked.status_label = current
         if current.pk == target.pk:
@@ -100,6 +103,25 @@ def customer_status_change(
     return StatusChangeResult(change)
 
 
+def _key_share(model, pk: str) -> bool:
+    """Keep the row from being deleted until this transaction ends; False if it is gone.
+
+    A foreign key would take the same FOR KEY SHARE lock, but only at commit (Django's are
+    deferred), where a row deleted meanwhile is an IntegrityError; taken first, a delete
+    waits for this transaction (and then sees the row that refers to it) or has already won.
+    Shared with any number of writers referring to the same row.
+    """
+    if connection.vendor != "postgresql":
+        return model.objects.filter(pk=pk).exists()  # SQLite: one writer at a time
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {connection.ops.quote_name(model._meta.db_table)} "
+            "WHERE id = %s FOR KEY SHARE",
+            [model._meta.pk.get_db_prep_value(pk, connection)],
+        )
+        return cursor.fetchone() is not None
+
+
 # --- the taxonomy ---------------------------------------------------------------------------
 
 
@@ -126,13 +148,14 @@ def _save(obj, *, actor, reason: str, create: bool):
     return obj
 
 
-def _locked(model, pk: str, if_match: list[str] | None):
+def _locked(model, pk: str, if_match: list[str] | None, *, delete: bool = False):
     """The row locked for this write (412 when ``if_match`` names another version).
 
-    FOR NO KEY UPDATE: rows referencing this one (labels, allowed moves) only take KEY SHARE
-    locks, so they never wait for it, nor it for them.
+    A change takes FOR NO KEY UPDATE: writers referring to the row (labels, moves to a
+    label) take KEY SHARE locks, so neither waits for the other. A delete takes FOR UPDATE,
+    which waits for those writers, so its "still in use?" checks see what they committed.
     """
-    locked = model.objects.select_for_update(no_key=True).get(pk=pk)
+    locked = model.objects.select_for_update(no_key=not delete).get(pk=pk)
     check_if_match(locked, if_match)
     return locked
 
@@ -160,25 +183,18 @@ def status_save(
     return status
 
 
-def _delete(obj, *, actor, reason: str, code: str, message: str) -> None:
-    """Delete, turning a reference committed meanwhile (a protected foreign key) into a 409."""
-    with_history(obj, actor=actor, reason=reason)
-    try:
-        with transaction.atomic():
-            obj.delete()
-    except (IntegrityError, ProtectedError):
-        raise Conflict(message, code=code) from None
-
-
 def status_delete(
     *, status: Status, actor, reason: str = "", if_match: list[str] | None = None
 ) -> None:
     with transaction.atomic():
-        status = _locked(Status, status.pk, if_match)
-        message = f"Status '{status.name}' still has labels; delete or move them first."
+        status = _locked(Status, status.pk, if_match, delete=True)
         if status.labels.exists():
-            raise Conflict(message, code="status_in_use")
-        _delete(status, actor=actor, reason=reason, code="status_in_use", message=message)
+            raise Conflict(
+                f"Status '{status.name}' still has labels; delete or move them first.",
+                code="status_in_use",
+            )
+        with_history(status, actor=actor, reason=reason)
+        status.delete()
 
 
 def label_save(
@@ -206,6 +222,12 @@ def label_save(
             _unique_name(StatusLabel, data["name"], exclude=label.pk)
             label.name = data["name"]
         if "status" in data:
+            if not _key_share(Status, data["status"].pk):
+                raise InvalidInput(
+                    f"No status named '{data['status'].name}'.",
+                    code="does_not_exist",
+                    attr="status",
+                )
             label.status = data["status"]
         if "description" in data:
             label.description = data["description"] or ""
@@ -219,7 +241,7 @@ def label_delete(
     *, label: StatusLabel, actor, reason: str = "", if_match: list[str] | None = None
 ) -> None:
     with transaction.atomic():
-        label = _locked(StatusLabel, label.pk, if_match)
+        label = _locked(StatusLabel, label.pk, if_match, delete=True)
         if label.name_key == name_key(settings.DEFAULT_STATUS_LABEL):
             raise Conflict(
                 f"'{label.name}' is the default label for new customers; it cannot be deleted.",
@@ -237,10 +259,5 @@ def label_delete(
             or StatusChange.objects.filter(from_label=label).exists()
         ):
             raise Conflict(in_history, code="label_in_use")
-        _delete(
-            label,
-            actor=actor,
-            reason=reason,
-            code="label_in_use",
-            message=f"The label '{label.name}' was just given to a customer; it stays.",
-        )
+        with_history(label, actor=actor, reason=reason)
+        label.delete()

@@ -439,3 +439,43 @@ def test_50_tag_calls_creating_one_new_tag_at_once_all_succeed_with_one_tag():
     tag = Tag.objects.get()
     assert tag.name_key == "brand new"
     assert TagAssignment.objects.filter(tag=tag).count() == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_label_while_customers_move_to_it_is_never_a_500():
+    """Either the delete wins (the moves are 400 invalid_label) or the moves do (the delete is
+    a 409 label_in_use); no move is recorded to a label that is gone."""
+    needs_postgresql()
+    active = Status.objects.get(name="Active")
+    customers = [c.id for c in CustomerFactory.create_batch(7)]
+    raw = make_client(
+        "customers.view_customer", "statuses.change_customer_status",
+        *crud("statuses", "statuslabel"), username="deleter",
+    ).raw_token  # fmt: skip
+    for round_ in range(5):
+        label = label_save(
+            label=None, data={"name": f"Doomed {round_}", "status": active}, actor=None
+        )
+        answers: list[tuple[str, int]] = []
+
+        def work(index: int, label=label, answers=answers) -> None:
+            client = bearer(raw)
+            if index == 7:
+                response = client.delete(f"/api/v1/status_labels/{label.pk}")
+                answers.append(("delete", response.status_code))
+            else:
+                response = client.put(
+                    f"/api/v1/customers/{customers[index]}/status",
+                    {"label": label.name, "reason": "race", "source": "API"},
+                    format="json",
+                )
+                answers.append(("move", response.status_code))
+
+        in_threads(8, work)
+
+        assert not [a for a in answers if a[1] >= 500], answers
+        deleted = dict(answers)["delete"] == 204
+        moved = StatusChange.objects.filter(to_label_id=label.pk).count()
+        assert StatusLabel.objects.filter(pk=label.pk).exists() is not deleted
+        assert not (deleted and moved), answers
+        Customer.objects.update(status_label=StatusLabel.objects.get(name="Active"))
