@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.concurrency import check_if_match
-from config.exceptions import Conflict, InvalidInput
+from config.exceptions import Conflict, InvalidInput, NotFound
 from config.history import with_history
 from customers.models import Customer
 from statuses import selectors
@@ -67,7 +67,9 @@ def customer_status_change(
     with transaction.atomic():
         # Lock the customer row alone: with joined rows in a FOR UPDATE, PostgreSQL re-checks
         # the join against the row another change just committed and finds no row at all.
-        locked = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
+        locked = Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).first()
+        if locked is None:
+            raise NotFound("The customer was deleted meanwhile.", code="not_found")
         if not _key_share(StatusLabel, target.pk):
             raise InvalidInput(
                 f"No status label named '{target.name}'.", code="invalid_label", attr="label"

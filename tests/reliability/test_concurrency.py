@@ -479,3 +479,47 @@ def test_deleting_a_label_while_customers_move_to_it_is_never_a_500():
         assert StatusLabel.objects.filter(pk=label.pk).exists() is not deleted
         assert not (deleted and moved), answers
         Customer.objects.update(status_label=StatusLabel.objects.get(name="Active"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_customer_while_its_status_and_tags_change_is_never_a_500():
+    """Calls that lose to the delete are 404s; the others finished before it."""
+    needs_postgresql()
+    raw = make_client(
+        *ALL_CUSTOMER_PERMS, "customers.tag_customer", "statuses.change_customer_status",
+        "tags.add_tag", username="vanisher",
+    ).raw_token  # fmt: skip
+    TagFactory(name="vip")
+    for _ in range(5):
+        customer = CustomerFactory()
+        answers: list[tuple[str, int]] = []
+
+        def work(index: int, customer=customer, answers=answers) -> None:
+            client = bearer(raw)
+            url = f"/api/v1/customers/{customer.id}"
+            if index == 0:
+                answers.append(("delete", client.delete(url).status_code))
+            elif index % 2:
+                body = {
+                    "label": ["Inactive", "Active"][index % 4 == 1],
+                    "reason": "r",
+                    "source": "API",
+                }
+                answers.append(
+                    ("status", client.put(f"{url}/status", body, format="json").status_code)
+                )
+            else:
+                body = {"tags_to_add": ["vip"]} if index % 4 else {"tags_to_remove": ["vip"]}
+                answers.append(("tag", client.post(f"{url}/tag", body, format="json").status_code))
+
+        in_threads(8, work)
+
+        assert not [a for a in answers if a[1] >= 500], answers
+        assert set(answers) <= {
+            ("delete", 204),
+            ("status", 200),
+            ("status", 404),
+            ("tag", 200),
+            ("tag", 404),
+        }, answers
+        assert not Customer.objects.filter(pk=customer.id).exists()
