@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.concurrency import check_if_match
+from config.concurrency import locked_for_write
 from config.exceptions import Conflict, InvalidInput
 from config.history import with_history
 from customers.models import Customer
@@ -136,7 +136,7 @@ def segment_save(
     resolved = rule_resolve(data["rule"]) if "rule" in data else None
     try:
         with transaction.atomic():
-            segment = Segment() if create else _locked(segment, if_match)
+            segment = Segment() if create else locked_for_write(Segment, segment.pk, if_match)
             if "name" in data:
                 _check_name(data["name"], exclude=None if create else segment.pk)
                 segment.name = data["name"]
@@ -158,13 +158,6 @@ def segment_save(
     return segment
 
 
-def _locked(segment: Segment, if_match: list[str] | None) -> Segment:
-    """The segment's row locked for this write; 412 when ``if_match`` names another version."""
-    locked = Segment.objects.select_for_update(no_key=True).get(pk=segment.pk)
-    check_if_match(locked, if_match)
-    return locked
-
-
 def segment_delete(
     *,
     segment: Segment,
@@ -173,7 +166,7 @@ def segment_delete(
     if_match: list[str] | None = None,
 ) -> None:
     with transaction.atomic():
-        locked = _locked(segment, if_match)
+        locked = locked_for_write(Segment, segment.pk, if_match, no_key=False)
         with_history(locked, actor=actor, reason=reason)
         locked.delete()
     transaction.on_commit(active_segments_invalidate)

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from config.concurrency import check_if_match
+from config.concurrency import locked_for_write
 from config.exceptions import Conflict, InvalidInput, NotFound
 from config.history import with_history
 from customers.models import Customer
@@ -150,18 +150,6 @@ def _save(obj, *, actor, reason: str, create: bool):
     return obj
 
 
-def _locked(model, pk: str, if_match: list[str] | None, *, delete: bool = False):
-    """The row locked for this write (412 when ``if_match`` names another version).
-
-    A change takes FOR NO KEY UPDATE: writers referring to the row (labels, moves to a
-    label) take KEY SHARE locks, so neither waits for the other. A delete takes FOR UPDATE,
-    which waits for those writers, so its "still in use?" checks see what they committed.
-    """
-    locked = model.objects.select_for_update(no_key=not delete).get(pk=pk)
-    check_if_match(locked, if_match)
-    return locked
-
-
 def status_save(
     *,
     status: Status | None,
@@ -173,7 +161,7 @@ def status_save(
     """Create or change a status; ``if_match`` is checked on the locked row (412)."""
     create = status is None
     with transaction.atomic():
-        status = Status() if create else _locked(Status, status.pk, if_match)
+        status = Status() if create else locked_for_write(Status, status.pk, if_match)
         if "name" in data:
             _unique_name(Status, data["name"], exclude=status.pk)
             status.name = data["name"]
@@ -189,7 +177,7 @@ def status_delete(
     *, status: Status, actor, reason: str = "", if_match: list[str] | None = None
 ) -> None:
     with transaction.atomic():
-        status = _locked(Status, status.pk, if_match, delete=True)
+        status = locked_for_write(Status, status.pk, if_match, no_key=False)
         if status.labels.exists():
             raise Conflict(
                 f"Status '{status.name}' still has labels; delete or move them first.",
@@ -210,7 +198,7 @@ def label_save(
     """Create or change a label; ``if_match`` is checked on the locked row (412)."""
     create = label is None
     with transaction.atomic():
-        label = StatusLabel() if create else _locked(StatusLabel, label.pk, if_match)
+        label = StatusLabel() if create else locked_for_write(StatusLabel, label.pk, if_match)
         if "name" in data:
             if (
                 not create
@@ -243,7 +231,7 @@ def label_delete(
     *, label: StatusLabel, actor, reason: str = "", if_match: list[str] | None = None
 ) -> None:
     with transaction.atomic():
-        label = _locked(StatusLabel, label.pk, if_match, delete=True)
+        label = locked_for_write(StatusLabel, label.pk, if_match, no_key=False)
         if label.name_key == name_key(settings.DEFAULT_STATUS_LABEL):
             raise Conflict(
                 f"'{label.name}' is the default label for new customers; it cannot be deleted.",

@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from config.concurrency import check_if_match
+from config.concurrency import check_if_match, locked_for_write
 from config.exceptions import Conflict, InvalidInput, PermissionDenied
 from config.history import with_history
 from config.transactions import atomic_with_retries
@@ -109,7 +109,7 @@ def tag_create(*, data: dict[str, Any], actor: AbstractBaseUser | None, reason: 
 
 
 def _locked(tag: Tag) -> Tag:
-    return Tag.objects.select_for_update().get(pk=tag.pk)
+    return locked_for_write(Tag, tag.pk, no_key=False)  # 404 if deleted for good meanwhile
 
 
 def _locked_live(tag: Tag, if_match: list[str] | None) -> Tag:

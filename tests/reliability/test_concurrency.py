@@ -523,3 +523,32 @@ def test_deleting_a_customer_while_its_status_and_tags_change_is_never_a_500():
             ("tag", 404),
         }, answers
         assert not Customer.objects.filter(pk=customer.id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.name)
+def test_8_parallel_deletes_and_changes_of_one_object_are_never_a_500(resource):
+    """One delete wins; the writers that queued behind it find the row gone (404) or, for a
+    tag's soft delete, deleted (409); changes before it went through."""
+    needs_postgresql()
+    client = make_client(*resource.perms, username="double-deleter")
+    obj = resource.make()
+    url = f"{resource.url}{obj.pk}"
+    answers: list[tuple[str, int]] = []
+
+    def work(index: int) -> None:
+        api = bearer(client.raw_token)
+        if index % 2:
+            answers.append(("delete", api.delete(url).status_code))
+        else:
+            body = {resource.field: f"writer {index}"}
+            answers.append(("patch", api.patch(url, body, format="json").status_code))
+
+    in_threads(THREADS, work)
+
+    assert not [a for a in answers if a[1] >= 500], answers
+    deletes = Counter(status for kind, status in answers if kind == "delete")
+    assert deletes[resource.delete_status] == 1, answers
+    late = {404} if resource.delete_status == 204 else {409}
+    assert set(deletes) - {resource.delete_status} <= late, answers
+    assert {status for kind, status in answers if kind == "patch"} <= {200} | late, answers
