@@ -118,7 +118,7 @@ def _key_share(model, pk: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT 1 FROM {connection.ops.quote_name(model._meta.db_table)} "
-            "WHERE id = %s FOR KEY SHARE",
+            f"WHERE {connection.ops.quote_name(model._meta.pk.column)} = %s FOR KEY SHARE",
             [model._meta.pk.get_db_prep_value(pk, connection)],
         )
         return cursor.fetchone() is not None
