@@ -18,6 +18,16 @@ from config.fields import parse_ulid
 PER_PAGE = 50
 
 
+class ValidIdHistoryMixin:
+    """For django-simple-history's own history page on a model with a ULID key: a malformed
+    id is a 404 (its view looks the id up unguarded, so garbage in the URL was a 500)."""
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        if parse_ulid(unquote(object_id)) is None:
+            raise Http404
+        return super().history_view(request, object_id, extra_context)
+
+
 class HistoryPageMixin:
     """For a SimpleHistoryAdmin: ``history_page`` returns (page, entries) for an object."""
 

@@ -1,16 +1,59 @@
 """The admin site: Django's, with the back office's dashboard on its index page."""
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ERROR_FLAG
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
+from config.api.parsers import find_unstorable
 from config.dashboard import dashboard
+
+
+class InputGuardMixin:
+    """Garbage a list page cannot use is the client's error, never a 500.
+
+    - A query parameter holding text the database cannot take (NUL, an unpaired surrogate) is
+      a bad filter: the list redirects with ``?e=1``, as Django does for any other.
+    - An action posted with ids that are not ids of the model (a forged or stale form) warns
+      and shows the list again, as Django does for an empty selection, instead of failing in
+      the ``pk__in`` filter Django builds unguarded. With "select all" the ids are ignored.
+    """
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        if any(find_unstorable(key) or find_unstorable(value)
+               for key, values in request.GET.lists() for value in values):  # fmt: skip
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        return super().changelist_view(request, extra_context)
+
+    def response_action(self, request: HttpRequest, queryset):
+        pk = self.model._meta.pk
+        across = forms.BooleanField().to_python(request.POST.get("select_across"))
+        try:
+            for value in [] if across else request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME):
+                pk.to_python(value)
+        except (ValidationError, ValueError, TypeError):
+            self.message_user(
+                request,
+                "The selection names items that do not exist; select them again.",
+                messages.WARNING,
+            )
+            return None
+        return super().response_action(request, queryset)
 
 
 class TagdeskAdminSite(admin.AdminSite):
     site_header = "Tagdesk back office"
     site_title = "Tagdesk"
     index_title = "Customers, tags, segments and statuses"
+
+    def register(self, model_or_iterable, admin_class=None, **options) -> None:
+        """Every model admin, Django's own (users, groups) included, checks a posted selection."""
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, InputGuardMixin):
+            admin_class = type(admin_class.__name__, (InputGuardMixin, admin_class), {})
+        super().register(model_or_iterable, admin_class, **options)
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
         """The app list plus the dashboard (templates/admin/index.html), for staff who may

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from config.exceptions import PreconditionFailed
+from config.exceptions import NotFound, PreconditionFailed
 
 
 def etag_for(instance: models.Model) -> str:
@@ -31,3 +31,19 @@ def check_if_match(instance: models.Model, if_match: list[str] | None) -> None:
             "fetch it again and retry.",
             code="precondition_failed",
         )
+
+
+def locked_for_write(
+    model: type[models.Model], pk: str, if_match: list[str] | None = None, *, no_key: bool = True
+) -> models.Model:
+    """The row, locked until the caller's transaction ends, after the ``If-Match`` check.
+
+    ``no_key`` (FOR NO KEY UPDATE) for changes, which leave rows referring to this one alone;
+    FOR UPDATE for deletes. A row deleted by a writer that held the lock first is a 404, as
+    if the request had come a moment later.
+    """
+    locked = model.objects.select_for_update(no_key=no_key).filter(pk=pk).first()
+    if locked is None:
+        raise NotFound(f"The {model._meta.verbose_name} was deleted meanwhile.")
+    check_if_match(locked, if_match)
+    return locked

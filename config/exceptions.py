@@ -22,6 +22,14 @@ class InvalidInput(DomainError):
     code = "invalid"
 
 
+class PermissionDenied(DomainError):
+    """The actor may do the request's main action but not something it would imply (e.g.
+    creating the tags a tagging call names)."""
+
+    status_code = 403
+    code = "permission_denied"
+
+
 class NotFound(DomainError):
     status_code = 404
     code = "not_found"

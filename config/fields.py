@@ -67,6 +67,15 @@ class ULIDField(models.Field):
             )
         return parsed
 
+    def get_prep_value(self, value):
+        """Validate when a lookup is built, not when its SQL is compiled: ``filter(id="x")``
+        raises ValidationError where callers (the admin's list filters, ``get_object``)
+        catch it, instead of later while the page renders."""
+        value = super().get_prep_value(value)
+        if value is None or hasattr(value, "resolve_expression"):
+            return value
+        return self.to_python(value)
+
     def from_db_value(self, value, expression, connection):
         if value is None:
             return None

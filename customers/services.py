@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from config.concurrency import check_if_match
+from config.concurrency import locked_for_write
 from config.exceptions import Conflict, InvalidInput
 from config.history import with_history
 from customers.models import Customer
@@ -74,8 +74,7 @@ def customer_update(
 ) -> Customer:
     """Apply the given fields; writes nothing (and no history) when nothing changes."""
     with transaction.atomic():
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
-        check_if_match(locked, if_match)
+        locked = locked_for_write(Customer, customer.pk, if_match, no_key=False)
         changed = False
         for field in WRITABLE_FIELDS:
             if field in data and getattr(locked, field) != data[field]:
@@ -95,7 +94,6 @@ def customer_delete(
 ) -> None:
     """Delete for good; the history keeps the last state, who deleted it and why."""
     with transaction.atomic():
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
-        check_if_match(locked, if_match)
+        locked = locked_for_write(Customer, customer.pk, if_match, no_key=False)
         with_history(locked, actor=actor, reason=reason)
         locked.delete()

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin_history import ValidIdHistoryMixin
 from config.exceptions import DomainError
 from segments import services
 from segments.models import Segment
@@ -44,7 +45,7 @@ def rule_from_form(data: dict) -> dict:
 
 
 @admin.register(Segment)
-class SegmentAdmin(SimpleHistoryAdmin):
+class SegmentAdmin(ValidIdHistoryMixin, SimpleHistoryAdmin):
     """Rules edited with tag pickers; the change page shows the member count and a sample.
 
     The list shows no counts: a count per row would be a query per segment over millions of

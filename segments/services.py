@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.concurrency import locked_for_write
 from config.exceptions import Conflict, InvalidInput
 from config.history import with_history
 from customers.models import Customer
@@ -123,24 +124,26 @@ def segment_save(
     data: dict[str, Any],
     actor: AbstractBaseUser | None,
     reason: str = "",
+    if_match: list[str] | None = None,
 ) -> Segment:
     """Create or change a segment and its rule in one transaction.
 
-    The segment row is saved last, so its ``updated_at`` (which the rule cache watches) moves
-    after the rule has changed.
+    A change locks the segment's row first and checks ``if_match`` on it (412), so two
+    writers holding the same ETag cannot both win. The segment row is saved last, so its
+    ``updated_at`` (which the rule cache watches) moves after the rule has changed.
     """
     create = segment is None
-    segment = segment or Segment()
     resolved = rule_resolve(data["rule"]) if "rule" in data else None
-    if "name" in data:
-        _check_name(data["name"], exclude=None if create else segment.pk)
-        segment.name = data["name"]
-    for field in ("description", "is_active"):
-        if field in data:
-            setattr(segment, field, data[field] if data[field] is not None else "")
-    with_history(segment, actor=actor, reason=reason)
     try:
         with transaction.atomic():
+            segment = Segment() if create else locked_for_write(Segment, segment.pk, if_match)
+            if "name" in data:
+                _check_name(data["name"], exclude=None if create else segment.pk)
+                segment.name = data["name"]
+            for field in ("description", "is_active"):
+                if field in data:
+                    setattr(segment, field, data[field] if data[field] is not None else "")
+            with_history(segment, actor=actor, reason=reason)
             if create:
                 segment.save(force_insert=True)
             if resolved is not None:
@@ -155,7 +158,15 @@ def segment_save(
     return segment
 
 
-def segment_delete(*, segment: Segment, actor: AbstractBaseUser | None, reason: str = "") -> None:
-    with_history(segment, actor=actor, reason=reason)
-    segment.delete()
+def segment_delete(
+    *,
+    segment: Segment,
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+    if_match: list[str] | None = None,
+) -> None:
+    with transaction.atomic():
+        locked = locked_for_write(Segment, segment.pk, if_match, no_key=False)
+        with_history(locked, actor=actor, reason=reason)
+        locked.delete()
     transaction.on_commit(active_segments_invalidate)

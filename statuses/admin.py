@@ -3,6 +3,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin_history import ValidIdHistoryMixin
 from config.exceptions import DomainError
 from statuses import services
 from statuses.models import Status, StatusChange, StatusLabel
@@ -19,7 +20,7 @@ class StatusLabelInline(admin.TabularInline):
 
 
 @admin.register(Status)
-class StatusAdmin(SimpleHistoryAdmin):
+class StatusAdmin(ValidIdHistoryMixin, SimpleHistoryAdmin):
     list_display = ("name", "description")
     search_fields = ("name",)
     fields = ("name", "description", "allowed_next")
@@ -28,7 +29,7 @@ class StatusAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(StatusLabel)
-class StatusLabelAdmin(SimpleHistoryAdmin):
+class StatusLabelAdmin(ValidIdHistoryMixin, SimpleHistoryAdmin):
     list_display = ("name", "status", "description")
     list_filter = ("status",)
     search_fields = ("name",)

@@ -6,10 +6,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from config.exceptions import Conflict, InvalidInput
+from config.concurrency import locked_for_write
+from config.exceptions import Conflict, InvalidInput, NotFound
 from config.history import with_history
 from customers.models import Customer
 from statuses import selectors
@@ -64,12 +65,17 @@ def customer_status_change(
         raise InvalidInput("At most 255 characters.", code="max_length", attr="reason")
     target = label if isinstance(label, StatusLabel) else label_by_name(label)
     with transaction.atomic():
-        locked = (
-            Customer.objects.select_for_update()
-            .select_related("status_label__status")
-            .get(pk=customer.pk)
-        )
-        current = locked.status_label
+        # Lock the customer row alone: with joined rows in a FOR UPDATE, PostgreSQL re-checks
+        # the join against the row another change just committed and finds no row at all.
+        locked = Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).first()
+        if locked is None:
+            raise NotFound("The customer was deleted meanwhile.", code="not_found")
+        if not _key_share(StatusLabel, target.pk):
+            raise InvalidInput(
+                f"No status label named '{target.name}'.", code="invalid_label", attr="label"
+            )
+        current = StatusLabel.objects.select_related("status").get(pk=locked.status_label_id)
+        locked.status_label = current
         if current.pk == target.pk:
             return StatusChangeResult(
                 None, [f"The customer already has the label '{target.name}'; nothing changed."]
@@ -99,6 +105,25 @@ def customer_status_change(
     return StatusChangeResult(change)
 
 
+def _key_share(model, pk: str) -> bool:
+    """Keep the row from being deleted until this transaction ends; False if it is gone.
+
+    A foreign key would take the same FOR KEY SHARE lock, but only at commit (Django's are
+    deferred), where a row deleted meanwhile is an IntegrityError; taken first, a delete
+    waits for this transaction (and then sees the row that refers to it) or has already won.
+    Shared with any number of writers referring to the same row.
+    """
+    if connection.vendor != "postgresql":
+        return model.objects.filter(pk=pk).exists()  # SQLite: one writer at a time
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {connection.ops.quote_name(model._meta.db_table)} "
+            f"WHERE {connection.ops.quote_name(model._meta.pk.column)} = %s FOR KEY SHARE",
+            [model._meta.pk.get_db_prep_value(pk, connection)],
+        )
+        return cursor.fetchone() is not None
+
+
 # --- the taxonomy ---------------------------------------------------------------------------
 
 
@@ -125,78 +150,104 @@ def _save(obj, *, actor, reason: str, create: bool):
     return obj
 
 
-def status_save(*, status: Status | None, data: dict[str, Any], actor, reason: str = "") -> Status:
+def status_save(
+    *,
+    status: Status | None,
+    data: dict[str, Any],
+    actor,
+    reason: str = "",
+    if_match: list[str] | None = None,
+) -> Status:
+    """Create or change a status; ``if_match`` is checked on the locked row (412)."""
     create = status is None
-    status = status or Status()
-    if "name" in data:
-        _unique_name(Status, data["name"], exclude=status.pk)
-        status.name = data["name"]
-    if "description" in data:
-        status.description = data["description"] or ""
     with transaction.atomic():
+        status = Status() if create else locked_for_write(Status, status.pk, if_match)
+        if "name" in data:
+            _unique_name(Status, data["name"], exclude=status.pk)
+            status.name = data["name"]
+        if "description" in data:
+            status.description = data["description"] or ""
         _save(status, actor=actor, reason=reason, create=create)
         if "allowed_next" in data:
             status.allowed_next.set(data["allowed_next"])
     return status
 
 
-def status_delete(*, status: Status, actor, reason: str = "") -> None:
-    if status.labels.exists():
-        raise Conflict(
-            f"Status '{status.name}' still has labels; delete or move them first.",
-            code="status_in_use",
-        )
-    with_history(status, actor=actor, reason=reason)
-    status.delete()
+def status_delete(
+    *, status: Status, actor, reason: str = "", if_match: list[str] | None = None
+) -> None:
+    with transaction.atomic():
+        status = locked_for_write(Status, status.pk, if_match, no_key=False)
+        if status.labels.exists():
+            raise Conflict(
+                f"Status '{status.name}' still has labels; delete or move them first.",
+                code="status_in_use",
+            )
+        with_history(status, actor=actor, reason=reason)
+        status.delete()
 
 
 def label_save(
-    *, label: StatusLabel | None, data: dict[str, Any], actor, reason: str = ""
+    *,
+    label: StatusLabel | None,
+    data: dict[str, Any],
+    actor,
+    reason: str = "",
+    if_match: list[str] | None = None,
 ) -> StatusLabel:
+    """Create or change a label; ``if_match`` is checked on the locked row (412)."""
     create = label is None
-    label = label or StatusLabel()
-    if "name" in data:
-        if (
-            not create
-            and name_key(label.name) == name_key(settings.DEFAULT_STATUS_LABEL)
-            and name_key(data["name"]) != label.name_key
-        ):
-            raise Conflict(
-                f"'{label.name}' is the default label for new customers (DEFAULT_STATUS_LABEL); it cannot be renamed.",
-                code="default_label",
-            )
-        _unique_name(StatusLabel, data["name"], exclude=label.pk)
-        label.name = data["name"]
-    if "status" in data:
-        label.status = data["status"]
-    if "description" in data:
-        label.description = data["description"] or ""
     with transaction.atomic():
+        label = StatusLabel() if create else locked_for_write(StatusLabel, label.pk, if_match)
+        if "name" in data:
+            if (
+                not create
+                and label.name_key == name_key(settings.DEFAULT_STATUS_LABEL)
+                and name_key(data["name"]) != label.name_key
+            ):
+                raise Conflict(
+                    f"'{label.name}' is the default label for new customers (DEFAULT_STATUS_LABEL); it cannot be renamed.",
+                    code="default_label",
+                )
+            _unique_name(StatusLabel, data["name"], exclude=label.pk)
+            label.name = data["name"]
+        if "status" in data:
+            if not _key_share(Status, data["status"].pk):
+                raise InvalidInput(
+                    f"No status named '{data['status'].name}'.",
+                    code="does_not_exist",
+                    attr="status",
+                )
+            label.status = data["status"]
+        if "description" in data:
+            label.description = data["description"] or ""
         _save(label, actor=actor, reason=reason, create=create)
         if "allowed_next" in data:
             label.allowed_next.set(data["allowed_next"])
     return label
 
 
-def label_delete(*, label: StatusLabel, actor, reason: str = "") -> None:
-    if label.name_key == name_key(settings.DEFAULT_STATUS_LABEL):
-        raise Conflict(
-            f"'{label.name}' is the default label for new customers; it cannot be deleted.",
-            code="default_label",
-        )
-    held = label.customers.count()
-    if held:
-        raise Conflict(
-            f"{held} customer(s) hold the label '{label.name}'; move them to another label first.",
-            code="label_in_use",
-        )
-    if (
-        StatusChange.objects.filter(to_label=label).exists()
-        or StatusChange.objects.filter(from_label=label).exists()
-    ):
-        raise Conflict(
-            f"The label '{label.name}' appears in customers' status history, which is kept for good.",
-            code="label_in_use",
-        )
-    with_history(label, actor=actor, reason=reason)
-    label.delete()
+def label_delete(
+    *, label: StatusLabel, actor, reason: str = "", if_match: list[str] | None = None
+) -> None:
+    with transaction.atomic():
+        label = locked_for_write(StatusLabel, label.pk, if_match, no_key=False)
+        if label.name_key == name_key(settings.DEFAULT_STATUS_LABEL):
+            raise Conflict(
+                f"'{label.name}' is the default label for new customers; it cannot be deleted.",
+                code="default_label",
+            )
+        held = label.customers.count()
+        if held:
+            raise Conflict(
+                f"{held} customer(s) hold the label '{label.name}'; move them to another label first.",
+                code="label_in_use",
+            )
+        in_history = f"The label '{label.name}' appears in customers' status history, which is kept for good."
+        if (
+            StatusChange.objects.filter(to_label=label).exists()
+            or StatusChange.objects.filter(from_label=label).exists()
+        ):
+            raise Conflict(in_history, code="label_in_use")
+        with_history(label, actor=actor, reason=reason)
+        label.delete()

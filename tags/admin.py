@@ -1,8 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
@@ -193,7 +193,9 @@ class TagAdmin(HistoryPageMixin, SimpleHistoryAdmin):
 
     def restore_view(self, request: HttpRequest, object_id: str):
         """The Restore button of a deleted tag's page (POST only)."""
-        tag = get_object_or_404(Tag, pk=object_id)
+        tag = self.get_object(request, unquote(object_id))  # None for a malformed id too
+        if tag is None:
+            raise Http404
         if request.method != "POST" or not request.user.has_perm("tags.restore_tag"):
             raise PermissionDenied
         try:

@@ -14,8 +14,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from config.concurrency import check_if_match
-from config.exceptions import Conflict, InvalidInput
+from config.concurrency import check_if_match, locked_for_write
+from config.exceptions import Conflict, InvalidInput, PermissionDenied
 from config.history import with_history
 from config.transactions import atomic_with_retries
 from customers.models import Customer
@@ -40,6 +40,7 @@ from tags.models import (
 from tags.selectors import tags_by_key
 
 TAG_FIELDS = ("name", "reference_id", "description", "is_active", "metadata")
+CREATE_PERMISSION = "tags.add_tag"
 
 
 def tag_deleted_error(tag: Tag) -> Conflict:
@@ -108,7 +109,7 @@ def tag_create(*, data: dict[str, Any], actor: AbstractBaseUser | None, reason: 
 
 
 def _locked(tag: Tag) -> Tag:
-    return Tag.objects.select_for_update().get(pk=tag.pk)
+    return locked_for_write(Tag, tag.pk, no_key=False)  # 404 if deleted for good meanwhile
 
 
 def _locked_live(tag: Tag, if_match: list[str] | None) -> Tag:
@@ -227,13 +228,17 @@ def tags_resolve(
     actor: AbstractBaseUser | None,
     reason: str = "",
     dry_run: bool = False,
+    check_permissions: bool = True,
 ) -> tuple[dict[str, Tag], dict[str, Tag], list[str], list[str]]:
     """Map requested names to tags (case-insensitively), creating missing ones to add (on a
     dry run they come back unsaved, with no id).
 
     Returns (tags to add by key, tags to remove by key, warnings, names of the tags created
     or, on a dry run, to be created). Deleted tags → 409; inactive
-    tags to add, unknown names to add without ``create_missing``, or a name in both lists → 400.
+    tags to add, unknown names to add without ``create_missing``, or a name in both lists → 400;
+    names that would be created when ``actor`` lacks ``tags.add_tag`` → 403 (creating a tag is
+    the tag's own permission, not the tagging one). ``check_permissions=False`` is for
+    operators' commands, where ``actor`` only names whom the history is for.
     """
     add = _check_names(add, "tags_to_add")
     remove = _check_names(remove, "tags_to_remove")
@@ -274,6 +279,8 @@ def tags_resolve(
             )
 
     refuse_unusable()  # before creating anything, so a refused request creates no tag
+    if missing and not dry_run and check_permissions:
+        _check_may_create(actor, missing)
     if missing and dry_run:
         found.update(
             {
@@ -292,6 +299,18 @@ def tags_resolve(
         {k: found[k] for k in remove_keys if k in found},
         warnings,
         [found[tag_name_key(n)].name for n in missing],
+    )
+
+
+def _check_may_create(actor: AbstractBaseUser | None, names: list[str]) -> None:
+    """403 naming ``tags.add_tag`` unless ``actor`` may create tags (None: the system)."""
+    if actor is None or actor.has_perm(CREATE_PERMISSION):
+        return
+    raise PermissionDenied(
+        f"Creating the tag(s) {', '.join(names)} needs the permission {CREATE_PERMISSION}; "
+        "create them first or ask for that permission (create_missing: false refuses unknown "
+        "names instead).",
+        attr="tags_to_add",
     )
 
 
@@ -461,6 +480,7 @@ def customers_retag(
     dry_run: bool = False,
     all_or_nothing: bool = False,
     on_batch: Callable[[RetagResult, int], None] | None = None,
+    check_permissions: bool = True,
 ) -> RetagResult:
     """Apply one add/remove change to many customers, batch by batch.
 
@@ -471,18 +491,20 @@ def customers_retag(
     only real changes are recorded. A dry run counts what would change and writes nothing.
     The tags are resolved (and missing ones created) once, before the first batch. With
     ``all_or_nothing`` the whole run is one transaction (the API's bulk_tag, the admin's
-    actions); otherwise each batch commits on its own (the retag command).
+    actions); otherwise each batch commits on its own (the retag command). Creating missing
+    tags needs ``actor`` to hold ``tags.add_tag`` unless ``check_permissions`` is false (the
+    command: an operator with a shell, ``actor`` only names whom the history is for).
     """
     with transaction.atomic() if all_or_nothing else nullcontext():
         return _retag(
             batches, add=add, remove=remove, actor=actor, reason=reason, source=source,
             category=category, expires_at=expires_at, create_missing=create_missing,
-            dry_run=dry_run, on_batch=on_batch,
+            dry_run=dry_run, on_batch=on_batch, check_permissions=check_permissions,
         )  # fmt: skip
 
 
 def _retag(batches, *, add, remove, actor, reason, source, category, expires_at,
-           create_missing, dry_run, on_batch) -> RetagResult:  # fmt: skip
+           create_missing, dry_run, on_batch, check_permissions) -> RetagResult:  # fmt: skip
     add_tags, remove_tags, warnings, created = tags_resolve(
         add=list(add),
         remove=list(remove),
@@ -490,6 +512,7 @@ def _retag(batches, *, add, remove, actor, reason, source, category, expires_at,
         actor=actor,
         reason=reason,
         dry_run=dry_run,
+        check_permissions=check_permissions,
     )
     result = RetagResult(warnings=warnings, dry_run=dry_run, created_tags=created)
     names = {t.pk or t.name: t.name for t in [*add_tags.values(), *remove_tags.values()]}

@@ -79,5 +79,9 @@ def tag_api(db):
 
 @pytest.fixture
 def tagger(db):
-    """An integrator allowed to read customers and tag them."""
-    return make_client("customers.view_customer", "customers.tag_customer", "tags.view_tag")
+    """An integrator allowed to read customers and tag them, creating the tags it names and
+    seeing the segments the customer lands in."""
+    return make_client(
+        "customers.view_customer", "customers.tag_customer", "tags.view_tag", "tags.add_tag",
+        "segments.view_segment",
+    )  # fmt: skip

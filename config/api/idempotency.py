@@ -1,8 +1,8 @@
 """``Idempotency-Key`` on POST (IETF httpapi idempotency-key draft), for every API endpoint.
 
 ``begin`` claims the key before the work runs (its own committed INSERT), ``finish`` stores the
-response, and a later request with the same key replays it. Same key with another method, path
-or body → 422; while the first request is still running → 409. Keys live 24 hours
+response, and a later request with the same key replays it. Same key with another method, path,
+body or datetime format → 422; while the first request is still running → 409. Keys live 24 hours
 (``manage.py prune_idempotency_keys``).
 """
 
@@ -16,6 +16,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import exceptions, status
 
+from config.api.fields import UNIX_MS_HEADER, wants_unix_ms
 from config.api.models import ApiToken, IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -35,7 +36,8 @@ class KeyInFlight(exceptions.APIException):
 class KeyReused(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = (
-        "This Idempotency-Key was used with a different request (method, path or body)."
+        "This Idempotency-Key was used with a different request (method, path, body or "
+        "X-Datetime-Format)."
     )
     default_code = "idempotency_key_reused"
 
@@ -59,10 +61,18 @@ def _client(request) -> str:
 
 
 def _fingerprint(request) -> str:
+    """Method, full path, body bytes and the datetime format asked for.
+
+    A replay is the first response byte for byte, so a request asking for another
+    representation (``X-Datetime-Format: unix_ms`` vs ISO) is another request (422), not a
+    replay in the wrong format. ISO, the default, adds nothing, so absent and ``iso`` match.
+    """
     digest = hashlib.sha256()
     for part in (request.method, request.get_full_path()):
         digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
     digest.update(request._request.body)
+    if wants_unix_ms({"request": request}):
+        digest.update(b"\0" + UNIX_MS_HEADER.encode() + b": unix_ms")
     return digest.hexdigest()
 
 

@@ -100,6 +100,29 @@ class ApiModelSerializer(StrictInputMixin, serializers.ModelSerializer):
                 yield field
 
 
+class PermissionFieldsMixin:
+    """Response fields shown only to callers holding a permission.
+
+    ``field_permissions = {"segments": "segments.view_segment"}``: for a caller without it the
+    key is absent (declare such a field ``required=False`` so the schema says it may be).
+    Without a request in the context nobody is known, so the field is absent too.
+    """
+
+    field_permissions: dict[str, str] = {}
+
+    @property
+    def _readable_fields(self):
+        user = getattr(self.context.get("request"), "user", None)
+        hidden = {
+            name
+            for name, permission in self.field_permissions.items()
+            if user is None or not user.has_perm(permission)
+        }
+        for field in super()._readable_fields:
+            if field.field_name not in hidden:
+                yield field
+
+
 class ReasonField(StrictCharField):
     """Optional ``reason`` on writes, stored as the history record's change reason."""
 

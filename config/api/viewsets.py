@@ -13,6 +13,7 @@ from config.api.pagination import MAX_LIMIT, CursorPagination
 from config.api.parsers import refuse_unstorable
 from config.api.serializers import UNKNOWN_FIELD, DestroyRequestSerializer
 from config.concurrency import etag_for, parse_if_match
+from config.exceptions import PermissionDenied
 from config.fields import parse_ulid
 
 
@@ -69,6 +70,8 @@ class ApiViewMixin:
     envelope_plural: str = "results"
     identify_by: dict[str, Callable[[str], dict | None]] = {"id": lookup_by_id}
     includes_choices: tuple[str, ...] = ()
+    # Includes that show another resource's data need its view permission (else 403).
+    include_permissions: dict[str, str] = {}
     action_permissions: dict[str, list[str]] = {}
     # Actions (by name) that can answer 409, for the schema.
     conflict_actions: tuple[str, ...] = ()
@@ -106,6 +109,8 @@ class ApiViewMixin:
             raise ValidationError(
                 {UNIX_MS_HEADER: [ErrorDetail("Must be 'iso' or 'unix_ms'.", "invalid")]}
             )
+        if self.includes_choices:
+            self.get_includes()  # refuse a bad or forbidden include before any work
         self._idempotency = idempotency.begin(request)
 
     def refuse_unknown_list_parameters(self) -> None:
@@ -143,6 +148,14 @@ class ApiViewMixin:
             allowed = ", ".join(self.includes_choices) or "none"
             message = f"Unknown include(s): {', '.join(sorted(unknown))}. Allowed: {allowed}."
             raise ValidationError({"includes": [ErrorDetail(message, "invalid")]})
+        user = self.request.user
+        if forbidden := sorted(
+            f"{include} (needs {self.include_permissions[include]})"
+            for include in requested
+            if include in self.include_permissions
+            and not user.has_perm(self.include_permissions[include])
+        ):
+            raise PermissionDenied(f"You may not include: {', '.join(forbidden)}.", attr="includes")
         return requested
 
     def get_serializer_context(self) -> dict:

@@ -135,6 +135,7 @@ class CustomerViewSet(ApiModelViewSet):
     }
     identify_by_actions = ("tag", "tags", "untag", "status", "status_history")
     includes_choices = ("customer.metadata", "customer.tag_details", "customer.segments")
+    include_permissions = {"customer.segments": "segments.view_segment"}
     action_permissions = {
         "tag": ["customers.tag_customer"],
         "tags": ["customers.view_customer"],

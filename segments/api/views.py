@@ -44,6 +44,7 @@ class SegmentViewSet(ApiModelViewSet):
     envelope = "segment"
     envelope_plural = "segments"
     identify_by = {"id": lookup_by_id}
+    use_etags = True
     identify_by_actions = ("customers", "count")
     conflict_actions = ("create", "update", "partial_update")
     action_permissions = {
@@ -78,11 +79,17 @@ class SegmentViewSet(ApiModelViewSet):
                 data=serializer.validated_data,
                 actor=self.request.user,
                 reason=self.get_reason(serializer),
+                if_match=self.get_if_match(),
             )
         )
 
     def perform_destroy(self, instance: Segment) -> None:
-        services.segment_delete(segment=instance, actor=self.request.user, reason=self.get_reason())
+        services.segment_delete(
+            segment=instance,
+            actor=self.request.user,
+            reason=self.get_reason(),
+            if_match=self.get_if_match(),
+        )
 
     @extend_schema(**sublist_schema("SegmentCustomersPage", "customers", CustomerSerializer))
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)

@@ -11,6 +11,7 @@ class StatusViewSet(ApiModelViewSet):
     envelope = "status"
     envelope_plural = "statuses"
     identify_by = {"id": lookup_by_id}
+    use_etags = True
     conflict_actions = ("create", "update", "partial_update", "destroy")
     ordering_fields = ("id", "name")
 
@@ -37,11 +38,17 @@ class StatusViewSet(ApiModelViewSet):
                 data=serializer.validated_data,
                 actor=self.request.user,
                 reason=self.get_reason(serializer),
+                if_match=self.get_if_match(),
             )
         )
 
     def perform_destroy(self, instance: Status) -> None:
-        services.status_delete(status=instance, actor=self.request.user, reason=self.get_reason())
+        services.status_delete(
+            status=instance,
+            actor=self.request.user,
+            reason=self.get_reason(),
+            if_match=self.get_if_match(),
+        )
 
 
 class StatusLabelViewSet(ApiModelViewSet):
@@ -51,6 +58,7 @@ class StatusLabelViewSet(ApiModelViewSet):
     envelope = "status_label"
     envelope_plural = "status_labels"
     identify_by = {"id": lookup_by_id}
+    use_etags = True
     conflict_actions = ("create", "update", "partial_update", "destroy")
     ordering_fields = ("id", "name")
 
@@ -77,8 +85,14 @@ class StatusLabelViewSet(ApiModelViewSet):
                 data=serializer.validated_data,
                 actor=self.request.user,
                 reason=self.get_reason(serializer),
+                if_match=self.get_if_match(),
             )
         )
 
     def perform_destroy(self, instance: StatusLabel) -> None:
-        services.label_delete(label=instance, actor=self.request.user, reason=self.get_reason())
+        services.label_delete(
+            label=instance,
+            actor=self.request.user,
+            reason=self.get_reason(),
+            if_match=self.get_if_match(),
+        )

@@ -17,7 +17,7 @@ from config.api.fields import (
     StrictBooleanField,
     StrictCharField,
 )
-from config.api.serializers import ReasonField, RequestSerializer
+from config.api.serializers import PermissionFieldsMixin, ReasonField, RequestSerializer
 from tags.models import TagAssignment
 
 TAG_NAME_PATTERN = r"^[A-Za-z0-9_\- ]*[A-Za-z0-9_\-][A-Za-z0-9_\- ]*$"
@@ -101,17 +101,26 @@ class SegmentMatchSerializer(serializers.Serializer):
     matched_by_tags = serializers.ListField(child=StrictCharField())
 
 
-class CustomerTagResponseSerializer(serializers.Serializer):
+class CustomerTagResponseSerializer(PermissionFieldsMixin, serializers.Serializer):
+    """What a tagging call changed and the customer's tags and segments after it."""
+
     id = StrictCharField()
     current_tags = serializers.ListField(child=StrictCharField())
     tags_added = serializers.ListField(child=StrictCharField())
     tags_removed = serializers.ListField(child=StrictCharField())
     tag_count = serializers.IntegerField()
-    segments = SegmentMatchSerializer(many=True)
+    segments = SegmentMatchSerializer(
+        many=True,
+        required=False,
+        help_text="Active segments the customer is in; absent for a caller without "
+        "`segments.view_segment`.",
+    )
     warnings = serializers.ListField(child=StrictCharField())
     updated_at = ApiDateTimeField()
     updated_by = StrictCharField(allow_null=True)
     success = StrictBooleanField()
+
+    field_permissions = {"segments": "segments.view_segment"}
 
 
 class TagAssignmentSerializer(serializers.ModelSerializer):

@@ -138,3 +138,47 @@ def test_keys_on_the_tag_endpoint_replay_without_tagging_twice(tagger):
     assert first.json()["tags_added"] == ["vip"]
     assert TagAssignment.objects.filter(customer=customer).count() == 1
     assert TagAssignment.history.filter(customer_id=customer.id).count() == 1
+
+
+def test_a_replay_asking_for_another_datetime_format_is_another_request(api):
+    """Replays are byte-exact, so a key first used with ISO datetimes cannot answer unix_ms
+    (docs/decisions.md, Idempotency-Key): a 422, not ISO dates to a unix_ms caller."""
+    first = post(api, {"name": "Ada"})
+    assert isinstance(first.json()["customer"]["created_at"], str)
+    other = api.post(
+        "/api/v1/customers/",
+        {"name": "Ada"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+        HTTP_X_DATETIME_FORMAT="unix_ms",
+    )
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["code"] == "idempotency_key_reused"
+    assert "X-Datetime-Format" in other.json()["errors"][0]["detail"]
+    explicit_iso = api.post(
+        "/api/v1/customers/",
+        {"name": "Ada"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+        HTTP_X_DATETIME_FORMAT="ISO",
+    )
+    assert explicit_iso["Idempotent-Replayed"] == "true"
+    assert explicit_iso.content == first.content
+    assert Customer.objects.count() == 1
+
+
+def test_a_unix_ms_request_replays_in_unix_ms(api):
+    def unix_ms():
+        return api.post(
+            "/api/v1/customers/",
+            {"name": "Ada"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="k-ms",
+            HTTP_X_DATETIME_FORMAT="unix_ms",
+        )
+
+    first, again = unix_ms(), unix_ms()
+    assert isinstance(first.json()["customer"]["created_at"], int)
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.content == first.content
+    assert post(api, {"name": "Ada"}, key="k-ms").status_code == 422

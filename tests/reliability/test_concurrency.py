@@ -21,7 +21,11 @@ from rest_framework.test import APIClient
 
 from config.api.models import IdempotencyKey
 from customers.models import Customer
+from segments.models import Segment
+from statuses.models import Status, StatusChange, StatusLabel
+from statuses.services import label_save
 from tags.models import Tag, TagAssignment
+from tests.api.test_etags import RESOURCES, crud
 from tests.conftest import ALL_CUSTOMER_PERMS, ALL_TAG_PERMS, make_client
 from tests.factories import CustomerFactory, TagFactory
 
@@ -138,7 +142,8 @@ def test_random_adds_and_removes_from_8_threads_keep_history_and_rows_in_step():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_16_concurrent_creates_of_one_name_let_exactly_one_win():
+@pytest.mark.parametrize("count", [16, 50])
+def test_concurrent_creates_of_one_name_let_exactly_one_win(count):
     needs_postgresql()
     raw = make_client(*ALL_TAG_PERMS, username="racer").raw_token
     spellings = ["VIP", "vip", " Vip "]
@@ -151,10 +156,10 @@ def test_16_concurrent_creates_of_one_name_let_exactly_one_win():
         body = response.json()
         answers.append((response.status_code, [e["code"] for e in body.get("errors", [])]))
 
-    in_threads(16, work)
+    in_threads(count, work)
 
     statuses = sorted(status for status, _ in answers)
-    assert len(statuses) == 16
+    assert len(statuses) == count
     assert not [s for s in statuses if s >= 500], statuses
     assert statuses.count(201) == 1, statuses
     assert set(statuses) - {201} <= {400, 409}, statuses
@@ -224,7 +229,7 @@ def test_ten_parallel_tag_posts_with_one_key_tag_once():
     needs_postgresql()
     customer = CustomerFactory()
     raw = make_client(
-        "customers.view_customer", "customers.tag_customer", username="same-user"
+        "customers.view_customer", "customers.tag_customer", "tags.add_tag", username="same-user"
     ).raw_token
 
     url, body = f"/api/v1/customers/{customer.id}/tag", {"tags_to_add": ["once"]}
@@ -252,3 +257,298 @@ def test_ten_parallel_customer_posts_with_one_key_create_once():
     assert_one_original(racing + late, 201)
     assert all(a.replayed for a in late)
     assert Customer.objects.filter(name="Once").count() == 1
+
+
+# --- status changes on one customer from 8 threads -------------------------------------------
+
+STATUS_OPS_PER_THREAD = 30
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("route", ["id", "lookup"])
+def test_8_threads_changing_one_customers_status_all_succeed_and_chain(route):
+    """Every call is a 200 (the customer's row serialises them) and the change log is one
+    unbroken chain from the first label to the customer's final one."""
+    needs_postgresql()
+    customer = CustomerFactory(mobile="1234512345")
+    labels = ["Active", "Inactive", "Suspended"]
+    raw = make_client(
+        "customers.view_customer", "statuses.change_customer_status", username="mover"
+    ).raw_token
+    statuses: list[list[int]] = [[] for _ in range(THREADS)]
+
+    def work(index: int) -> None:
+        rng = random.Random(index)
+        client = bearer(raw)
+        for n in range(STATUS_OPS_PER_THREAD):
+            body = {"label": rng.choice(labels), "reason": f"thread {index} op {n}"}
+            if route == "id":
+                response = client.put(
+                    f"/api/v1/customers/{customer.id}/status",
+                    {**body, "source": "API"},
+                    format="json",
+                )
+            else:
+                response = client.put(
+                    "/api/v1/customers/lookup/status?source=WEB&identifierName=mobile"
+                    "&identifierValue=1234512345",
+                    body,
+                    format="json",
+                )
+            statuses[index].append(response.status_code)
+
+    in_threads(THREADS, work)
+
+    codes = Counter(code for per_thread in statuses for code in per_thread)
+    assert codes == {200: THREADS * STATUS_OPS_PER_THREAD}, codes
+    changes = list(
+        StatusChange.objects.filter(customer_id=customer.id)
+        .order_by("id")
+        .values_list("from_label__name", "to_label__name")
+    )
+    assert changes, "no change was recorded"
+    held = "Active"
+    for from_label, to_label in changes:
+        assert from_label == held, f"broken chain: {from_label} after {held}"
+        assert to_label != from_label
+        held = to_label
+    customer.refresh_from_db()
+    assert customer.status_label.name == held
+
+
+# --- one ETag, eight writers -----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.name)
+def test_8_writers_with_one_etag_let_exactly_one_win(resource):
+    needs_postgresql()
+    client = make_client(*resource.perms, username="etag-racer")
+    obj = resource.make()
+    url = f"{resource.url}{obj.pk}"
+    etag = client.get(url)["ETag"]
+    answers: list[tuple[int, str]] = []
+
+    def work(index: int) -> None:
+        value = f"writer {index}"
+        response = bearer(client.raw_token).patch(
+            url, {resource.field: value}, format="json", HTTP_IF_MATCH=etag
+        )
+        answers.append((response.status_code, value))
+
+    in_threads(THREADS, work)
+
+    codes = Counter(status for status, _ in answers)
+    assert codes == {200: 1, 412: THREADS - 1}, codes
+    winner = next(value for status, value in answers if status == 200)
+    assert getattr(resource.model.objects.get(pk=obj.pk), resource.field) == winner
+
+
+# --- names taken in parallel: a clean 409, never a 500 ---------------------------------------
+
+
+def race_for_a_name(count: int, call: Callable[[APIClient, int], object]) -> list[tuple[int, list]]:
+    answers: list[tuple[int, list]] = []
+    raw = make_client(
+        *crud("segments", "segment"), *crud("statuses", "status"),
+        *crud("statuses", "statuslabel"), "tags.view_tag", username="namer",
+    ).raw_token  # fmt: skip
+
+    def work(index: int) -> None:
+        response = call(bearer(raw), index)
+        body = response.json()
+        answers.append((response.status_code, [e["code"] for e in body.get("errors", [])]))
+
+    in_threads(count, work)
+    return answers
+
+
+def assert_one_winner(answers: list[tuple[int, list]], success: int) -> None:
+    statuses = sorted(status for status, _ in answers)
+    assert statuses.count(success) == 1, statuses
+    assert {(s, tuple(c)) for s, c in answers if s != success} == {(409, ("duplicate_name",))}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_16_parallel_segment_creates_of_one_name_let_exactly_one_win():
+    needs_postgresql()
+    TagFactory(name="vip")
+    spellings = ["Big Spenders", "big spenders", " BIG  Spenders "]
+    answers = race_for_a_name(
+        16,
+        lambda client, i: client.post(
+            "/api/v1/segments/",
+            {"name": spellings[i % 3], "rule": {"all": ["vip"]}},
+            format="json",
+        ),
+    )
+    assert_one_winner(answers, 201)
+    assert list(Segment.objects.values_list("name_key", flat=True)) == ["big spenders"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_status_creates_of_one_name_let_exactly_one_win():
+    needs_postgresql()
+    answers = race_for_a_name(
+        8, lambda client, i: client.post("/api/v1/statuses/", {"name": "Gold"}, format="json")
+    )
+    assert_one_winner(answers, 201)
+    assert Status.objects.filter(name_key="gold").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_8_labels_renamed_to_one_name_at_once_let_exactly_one_win():
+    needs_postgresql()
+    active = Status.objects.get(name="Active")
+    labels = [
+        label_save(label=None, data={"name": f"Label {i}", "status": active}, actor=None)
+        for i in range(8)
+    ]
+    answers = race_for_a_name(
+        8,
+        lambda client, i: client.patch(
+            f"/api/v1/status_labels/{labels[i].pk}", {"name": "Gold"}, format="json"
+        ),
+    )
+    assert_one_winner(answers, 200)
+    assert StatusLabel.objects.filter(name_key="gold").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_50_tag_calls_creating_one_new_tag_at_once_all_succeed_with_one_tag():
+    """Tag creation inside tagging (create_missing) loses races quietly: every call is a 200,
+    one tag exists and every customer holds it."""
+    needs_postgresql()
+    customers = [c.id for c in CustomerFactory.create_batch(50)]
+    raw = make_client(
+        "customers.view_customer", "customers.tag_customer", "tags.add_tag", username="creator"
+    ).raw_token
+    answers: list[int] = []
+
+    def work(index: int) -> None:
+        response = bearer(raw).post(
+            f"/api/v1/customers/{customers[index]}/tag",
+            {"tags_to_add": ["Brand New" if index % 2 else "brand  new"]},
+            format="json",
+        )
+        answers.append(response.status_code)
+
+    in_threads(50, work)
+
+    assert Counter(answers) == {200: 50}, Counter(answers)
+    tag = Tag.objects.get()
+    assert tag.name_key == "brand new"
+    assert TagAssignment.objects.filter(tag=tag).count() == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_label_while_customers_move_to_it_is_never_a_500():
+    """Either the delete wins (the moves are 400 invalid_label) or the moves do (the delete is
+    a 409 label_in_use); no move is recorded to a label that is gone."""
+    needs_postgresql()
+    active = Status.objects.get(name="Active")
+    customers = [c.id for c in CustomerFactory.create_batch(7)]
+    raw = make_client(
+        "customers.view_customer", "statuses.change_customer_status",
+        *crud("statuses", "statuslabel"), username="deleter",
+    ).raw_token  # fmt: skip
+    for round_ in range(5):
+        label = label_save(
+            label=None, data={"name": f"Doomed {round_}", "status": active}, actor=None
+        )
+        answers: list[tuple[str, int]] = []
+
+        def work(index: int, label=label, answers=answers) -> None:
+            client = bearer(raw)
+            if index == 7:
+                response = client.delete(f"/api/v1/status_labels/{label.pk}")
+                answers.append(("delete", response.status_code))
+            else:
+                response = client.put(
+                    f"/api/v1/customers/{customers[index]}/status",
+                    {"label": label.name, "reason": "race", "source": "API"},
+                    format="json",
+                )
+                answers.append(("move", response.status_code))
+
+        in_threads(8, work)
+
+        assert not [a for a in answers if a[1] >= 500], answers
+        deleted = dict(answers)["delete"] == 204
+        moved = StatusChange.objects.filter(to_label_id=label.pk).count()
+        assert StatusLabel.objects.filter(pk=label.pk).exists() is not deleted
+        assert not (deleted and moved), answers
+        Customer.objects.update(status_label=StatusLabel.objects.get(name="Active"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_customer_while_its_status_and_tags_change_is_never_a_500():
+    """Calls that lose to the delete are 404s; the others finished before it."""
+    needs_postgresql()
+    raw = make_client(
+        *ALL_CUSTOMER_PERMS, "customers.tag_customer", "statuses.change_customer_status",
+        "tags.add_tag", username="vanisher",
+    ).raw_token  # fmt: skip
+    TagFactory(name="vip")
+    for _ in range(5):
+        customer = CustomerFactory()
+        answers: list[tuple[str, int]] = []
+
+        def work(index: int, customer=customer, answers=answers) -> None:
+            client = bearer(raw)
+            url = f"/api/v1/customers/{customer.id}"
+            if index == 0:
+                answers.append(("delete", client.delete(url).status_code))
+            elif index % 2:
+                body = {
+                    "label": ["Inactive", "Active"][index % 4 == 1],
+                    "reason": "r",
+                    "source": "API",
+                }
+                answers.append(
+                    ("status", client.put(f"{url}/status", body, format="json").status_code)
+                )
+            else:
+                body = {"tags_to_add": ["vip"]} if index % 4 else {"tags_to_remove": ["vip"]}
+                answers.append(("tag", client.post(f"{url}/tag", body, format="json").status_code))
+
+        in_threads(8, work)
+
+        assert not [a for a in answers if a[1] >= 500], answers
+        assert set(answers) <= {
+            ("delete", 204),
+            ("status", 200),
+            ("status", 404),
+            ("tag", 200),
+            ("tag", 404),
+        }, answers
+        assert not Customer.objects.filter(pk=customer.id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.name)
+def test_8_parallel_deletes_and_changes_of_one_object_are_never_a_500(resource):
+    """One delete wins; the writers that queued behind it find the row gone (404) or, for a
+    tag's soft delete, deleted (409); changes before it went through."""
+    needs_postgresql()
+    client = make_client(*resource.perms, username="double-deleter")
+    obj = resource.make()
+    url = f"{resource.url}{obj.pk}"
+    answers: list[tuple[str, int]] = []
+
+    def work(index: int) -> None:
+        api = bearer(client.raw_token)
+        if index % 2:
+            answers.append(("delete", api.delete(url).status_code))
+        else:
+            body = {resource.field: f"writer {index}"}
+            answers.append(("patch", api.patch(url, body, format="json").status_code))
+
+    in_threads(THREADS, work)
+
+    assert not [a for a in answers if a[1] >= 500], answers
+    deletes = Counter(status for kind, status in answers if kind == "delete")
+    assert deletes[resource.delete_status] == 1, answers
+    late = {404} if resource.delete_status == 204 else {409}
+    assert set(deletes) - {resource.delete_status} <= late, answers
+    assert {status for kind, status in answers if kind == "patch"} <= {200} | late, answers

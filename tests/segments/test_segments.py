@@ -22,6 +22,7 @@ pytestmark = pytest.mark.django_db
 ALL_PERMS = (
     "segments.view_segment", "segments.add_segment", "segments.change_segment",
     "segments.delete_segment", "customers.view_customer", "customers.tag_customer", "tags.view_tag",
+    "tags.add_tag",
 )  # fmt: skip
 
 

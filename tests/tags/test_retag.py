@@ -227,7 +227,9 @@ def test_expiry_is_set_on_added_assignments(customers):
 
 
 def test_bulk_tag_api_and_retag_write_the_same_history(customers, client_with):
-    client = client_with("customers.view_customer", "customers.tag_customer", "tags.view_tag")
+    client = client_with(
+        "customers.view_customer", "customers.tag_customer", "tags.view_tag", "tags.add_tag"
+    )
     response = client.post(
         "/api/v1/customers/bulk_tag",
         {"customer_ids": [customers[0].id], "tags_to_add": ["vip"], "reason": "api"},

@@ -113,6 +113,7 @@ class Command(BaseCommand):
                 create_missing=not options["no_create_missing"],
                 dry_run=options["dry_run"],
                 on_batch=self._progress(total),
+                check_permissions=False,  # --user names whom the history is for
             )
         except DomainError as error:
             raise CommandError(str(error)) from error
