@@ -85,7 +85,19 @@ def put_body(resource: Resource, client, url: str, value: str) -> dict:
     if resource.name == "segment":
         return {"name": "VIPs", "rule": {"all": ["vip"]}, resource.field: value}
     current = client.get(url).json()[resource.name]
-    return {k: v for k, v in current.items() if v is not None} | {resource.field: value}
+    writable = WRITABLE[resource.name]
+    return {k: v for k, v in current.items() if k in writable and v is not None} | {
+        resource.field: value
+    }
+
+
+# What a client sends back on PUT: the read-only fields of a GET are refused in a body.
+WRITABLE = {
+    "customer": {"name", "email", "mobile", "reference_id"},
+    "customer_tag": {"name", "is_active", "reference_id", "description"},
+    "status": {"name", "description", "allowed_next"},
+    "status_label": {"name", "status", "description", "allowed_next"},
+}
 
 
 def test_get_put_patch_answer_an_etag_that_changes_with_the_object(resource):
