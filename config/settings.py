@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "config.devserver",  # runserver: whitenoise's, with room for a burst of connections
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -116,8 +117,12 @@ TEMPLATES = [
 # SQLite (a WAL file next to manage.py) unless DATABASE_URL is set. SQLite transactions start
 # IMMEDIATE so concurrent writers queue on the write lock instead of failing half-way.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# Persistent connections only where the server reuses its threads: config/gunicorn.py sets
+# DB_CONN_MAX_AGE for its workers. runserver (make run) starts a thread per client connection,
+# and a kept database connection per thread would let 100 idle clients hold 100 of PostgreSQL's.
+DB_CONN_MAX_AGE = 0 if "runserver" in sys.argv else env_int("DB_CONN_MAX_AGE", 0)
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE)}
 else:
     DATABASES = {
         "default": {
@@ -158,6 +163,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Outside production whitenoise serves the apps' static files straight from their folders, so
+# `make run` (DEBUG off) serves the admin's CSS without collectstatic; production serves the
+# collected, hashed copies.
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = not PRODUCTION
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -17,12 +17,17 @@ from tests.factories import TagFactory
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Django's development server, only given a longer accept queue here (config/devserver).
+NOT_DOMAIN_COMMANDS = {"runserver"}
+
+
 def project_commands() -> dict[str, str]:
     """Command name → app, for the commands that live in this repository (not Django's)."""
     return {
         name: app
         for name, app in get_commands().items()
-        if not app.startswith(("django.", "rest_framework", "drf_", "simple_history"))
+        if name not in NOT_DOMAIN_COMMANDS
+        and not app.startswith(("django.", "rest_framework", "drf_", "simple_history"))
         and Path(__import__(app, fromlist=["_"]).__file__).resolve().is_relative_to(ROOT)
     }
 
