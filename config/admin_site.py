@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from config.auth import ThrottledAdminAuthenticationForm
 from config.dashboard import dashboard
 
 
@@ -11,6 +12,7 @@ class TagdeskAdminSite(admin.AdminSite):
     site_header = "Tagdesk back office"
     site_title = "Tagdesk"
     index_title = "Customers, tags, segments and statuses"
+    login_form = ThrottledAdminAuthenticationForm
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
         """The app list plus the dashboard (templates/admin/index.html), for staff who may

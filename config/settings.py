@@ -226,10 +226,20 @@ if API_THROTTLE_RATE.lower() in {"", "off", "none"}:
 # ``last_used_at`` on a token is written at most this often, so reads stay reads.
 API_TOKEN_LAST_USED_RESOLUTION_SECONDS = 60
 
+# Failed sign-ins (admin login, API Basic, bad API tokens) lock the client address or the
+# username for the window once a limit is reached (config/auth_failures.py).
+AUTH_FAILURES_PER_USERNAME = env_int("AUTH_FAILURES_PER_USERNAME", 10)
+AUTH_FAILURES_PER_ADDRESS = env_int("AUTH_FAILURES_PER_ADDRESS", 50)
+AUTH_FAILURE_WINDOW_SECONDS = env_int("AUTH_FAILURE_WINDOW_SECONDS", 900)
+# Proxies in front of the app whose X-Forwarded-For entries are trusted for the client address
+# (throttles and the sign-in brake): production runs behind one TLS proxy.
+NUM_PROXIES = env_int("NUM_PROXIES", 1 if PRODUCTION else 0)
+
 REST_FRAMEWORK = {
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "config.api.authentication.ApiTokenAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "config.api.authentication.ThrottledBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["config.api.permissions.ModelPermissions"],
