@@ -1,3 +1,5 @@
+from django.db import connection
+
 from config.commands import ProjectCommand
 from config.databases import database_create_if_missing
 
@@ -7,4 +9,5 @@ class Command(ProjectCommand):
 
     def handle(self, *args, **options) -> None:
         if database_create_if_missing():
-            self.stdout.write(self.style.SUCCESS("Created the database DATABASE_URL names."))
+            name = connection.settings_dict["NAME"]
+            self.stdout.write(self.style.SUCCESS(f"Created PostgreSQL database {name!r}."))
