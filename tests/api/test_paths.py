@@ -81,7 +81,9 @@ def test_every_route_answers_the_same_with_and_without_a_trailing_slash(supercli
         assert one.status_code < 500, path
 
 
-def test_post_without_a_trailing_slash_creates(superclient):
+@pytest.mark.parametrize("debug", [False, True])
+def test_post_without_a_trailing_slash_creates(superclient, settings, debug):
+    settings.DEBUG = debug
     response = superclient.post(
         "/api/v1/customers", {"name": "Ada", "email": "ada@example.com"}, format="json"
     )
