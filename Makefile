@@ -19,10 +19,14 @@ install: $(VENV)/.installed
 # A random SECRET_KEY is generated once into .env (git-ignored) and reused by later runs.
 .env:
 	@echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
-	@echo "DEBUG=1" >> .env
 
+# Debug pages show settings and environment to anyone who reaches the server: off unless asked
+# for with `make run DEBUG=1` (a DEBUG line in .env from older runs is ignored). A missing
+# PostgreSQL database (DATABASE_URL) is created first.
+DEBUG ?= 0
 run: install .env
-	@set -a; . ./.env; set +a; \
+	@set -a; . ./.env; set +a; export DEBUG="$(DEBUG)"; \
+	$(PY) manage.py ensure_database && \
 	$(PY) manage.py migrate --noinput && \
 	$(PY) manage.py seed_demo --customers 300 --if-empty && \
 	$(PY) manage.py demo_admin && \

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from config.api.parsers import find_unstorable
+from config.auth import ThrottledAdminAuthenticationForm
 from config.dashboard import dashboard
 
 
@@ -47,6 +48,7 @@ class TagdeskAdminSite(admin.AdminSite):
     site_header = "Tagdesk back office"
     site_title = "Tagdesk"
     index_title = "Customers, tags, segments and statuses"
+    login_form = ThrottledAdminAuthenticationForm
 
     def register(self, model_or_iterable, admin_class=None, **options) -> None:
         """Every model admin, Django's own (users, groups) included, checks a posted selection."""

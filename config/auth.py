@@ -1,8 +1,18 @@
-"""Authentication backend that loads a user's permissions in one query instead of two."""
+"""Authentication backend that loads a user's permissions in one query instead of two, and the
+admin's login form with the sign-in brake."""
 
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import backends
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+
+from config.auth_failures import (
+    auth_failure_record,
+    auth_lockout_wait,
+    auth_success_record,
+    lockout_message,
+)
 
 
 class ModelBackend(backends.ModelBackend):
@@ -25,3 +35,21 @@ class ModelBackend(backends.ModelBackend):
                 ).order_by()
             }
         return user_obj._perm_cache
+
+
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's login form with the sign-in brake (config.auth_failures): while the address
+    or the username is locked it says so and checks no password."""
+
+    def clean(self) -> dict:
+        username = self.cleaned_data.get("username")
+        if wait := auth_lockout_wait(request=self.request, username=username):
+            raise ValidationError(lockout_message(wait), code="too_many_attempts")
+        try:
+            cleaned = super().clean()
+        except ValidationError as error:
+            if error.code == "invalid_login":
+                auth_failure_record(request=self.request, username=username)
+            raise
+        auth_success_record(request=self.request, username=username)
+        return cleaned

@@ -3,6 +3,10 @@
 import multiprocessing
 import os
 
+# Workers serve one request at a time on a thread they keep, so each may keep its database
+# connection (config/settings.py reads this; the default elsewhere is to close it per request).
+os.environ.setdefault("DB_CONN_MAX_AGE", "60")
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))

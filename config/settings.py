@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
@@ -59,12 +60,14 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "config.devserver",  # runserver: whitenoise's, with room for a burst of connections
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "drf_standardized_errors",
     "simple_history",
     "customers",
@@ -77,8 +80,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.observability.RequestIdMiddleware",
+    # Outermost after the request id: it sees every error response, debug pages included.
+    "config.middleware.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.middleware.BothSlashFormsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,6 +96,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Both slash forms of a route are served in place (config.middleware.BothSlashFormsMiddleware):
+# never a redirect, which would turn a POST into a GET.
+APPEND_SLASH = False
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -110,8 +120,12 @@ TEMPLATES = [
 # SQLite (a WAL file next to manage.py) unless DATABASE_URL is set. SQLite transactions start
 # IMMEDIATE so concurrent writers queue on the write lock instead of failing half-way.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# Persistent connections only where the server reuses its threads: config/gunicorn.py sets
+# DB_CONN_MAX_AGE for its workers. runserver (make run) starts a thread per client connection,
+# and a kept database connection per thread would let 100 idle clients hold 100 of PostgreSQL's.
+DB_CONN_MAX_AGE = 0 if "runserver" in sys.argv else env_int("DB_CONN_MAX_AGE", 0)
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE)}
 else:
     DATABASES = {
         "default": {
@@ -152,6 +166,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the docs pages' start script and style
+# Outside production whitenoise serves the apps' static files straight from their folders, so
+# `make run` (DEBUG off) serves the admin's CSS without collectstatic; production serves the
+# collected, hashed copies.
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = not PRODUCTION
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -189,6 +208,27 @@ if PRODUCTION:
     SECURE_REFERRER_POLICY = "same-origin"
     X_FRAME_OPTIONS = "DENY"
 
+# Content-Security-Policy (django-csp) on every response: scripts, styles, images and requests
+# from this site only, so the admin and the API docs load nothing from elsewhere and no inline
+# script runs. Styles allow inline: Redoc and Swagger UI inject <style> elements and the
+# dashboard's bars are sized by style attributes. Images allow data: (the admin's icon, Swagger
+# UI's), workers blob: (Redoc's search).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 # django-simple-history's admin "revert" would write past the services' rules (it could bring a
 # deleted tag back to life): history pages are read-only; changes go through the forms.
 SIMPLE_HISTORY_REVERT_DISABLED = True
@@ -211,10 +251,20 @@ if API_THROTTLE_RATE.lower() in {"", "off", "none"}:
 # ``last_used_at`` on a token is written at most this often, so reads stay reads.
 API_TOKEN_LAST_USED_RESOLUTION_SECONDS = 60
 
+# Failed sign-ins (admin login, API Basic, bad API tokens) lock the client address or the
+# username for the window once a limit is reached (config/auth_failures.py).
+AUTH_FAILURES_PER_USERNAME = env_int("AUTH_FAILURES_PER_USERNAME", 10)
+AUTH_FAILURES_PER_ADDRESS = env_int("AUTH_FAILURES_PER_ADDRESS", 50)
+AUTH_FAILURE_WINDOW_SECONDS = env_int("AUTH_FAILURE_WINDOW_SECONDS", 900)
+# Proxies in front of the app whose X-Forwarded-For entries are trusted for the client address
+# (throttles and the sign-in brake): production runs behind one TLS proxy.
+NUM_PROXIES = env_int("NUM_PROXIES", 1 if PRODUCTION else 0)
+
 REST_FRAMEWORK = {
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "config.api.authentication.ApiTokenAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "config.api.authentication.ThrottledBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["config.api.permissions.ModelPermissions"],

@@ -11,7 +11,11 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + sync
 
 @pytest.fixture(autouse=True)
 def _no_throttle(settings):
+    """The request throttle and the sign-in brake have their own tests (tests/api/test_auth.py,
+    tests/security/); elsewhere, e.g. the fuzzer's many invalid credentials, they stay out of
+    the way."""
     settings.API_THROTTLE_RATE = None
+    settings.AUTH_FAILURES_PER_ADDRESS = settings.AUTH_FAILURES_PER_USERNAME = 1_000_000
 
 
 @pytest.fixture(autouse=True)

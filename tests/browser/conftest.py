@@ -2,14 +2,17 @@
 pytest-django's live server, which serves static files through staticfiles' handler.
 
 Each test leaves a screenshot of its last page in test-artifacts/ (also when it fails) and fails
-on any error in the browser's console.
+on any error in the browser's console (Content-Security-Policy violations included) and on any
+request to a host other than the loopback server: every page must work offline.
 """
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -24,6 +27,13 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "a long browser-test password"
+LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+# Chromium logs a CSP violation to the console too; this makes sure each one is an error there.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
 
 
 def in_ci() -> bool:
@@ -48,8 +58,20 @@ def browser_context_args(browser_context_args):
 
 @pytest.fixture
 def browser_page(page, request):
-    """The page, watched for console errors, photographed when the test ends."""
+    """The page, watched for console errors and refused any non-loopback request, photographed
+    when the test ends."""
     errors: list[str] = []
+    external: list[str] = []
+
+    def loopback_only(route) -> None:
+        if urlsplit(route.request.url).hostname in LOOPBACK:
+            route.continue_()
+        else:
+            external.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", loopback_only)
+    page.add_init_script(REPORT_CSP_VIOLATIONS)
     page.on(
         "console",
         lambda message: (
@@ -63,7 +85,12 @@ def browser_page(page, request):
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
     name = request.node.originalname
-    page.screenshot(path=ARTIFACTS / f"{name}-{connection.vendor}.png", full_page=True)
+    shot = ARTIFACTS / f"{name}-{connection.vendor}.png"
+    try:
+        page.screenshot(path=shot, full_page=True)
+    except PlaywrightTimeoutError:  # a page as long as the API reference: its first screen
+        page.screenshot(path=shot)
+    assert external == [], "the page asked for something beyond the loopback server"
     assert errors == [], "the browser reported errors"
 
 

@@ -11,12 +11,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import connection, transaction
 from django.db.models import Max
 from simple_history.utils import bulk_create_with_history
 
 from config.bulk import HISTORY_EXTRA, bulk_load
+from config.commands import ProjectCommand
 from config.fields import ulid_to_uuid
 from customers.models import Customer
 from statuses.models import StatusLabel
@@ -90,7 +91,7 @@ CHUNK = 20_000
 REASON = "demo data"
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = "Load deterministic synthetic customers, tags, assignments, labels and segments, fast."
 
     def add_arguments(self, parser: CommandParser) -> None:

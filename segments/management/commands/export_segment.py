@@ -2,16 +2,17 @@ import contextlib
 import csv
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
+from config.commands import ProjectCommand
 from segments.selectors import segment_find, segment_members
 from tags.models import TagAssignment
 
 BATCH = 2000
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Write a segment's members as CSV (id, reference_id, name, email, mobile, tags), streaming."
     )

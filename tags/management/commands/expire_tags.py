@@ -1,9 +1,10 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from config.commands import ProjectCommand
 from tags.services import tags_expire
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = "Delete assignments whose expiry has passed, recording each removal in the history."
 
     def add_arguments(self, parser):

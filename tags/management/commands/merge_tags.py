@@ -1,14 +1,15 @@
 """Merge duplicate tags into one, keeping the old names as aliases."""
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from config.commands import ProjectCommand
 from config.exceptions import DomainError
 from tags.selectors import tag_find
 from tags.services import TagMerge, tags_merge, tags_merge_preview
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Merge tags SRC... into DST: move their assignments (a customer holding both keeps "
         "one), rewrite segment rules, soft-delete the sources and keep their names as aliases."

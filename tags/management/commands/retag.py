@@ -11,10 +11,11 @@ import time
 from collections.abc import Iterator
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
+from config.commands import ProjectCommand
 from config.exceptions import DomainError
 from customers.models import Customer
 from customers.selectors import IDENTIFIERS, customer_id_batches, customer_id_batches_from
@@ -31,7 +32,7 @@ def names(values: list[str] | None) -> list[str]:
     return [n.strip() for value in values or [] for n in value.split(",") if n.strip()]
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Add and/or remove tags on customers selected by a file, a segment, the tags they hold, "
         "or all of them; batch by batch, with history, resumable."

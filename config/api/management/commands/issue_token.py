@@ -1,10 +1,11 @@
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from config.api.services import token_expiry_in, token_issue
+from config.commands import ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = "Issue an API token for USER and print it once (only its digest is stored)."
 
     def add_arguments(self, parser):

@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
 from config.api.idempotency import prune
+from config.commands import ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = "Delete stored Idempotency-Key responses older than 24 hours."
 
     def handle(self, *args, **options):

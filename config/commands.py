@@ -1,0 +1,30 @@
+"""The base of every management command of the project: domain errors end as one line.
+
+Services raise ``DomainError`` (or Django's ``ValidationError``) for anything an operator can
+get wrong, such as a deleted tag or a name already taken. Django prints a ``CommandError`` as
+one line on stderr and exits with status 1; anything else would be a traceback.
+"""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from config.exceptions import DomainError
+
+
+def command_error(exc: DomainError | ValidationError) -> CommandError:
+    """The operator's message for a refused change: the service's own words."""
+    if isinstance(exc, ValidationError):
+        return CommandError(" ".join(exc.messages))
+    return CommandError(str(exc))
+
+
+class ProjectCommand(BaseCommand):
+    """``BaseCommand`` whose domain errors become ``CommandError`` (exit status 1, no traceback)."""
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        try:
+            return super().execute(*args, **options)
+        except (DomainError, ValidationError) as exc:
+            raise command_error(exc) from exc
