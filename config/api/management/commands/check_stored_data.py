@@ -1,7 +1,9 @@
 """Report stored rows that the API would refuse today, e.g. written before a rule existed."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from rest_framework.exceptions import ErrorDetail
+
+from config.commands import ProjectCommand
 
 
 def flatten_errors(detail, path: str = "") -> list[str]:
@@ -25,7 +27,7 @@ def flatten_errors(detail, path: str = "") -> list[str]:
     return [f"{path or '(object)'}: {detail}"]
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Check every customer, tag, segment, status and status label against the API's "
         "serializers, as if each were sent back unchanged; list the rows that would not "
