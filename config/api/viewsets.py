@@ -9,7 +9,9 @@ from rest_framework.response import Response
 
 from config.api import idempotency
 from config.api.fields import UNIX_MS_HEADER
+from config.api.filters import query_value_errors
 from config.api.parsers import find_unstorable
+from config.api.throttling import rate_limit_headers
 from config.concurrency import etag_for, parse_if_match
 from config.fields import parse_ulid
 
@@ -44,9 +46,15 @@ def sublist_schema(component: str, envelope: str, item_serializer) -> dict:
             )
         },
         "parameters": [
-            OpenApiParameter("cursor", str, description="The pagination cursor value."),
             OpenApiParameter(
-                "limit", {"type": "integer", "minimum": 1}, description="Items per page, 1–200."
+                "cursor",
+                {"type": "string", "maxLength": 1000},
+                description="The `next` or `previous` link's cursor.",
+            ),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "format": "int32", "minimum": 1, "maximum": 200},
+                description="Items per page, 1–200 (default 50).",
             ),
         ],
         "filters": False,
@@ -79,12 +87,15 @@ class ApiViewMixin:
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         for key in request.query_params:
-            for value in request.query_params.getlist(key):
+            values = request.query_params.getlist(key)
+            for value in values:
                 if find_unstorable(key) or find_unstorable(value):
                     raise ParseError(
                         f"Query parameter '{key}' contains a NUL character or an unpaired "
                         "surrogate, which cannot be stored."
                     )
+            if errors := query_value_errors(key, values):
+                raise ValidationError({key: errors})
         datetime_format = request.headers.get(UNIX_MS_HEADER)
         if datetime_format is not None and datetime_format.lower() not in {"iso", "unix_ms"}:
             raise ValidationError(
@@ -99,6 +110,8 @@ class ApiViewMixin:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        for header, value in rate_limit_headers(request).items():
+            response[header] = value
         if claim := getattr(self, "_idempotency", None):
             self._idempotency = None
             idempotency.finish(claim, response)

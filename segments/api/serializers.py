@@ -42,6 +42,7 @@ class SegmentSerializer(ApiModelSerializer):
             "reason",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"description": {"max_length": 10_000}}
 
 
 class SegmentCountSerializer(serializers.Serializer):

@@ -1,12 +1,27 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.relations import MANY_RELATION_KWARGS
 
 from config.api.fields import ApiDateTimeField, DateTimeInputField, NameField, StrictCharField
 from config.api.serializers import ApiModelSerializer, ReasonField
 from statuses.models import ADMIN_SOURCE, SOURCES, Status, StatusChange, StatusLabel, name_key
 
+MAX_LABELS = 100
 
-@extend_schema_field({"type": "string", "minLength": 1})
+
+class LabelListField(serializers.ManyRelatedField):
+    """Several labels by name: at most ``max_length`` (the schema's ``maxItems``)."""
+
+    max_length = MAX_LABELS
+    default_error_messages = {"max_length": "Give at most {max_length} labels."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, list) and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 100})
 class LabelByNameField(serializers.RelatedField):
     """A status label named by its name (any case)."""
 
@@ -18,6 +33,14 @@ class LabelByNameField(serializers.RelatedField):
     def __init__(self, **kwargs):
         kwargs.setdefault("queryset", StatusLabel.objects.all())
         super().__init__(**kwargs)
+
+    @classmethod
+    def many_init(cls, *args, **kwargs):
+        list_kwargs = {"child_relation": cls(*args, **kwargs)}
+        for key in kwargs:
+            if key in MANY_RELATION_KWARGS:
+                list_kwargs[key] = kwargs[key]
+        return LabelListField(**list_kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -31,7 +54,7 @@ class LabelByNameField(serializers.RelatedField):
         return value.name
 
 
-@extend_schema_field({"type": "string", "minLength": 1})
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 100})
 class StatusByNameField(LabelByNameField):
     default_error_messages = {
         "does_not_exist": "No status named '{value}'.",
@@ -66,6 +89,7 @@ class StatusSerializer(ApiModelSerializer):
             "reason",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"description": {"max_length": 10_000}}
 
 
 class StatusLabelSerializer(ApiModelSerializer):
@@ -91,6 +115,7 @@ class StatusLabelSerializer(ApiModelSerializer):
             "reason",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"description": {"max_length": 10_000}}
 
 
 class StatusChangeRequestSerializer(serializers.Serializer):

@@ -33,9 +33,15 @@ class TagNameField(StrictCharField):
 
 @extend_schema_field(
     {
-        "oneOf": [
-            {"type": "string", "format": "date"},
-            {"type": "string", "format": "date-time"},
+        "oneOf": [  # the lengths keep the branches apart for validators that skip formats
+            {"type": "string", "format": "date", "maxLength": 10, "example": "2024-12-31"},
+            {
+                "type": "string",
+                "format": "date-time",
+                "minLength": 11,
+                "maxLength": 64,
+                "example": "2024-12-31T18:00:00Z",
+            },
         ],
         "description": "A date (the assignment lasts to the end of that day, UTC) or a datetime.",
     }
@@ -80,7 +86,9 @@ class TagMetadataInputSerializer(serializers.Serializer):
 
 
 class CustomerTagRequestSerializer(serializers.Serializer):
-    customer_id = StrictCharField(required=False, help_text="Optional; must equal {id}.")
+    customer_id = StrictCharField(
+        required=False, max_length=254, help_text="Optional; must equal {id}."
+    )
     tags_to_add = serializers.ListField(
         child=TagNameField(), required=False, max_length=MAX_NAMES, default=list
     )
@@ -130,12 +138,14 @@ class CustomerTagsListSerializer(serializers.Serializer):
 
 
 class BulkTagFilterSerializer(serializers.Serializer):
-    tags = StrictCharField(required=False, help_text="Has all of these (comma-separated).")
-    tags_any = StrictCharField(required=False)
-    tags_none = StrictCharField(required=False)
-    search = StrictCharField(required=False)
-    status = StrictCharField(required=False)
-    label = StrictCharField(required=False)
+    tags = StrictCharField(
+        required=False, max_length=1000, help_text="Has all of these (comma-separated)."
+    )
+    tags_any = StrictCharField(required=False, max_length=1000)
+    tags_none = StrictCharField(required=False, max_length=1000)
+    search = StrictCharField(required=False, max_length=1000)
+    status = StrictCharField(required=False, max_length=1000)
+    label = StrictCharField(required=False, max_length=1000)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
 
