@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: install run serve test lint format bench
+.PHONY: install run serve test lint lint-schema fuzz format bench
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The schema through Redocly, Spectral (OAS + OWASP) and openapi-typescript + tsc (needs npm;
+# the tools are pinned in tests/schema/package.json and installed on first use).
+lint-schema: install
+	bash tests/schema/lint.sh
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -9,6 +9,7 @@ operation and field.
 """
 
 import copy
+import json
 
 from config.api.filters import (
     LIST_QUERY_ITEM_MAX_LENGTH,
@@ -428,6 +429,12 @@ def _close_request_bodies(result: dict) -> None:
 
         _walk(schema, visit)
         for prop, value in schema.get("properties", {}).items():
+            if "default" in value:
+                # Generators (openapi-typescript) would make a defaulted field required.
+                default = json.dumps(value.pop("default"))
+                value["description"] = (
+                    f"{value.get('description', '').rstrip('.')}. Default: `{default}`."
+                ).lstrip(". ")
             if (name, prop) in PROPERTY_EXAMPLES and "example" not in value:
                 value["example"] = PROPERTY_EXAMPLES[(name, prop)]
             if (name, prop) in FREE_FORM and isinstance(value.get("additionalProperties"), dict):
@@ -476,6 +483,12 @@ def _close_request_bodies(result: dict) -> None:
 
         _walk(schema, visit)
         for prop, value in schema.get("properties", {}).items():
+            if "default" in value:
+                # Generators (openapi-typescript) would make a defaulted field required.
+                default = json.dumps(value.pop("default"))
+                value["description"] = (
+                    f"{value.get('description', '').rstrip('.')}. Default: `{default}`."
+                ).lstrip(". ")
             if (name, prop) in PROPERTY_EXAMPLES and "example" not in value:
                 value["example"] = PROPERTY_EXAMPLES[(name, prop)]
             if (name, prop) in FREE_FORM and isinstance(value.get("additionalProperties"), dict):
@@ -539,6 +552,66 @@ def _prune_unused(result: dict) -> None:
             del schemas[name]
 
 
+def _envelope_key(result: dict, response: dict) -> str | None:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    name = _ref_name(schema)
+    component = result["components"]["schemas"].get(name or "", {})
+    required = component.get("required", [])
+    return required[0] if len(required) == 1 and name.endswith("Envelope") else None
+
+
+def _link(operation_id: str, parameters: dict) -> dict:
+    return {"operationId": operation_id, "parameters": parameters}
+
+
+def _add_links(result: dict) -> None:
+    """OpenAPI links from a created (or deleted) object to what can be done with it next, so
+    tools (and stateful fuzzing) can follow create → get/tag/restore/count…"""
+    paths = result["paths"]
+    for path, item in paths.items():
+        for method, operation in item.items():
+            for status_code in ("201", "200"):
+                response = operation["responses"].get(status_code)
+                if not response or "$ref" in response:
+                    continue
+                key = _envelope_key(result, response)
+                creates = method == "post" and status_code == "201"
+                deletes = method == "delete" and status_code == "200"
+                if not key or not (creates or deletes):
+                    continue
+                base = path if creates else path.rsplit("/", 1)[0] + "/"
+                object_id = {"id": f"$response.body#/{key}/id"}
+                links = {}
+                for other_path, other_item in paths.items():
+                    if not other_path.startswith(base + "{id}"):
+                        continue
+                    for other in other_item.values():
+                        if deletes and not other["operationId"].endswith("_restore"):
+                            continue
+                        required = {
+                            p["name"] for p in other.get("parameters", []) if p.get("required")
+                        }
+                        if required <= {"id"}:
+                            links[_camel_name(other["operationId"])] = _link(
+                                other["operationId"], object_id
+                            )
+                if creates and key == "customer":
+                    links["CustomerStatusSetByLookup"] = _link(
+                        "customer_status_set_by_lookup",
+                        {
+                            "source": "API",
+                            "identifierName": "id",
+                            "identifierValue": f"$response.body#/{key}/id",
+                        },
+                    )
+                if links:
+                    response["links"] = dict(sorted(links.items()))
+
+
+def _camel_name(operation_id: str) -> str:
+    return "".join(part.capitalize() for part in operation_id.split("_"))
+
+
 def postprocess_schema(result: dict, generator, request, public) -> dict:
     """Shared components in, per-operation noise out (see the module docstring)."""
     components = result.setdefault("components", {})
@@ -553,6 +626,7 @@ def postprocess_schema(result: dict, generator, request, public) -> dict:
             for param in operation.get("parameters", []):
                 if param.get("name") == "limit":
                     param["schema"]["maximum"] = MAX_LIMIT
+    _add_links(result)
     _prune_unused(result)
     result["components"] = {
         key: dict(sorted(value.items())) if isinstance(value, dict) else value

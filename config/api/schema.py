@@ -271,14 +271,13 @@ class AutoSchema(StandardizedErrorsAutoSchema):
 
             # Under allOf, so generated clients keep one model with every property (a
             # top-level anyOf makes them generate one partial model per branch).
-            schema["allOf"] = [
-                {
-                    "anyOf": [
-                        {"required": list(group), "properties": {f: nonempty(f) for f in group}}
-                        for group in groups
-                    ]
-                }
-            ]
+            branches = []
+            for group in groups:
+                branch = {"required": list(group)}
+                if properties := {f: nonempty(f) for f in group if nonempty(f)}:
+                    branch["properties"] = properties
+                branches.append(branch)
+            schema["allOf"] = [{"anyOf": branches}]
         return schema
 
     def _get_request_body(self, direction="request"):
