@@ -4,7 +4,7 @@ import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
-from config.api.filters import ApiFilterSet, DateTimeFilter
+from config.api.filters import ApiFilterSet, CommaListFilter, DateTimeFilter
 from config.fields import parse_ulid
 from customers.identifiers import normalize_mobile
 from customers.models import Customer
@@ -23,13 +23,9 @@ class CustomerFilterSet(ApiFilterSet):
     segment = django_filters.CharFilter(
         method="filter_segment", label="Member of this segment (id)"
     )
-    tags = django_filters.CharFilter(
-        method="filter_tags_all", label="Has all these tags (comma-separated)"
-    )
-    tags_any = django_filters.CharFilter(
-        method="filter_tags_any", label="Has at least one of these tags"
-    )
-    tags_none = django_filters.CharFilter(method="filter_tags_none", label="Has none of these tags")
+    tags = CommaListFilter(method="filter_tags_all", label="Has all these tags")
+    tags_any = CommaListFilter(method="filter_tags_any", label="Has at least one of these tags")
+    tags_none = CommaListFilter(method="filter_tags_none", label="Has none of these tags")
 
     class Meta:
         model = Customer

@@ -48,6 +48,35 @@ class ApiFilterSet(django_filters.FilterSet):
         return form
 
 
+class CommaListWidget(forms.TextInput):
+    """A list parameter sent comma-separated (``?tags=a,b``, what the schema documents) or
+    repeated (``?tags=a&tags=b``, what many generated clients send): both read as ``a,b``."""
+
+    def value_from_datadict(self, data, files, name):
+        if hasattr(data, "getlist"):
+            values = data.getlist(name)
+            return ",".join(values) if values else None
+        return super().value_from_datadict(data, files, name)
+
+
+class CommaListFilter(django_filters.CharFilter):
+    """A filter whose value is a comma-separated list (see ``CommaListWidget``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", CommaListWidget)
+        super().__init__(*args, **kwargs)
+
+
+def query_list(query_params, key: str) -> list[str]:
+    """The items of a list parameter, comma-separated and/or repeated, blanks dropped."""
+    return [
+        item.strip()
+        for value in query_params.getlist(key)
+        for item in value.split(",")
+        if item.strip()
+    ]
+
+
 class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
     """ISO 8601, converted to UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO allows."""
 

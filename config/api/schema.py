@@ -201,7 +201,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
                     "still running → 409.",
                 )
             )
-        if getattr(self.view, "use_etags", False) and self.method in {"PUT", "PATCH", "DELETE"}:
+        if self._checks_if_match():
             params.append(
                 OpenApiParameter(
                     "If-Match",
@@ -293,6 +293,14 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             paginator.envelope = self.view.envelope_plural
         return paginator
 
+    def _checks_if_match(self) -> bool:
+        """The resource's own writes (not actions such as tagging) honour ``If-Match``."""
+        return getattr(self.view, "use_etags", False) and self._action() in {
+            "update",
+            "partial_update",
+            "destroy",
+        }
+
     def _is_enveloped(self) -> bool:
         return self._action() in ENVELOPED_ACTIONS | set(
             getattr(self.view, "enveloped_actions", ())
@@ -365,11 +373,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         if status_code == "409":
             return self._action() in getattr(self.view, "conflict_actions", ())
         if status_code == "412":
-            return getattr(self.view, "use_etags", False) and self.method in {
-                "PUT",
-                "PATCH",
-                "DELETE",
-            }
+            return self._checks_if_match()
         if status_code == "413":
             return self.method in BODY_METHODS | {"DELETE"}
         if status_code == "422":
@@ -422,6 +426,6 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         """An action answering a cursor page of its own (history, members…)."""
         return any(
             param.name == "limit"
-            for param in super().get_override_parameters()
+            for param in self.get_override_parameters()
             if isinstance(param, OpenApiParameter)
         )

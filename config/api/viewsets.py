@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from config.api import idempotency
 from config.api.fields import UNIX_MS_HEADER
-from config.api.filters import query_value_errors
+from config.api.filters import query_list, query_value_errors
 from config.api.parsers import find_unstorable
 from config.api.throttling import rate_limit_headers
 from config.concurrency import etag_for, parse_if_match
@@ -118,12 +118,7 @@ class ApiViewMixin:
         return response
 
     def get_includes(self) -> set[str]:
-        requested = {
-            item.strip()
-            for value in self.request.query_params.getlist("includes")
-            for item in value.split(",")
-            if item.strip()
-        }
+        requested = set(query_list(self.request.query_params, "includes"))
         if unknown := requested - set(self.includes_choices):
             allowed = ", ".join(self.includes_choices) or "none"
             message = f"Unknown include(s): {', '.join(sorted(unknown))}. Allowed: {allowed}."

@@ -5,6 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.response import Response
 
+from config.api.filters import query_list
 from config.api.openapi import comma_separated_schema
 from config.api.viewsets import ApiModelViewSet, lookup_by_field, lookup_by_id, sublist_schema
 from customers import selectors, services
@@ -238,14 +239,14 @@ class CustomerViewSet(ApiModelViewSet):
     def untag(self, request, *args, **kwargs) -> Response:
         """Remove several tags at once (Masivo shape); unknown or absent keys are warnings."""
         customer = self.get_object()
-        keys = [k for k in request.query_params.get("keys", "").split(",") if k.strip()]
+        keys = query_list(request.query_params, "keys")
         if not keys:
             raise ValidationError(
                 {"keys": [ErrorDetail("Give at least one tag name.", "required")]}
             )
         change = tag_services.customer_tags_change(
             customer=customer,
-            remove=[k.strip() for k in keys],
+            remove=keys,
             actor=request.user,
             reason=request.query_params.get("reason", ""),
         )
