@@ -61,6 +61,12 @@ lint: install
 lint-schema: install
 	bash tests/schema/lint.sh
 
+# Schemathesis' CLI (--checks all, every phase, random seed) against a live server: runserver on
+# SQLite as `make run`, then gunicorn with production settings on PostgreSQL as `make serve`.
+fuzz: install
+	$(PY) tests/schema/fuzz_live.py --database sqlite
+	$(PY) tests/schema/fuzz_live.py --database postgres
+
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
