@@ -245,12 +245,19 @@ _CLIENT_ERRORS = {
     ),
 }
 ERROR_RESPONSES = {status: spec[0] for status, spec in _CLIENT_ERRORS.items()} | {
-    "500": "ServerError"
+    "414": "UriTooLong",
+    "500": "ServerError",
 }
 RESPONSES = {
     name: _client_error(description, code, detail, status)
     for status, (name, description, code, detail) in _CLIENT_ERRORS.items()
 } | {
+    "UriTooLong": {
+        "description": "The request line (path and query string) is longer than the web server "
+        "takes (gunicorn: 4,094 bytes); answered by the server in front of the API, as HTML.",
+        "headers": {},
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    },
     "ServerError": {
         "description": "A bug on our side (never caused by what a client sends): code `error`.",
         "headers": headers_for("500"),
@@ -265,7 +272,7 @@ RESPONSES = {
                 },
             }
         },
-    }
+    },
 }
 
 

@@ -345,6 +345,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         responses = SpectacularAutoSchema._get_response_bodies(self, direction)
         if direction != "response":
             return responses
+        responses.setdefault("414", {"$ref": "#/components/responses/UriTooLong"})
         for status_code, response in responses.items():
             if "$ref" not in response and "headers" not in response:
                 response["headers"] = self._get_response_headers_for_code(status_code, direction)

@@ -162,6 +162,8 @@ def test_request_bodies_are_closed_except_free_form_json(schema):
 def test_headers_are_declared(schema):
     for path, method, operation in operations(schema):
         for status, response in operation["responses"].items():
+            if status == "414":  # gunicorn's, before the API
+                continue
             if "$ref" in response:
                 response = schema["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
             assert "X-Request-ID" in response["headers"], (path, method, status)
