@@ -276,14 +276,13 @@ RESPONSES = {
 }
 
 
-def comma_separated_schema() -> dict:
+def comma_separated_schema(pattern: str | None = None) -> dict:
     """The schema of a query parameter holding a list, sent as ``?tags=vip,early_adopter``
-    (``style: form``, ``explode: false``)."""
-    return {
-        "type": "array",
-        "items": {"type": "string", "minLength": 1, "maxLength": LIST_QUERY_ITEM_MAX_LENGTH},
-        "maxItems": LIST_QUERY_MAX_ITEMS,
-    }
+    (``style: form``, ``explode: false``); ``pattern`` is what each item must match."""
+    items = {"type": "string", "minLength": 1, "maxLength": LIST_QUERY_ITEM_MAX_LENGTH}
+    if pattern:
+        items["pattern"] = pattern
+    return {"type": "array", "items": items, "maxItems": LIST_QUERY_MAX_ITEMS}
 
 
 def _attr_label(attr: str) -> str:

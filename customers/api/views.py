@@ -24,6 +24,7 @@ from statuses.api.serializers import (
 from statuses.models import SOURCES, StatusChange
 from tags import services as tag_services
 from tags.api.tagging_serializers import (
+    TAG_NAME_PATTERN,
     BulkTagRequestSerializer,
     BulkTagResponseSerializer,
     CustomerTagRequestSerializer,
@@ -227,7 +228,7 @@ class CustomerViewSet(ApiModelViewSet):
                 "keys",
                 required=True,
                 description="Tag names to remove, comma-separated (`keys=vip,prospect`).",
-                type=comma_separated_schema(),
+                type=comma_separated_schema(pattern=TAG_NAME_PATTERN),
                 style="form",
                 explode=False,
             )
