@@ -16,7 +16,9 @@ class LabelListField(serializers.ManyRelatedField):
     default_error_messages = {"max_length": "Give at most {max_length} labels."}
 
     def to_internal_value(self, data):
-        if isinstance(data, list) and len(data) > self.max_length:
+        if not isinstance(data, list):  # DRF would take a JSON object's keys as the list
+            self.fail("not_a_list", input_type=type(data).__name__)
+        if len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 

@@ -332,3 +332,12 @@ def test_no_rate_limit_headers_when_throttling_is_off(db):
     response = client.get("/api/v1/customers/")
 
     assert "RateLimit-Limit" not in response
+
+
+def test_label_lists_must_be_json_arrays(admin_api):
+    response = admin_api.post(
+        "/api/v1/statuses/", {"name": "Object", "allowed_next": {"Active": 1}}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "allowed_next"
