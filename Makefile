@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: install run serve test lint format bench mutation
+.PHONY: install run serve test lint lint-schema fuzz format bench mutation
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,17 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The schema through Redocly, Spectral (OAS + OWASP) and openapi-typescript + tsc (needs npm;
+# the tools are pinned in tests/schema/package.json and installed on first use).
+lint-schema: install
+	bash tests/schema/lint.sh
+
+# Schemathesis' CLI (--checks all, every phase, random seed) against a live server: runserver on
+# SQLite as `make run`, then gunicorn with production settings on PostgreSQL as `make serve`.
+fuzz: install
+	$(PY) tests/schema/fuzz_live.py --database sqlite
+	$(PY) tests/schema/fuzz_live.py --database postgres
 
 format: install
 	$(VENV)/bin/ruff check --fix .

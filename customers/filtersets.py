@@ -4,7 +4,7 @@ import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
-from config.api.filters import ApiFilterSet, DateTimeFilter
+from config.api.filters import ApiFilterSet, CommaListFilter, DateTimeFilter
 from config.fields import parse_ulid
 from customers.identifiers import normalize_mobile
 from customers.models import Customer
@@ -32,17 +32,15 @@ class CustomerFilterSet(ApiFilterSet):
     segment = django_filters.CharFilter(
         method="filter_segment", label="Member of this segment (id)", max_length=26
     )
-    tags = django_filters.CharFilter(
-        method="filter_tags_all",
-        label="Has all these tags (comma-separated)",
-        max_length=TAG_LIST_MAX_LENGTH,
+    tags = CommaListFilter(
+        method="filter_tags_all", label="Has all these tags", max_length=TAG_LIST_MAX_LENGTH
     )
-    tags_any = django_filters.CharFilter(
+    tags_any = CommaListFilter(
         method="filter_tags_any",
         label="Has at least one of these tags",
         max_length=TAG_LIST_MAX_LENGTH,
     )
-    tags_none = django_filters.CharFilter(
+    tags_none = CommaListFilter(
         method="filter_tags_none", label="Has none of these tags", max_length=TAG_LIST_MAX_LENGTH
     )
 

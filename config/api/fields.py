@@ -19,14 +19,7 @@ def wants_unix_ms(context: dict) -> bool:
     return bool(request) and request.headers.get(UNIX_MS_HEADER, "").lower() == "unix_ms"
 
 
-@extend_schema_field(
-    {
-        "oneOf": [
-            {"type": "string", "format": "date-time", "example": "2024-08-04T14:22:01.123Z"},
-            {"type": "integer", "description": "UNIX milliseconds (X-Datetime-Format: unix_ms)"},
-        ]
-    }
-)
+@extend_schema_field({"$ref": "#/components/schemas/Timestamp"})  # see config/api/openapi.py
 class ApiDateTimeField(serializers.DateTimeField):
     """ISO 8601 UTC with milliseconds, or UNIX ms when the request asks for ``unix_ms``."""
 

@@ -9,9 +9,11 @@ from rest_framework.response import Response
 
 from config.api import idempotency
 from config.api.fields import UNIX_MS_HEADER
+from config.api.filters import query_list, query_value_errors
 from config.api.pagination import MAX_LIMIT, CursorPagination
 from config.api.parsers import refuse_unstorable
 from config.api.serializers import UNKNOWN_FIELD, DestroyRequestSerializer
+from config.api.throttling import rate_limit_headers
 from config.concurrency import etag_for, parse_if_match
 from config.exceptions import PermissionDenied
 from config.fields import parse_ulid
@@ -47,10 +49,14 @@ def sublist_schema(component: str, envelope: str, item_serializer) -> dict:
             )
         },
         "parameters": [
-            OpenApiParameter("cursor", str, description="The pagination cursor value."),
+            OpenApiParameter(
+                "cursor",
+                {"type": "string", "maxLength": 1000},
+                description="The `next` or `previous` link's cursor.",
+            ),
             OpenApiParameter(
                 "limit",
-                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                {"type": "integer", "format": "int32", "minimum": 1, "maximum": MAX_LIMIT},
                 description=f"Items per page, 1–{MAX_LIMIT} (default 50).",
             ),
         ],
@@ -101,16 +107,18 @@ class ApiViewMixin:
                 ),
             ]
         )
-        if "includes" in request.query_params:
-            self.get_includes()  # junk is a 400 on every route, whatever the response
+        if self.includes_choices or "includes" in request.query_params:
+            # junk or a forbidden include is a 400/403 on every route, before any work
+            self.get_includes()
         self.refuse_unknown_list_parameters()
+        for key in request.query_params:
+            if errors := query_value_errors(key, request.query_params.getlist(key)):
+                raise ValidationError({key: errors})
         datetime_format = request.headers.get(UNIX_MS_HEADER)
         if datetime_format is not None and datetime_format.lower() not in {"iso", "unix_ms"}:
             raise ValidationError(
                 {UNIX_MS_HEADER: [ErrorDetail("Must be 'iso' or 'unix_ms'.", "invalid")]}
             )
-        if self.includes_choices:
-            self.get_includes()  # refuse a bad or forbidden include before any work
         self._idempotency = idempotency.begin(request)
 
     def refuse_unknown_list_parameters(self) -> None:
@@ -132,18 +140,15 @@ class ApiViewMixin:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        for header, value in rate_limit_headers(request).items():
+            response[header] = value
         if claim := getattr(self, "_idempotency", None):
             self._idempotency = None
             idempotency.finish(claim, response)
         return response
 
     def get_includes(self) -> set[str]:
-        requested = {
-            item.strip()
-            for value in self.request.query_params.getlist("includes")
-            for item in value.split(",")
-            if item.strip()
-        }
+        requested = set(query_list(self.request.query_params, "includes"))
         if unknown := requested - set(self.includes_choices):
             allowed = ", ".join(self.includes_choices) or "none"
             message = f"Unknown include(s): {', '.join(sorted(unknown))}. Allowed: {allowed}."

@@ -1,13 +1,13 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
-from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 
+from config.api.openapi import comma_separated_schema
 from config.api.viewsets import (
     MAX_IDENTIFIER_LENGTH,
     ApiModelViewSet,
@@ -31,6 +31,7 @@ from statuses.api.serializers import (
 from statuses.models import SOURCES, StatusChange
 from tags import services as tag_services
 from tags.api.tagging_serializers import (
+    TAG_NAME_PATTERN,
     BulkTagRequestSerializer,
     BulkTagResponseSerializer,
     CustomerTagRequestSerializer,
@@ -67,17 +68,6 @@ def tagging_arguments(data: dict, *, default_source: str) -> dict:
         "expires_at": metadata.get("expiry_date"),
         "create_missing": data["create_missing"],
     }
-
-
-class LookupErrorSerializer(serializers.Serializer):
-    code = serializers.ChoiceField(choices=["8015", "not_found"])
-    detail = serializers.CharField()
-    attr = serializers.CharField(allow_null=True)
-
-
-class LookupNotFoundResponseSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["client_error"])
-    errors = LookupErrorSerializer(many=True)
 
 
 @extend_validation_errors(["8003"], field_name="source", actions=["lookup_status"])
@@ -181,7 +171,26 @@ class CustomerViewSet(ApiModelViewSet):
         )
 
     @extend_schema(
-        request=CustomerTagRequestSerializer, responses={200: CustomerTagResponseSerializer}
+        operation_id="customer_tags_change",
+        summary="Add and remove a customer's tags",
+        request=CustomerTagRequestSerializer,
+        responses={200: CustomerTagResponseSerializer},
+        examples=[
+            OpenApiExample(
+                "Add two tags, remove one",
+                value={
+                    "tags_to_add": ["vip", "high_value"],
+                    "tags_to_remove": ["prospect"],
+                    "create_missing": True,
+                    "tag_metadata": {
+                        "category": "loyalty",
+                        "source": "manual",
+                        "expiry_date": "2024-12-31",
+                    },
+                },
+                request_only=True,
+            )
+        ],
     )
     @action(detail=True, methods=["post"])
     def tag(self, request, *args, **kwargs) -> Response:
@@ -216,7 +225,11 @@ class CustomerViewSet(ApiModelViewSet):
             CustomerTagResponseSerializer(body, context=self.get_serializer_context()).data
         )
 
-    @extend_schema(responses={200: CustomerTagsListSerializer})
+    @extend_schema(
+        operation_id="customer_tags_list",
+        summary="List a customer's tags",
+        responses={200: CustomerTagsListSerializer},
+    )
     @action(
         detail=True, methods=["get"], url_path="tags", filter_backends=[], pagination_class=None
     )
@@ -232,12 +245,16 @@ class CustomerViewSet(ApiModelViewSet):
         )
 
     @extend_schema(
+        operation_id="customer_tags_remove",
+        summary="Remove tags from a customer",
         parameters=[
             OpenApiParameter(
                 "keys",
-                {"type": "string", "pattern": r"[A-Za-z0-9_\-]"},
                 required=True,
-                description="Tag names to remove, comma-separated (at most 100).",
+                description="Tag names to remove, comma-separated (`keys=vip,prospect`).",
+                type=comma_separated_schema(pattern=TAG_NAME_PATTERN),
+                style="form",
+                explode=False,
             ),
             OpenApiParameter(
                 "reason",
@@ -263,7 +280,23 @@ class CustomerViewSet(ApiModelViewSet):
         fresh = selectors.customer_list_queryset().get(pk=customer.pk)
         return Response({"customer": self.get_serializer(fresh).data, "warnings": change.warnings})
 
-    @extend_schema(request=BulkTagRequestSerializer, responses={200: BulkTagResponseSerializer})
+    @extend_schema(
+        operation_id="customers_bulk_tag",
+        summary="Add and remove tags on many customers",
+        request=BulkTagRequestSerializer,
+        responses={200: BulkTagResponseSerializer},
+        examples=[
+            OpenApiExample(
+                "By ids",
+                value={
+                    "customer_ids": ["01jbx6m2qf7d8h4kz9w3n5c0vt"],
+                    "tags_to_add": ["winback_2026"],
+                    "reason": "Q3 campaign",
+                },
+                request_only=True,
+            )
+        ],
+    )
     @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
     def bulk_tag(self, request, *args, **kwargs) -> Response:
         """The same add/remove for up to 10,000 customers, named by ids or by a filter."""
@@ -318,6 +351,8 @@ class CustomerViewSet(ApiModelViewSet):
         )
 
     @extend_schema(
+        operation_id="customer_status_set_by_lookup",
+        summary="Set the status label of a customer found by an identifier",
         parameters=[
             OpenApiParameter(
                 "source",
@@ -351,7 +386,7 @@ class CustomerViewSet(ApiModelViewSet):
             ),
         ],
         request=StatusChangeRequestSerializer,
-        responses={200: StatusChangeCreatedSerializer, 404: LookupNotFoundResponseSerializer},
+        responses={200: StatusChangeCreatedSerializer},
     )
     @action(
         detail=False,
@@ -417,7 +452,10 @@ class CustomerViewSet(ApiModelViewSet):
         )
 
     @extend_schema(
-        request=CustomerStatusRequestSerializer, responses={200: StatusChangeCreatedSerializer}
+        operation_id="customer_status_set",
+        summary="Set a customer's status label",
+        request=CustomerStatusRequestSerializer,
+        responses={200: StatusChangeCreatedSerializer},
     )
     @action(detail=True, methods=["put"])
     def status(self, request, *args, **kwargs) -> Response:
@@ -429,7 +467,11 @@ class CustomerViewSet(ApiModelViewSet):
             customer, serializer.validated_data, serializer.validated_data["source"]
         )
 
-    @extend_schema(**sublist_schema("StatusHistoryPage", "status_changes", StatusChangeSerializer))
+    @extend_schema(
+        operation_id="customer_status_history",
+        summary="List a customer's status changes",
+        **sublist_schema("StatusHistoryPage", "status_changes", StatusChangeSerializer),
+    )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def status_history(self, request, *args, **kwargs) -> Response:
         """Every status change of the customer, oldest first, with who and why."""

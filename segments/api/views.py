@@ -91,7 +91,11 @@ class SegmentViewSet(ApiModelViewSet):
             if_match=self.get_if_match(),
         )
 
-    @extend_schema(**sublist_schema("SegmentCustomersPage", "customers", CustomerSerializer))
+    @extend_schema(
+        operation_id="segment_members",
+        summary="List a segment's customers",
+        **sublist_schema("SegmentCustomersPage", "customers", CustomerSerializer),
+    )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def customers(self, request, *args, **kwargs) -> Response:
         """The segment's members, in cursor pages."""
@@ -99,7 +103,12 @@ class SegmentViewSet(ApiModelViewSet):
         members = segment_members(segment, customer_list_queryset())
         return self.paginated_response(members, CustomerSerializer, envelope="customers")
 
-    @extend_schema(responses={200: SegmentCountSerializer}, filters=False)
+    @extend_schema(
+        operation_id="segment_count",
+        summary="Count a segment's customers",
+        responses={200: SegmentCountSerializer},
+        filters=False,
+    )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def count(self, request, *args, **kwargs) -> Response:
         """How many customers are in the segment now (one COUNT in the database)."""
@@ -107,6 +116,8 @@ class SegmentViewSet(ApiModelViewSet):
         return Response({"segment_id": segment.id, "customer_count": segment_count(segment)})
 
     @extend_schema(
+        operation_id="segment_preview",
+        summary="Preview a rule without saving it",
         request=SegmentPreviewRequestSerializer,
         responses={
             200: inline_serializer(

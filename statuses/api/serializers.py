@@ -9,15 +9,21 @@ from statuses.models import ADMIN_SOURCE, SOURCES, Status, StatusChange, StatusL
 
 DESCRIPTION_MAX_LENGTH = 10_000
 NAME_MAX_LENGTH = 100
+MAX_LABELS = 100
 
 
-class StrictManyRelatedField(serializers.ManyRelatedField):
-    """A JSON array, nothing else (DRF iterates any iterable: ``{"Active": 1}`` read as
-    ``["Active"]``)."""
+class LabelListField(serializers.ManyRelatedField):
+    """Several labels by name, as a JSON array (DRF iterates any iterable: ``{"Active": 1}``
+    would be read as ``["Active"]``) of at most ``max_length`` (the schema's ``maxItems``)."""
+
+    max_length = MAX_LABELS
+    default_error_messages = {"max_length": "Give at most {max_length} labels."}
 
     def to_internal_value(self, data):
         if not isinstance(data, list):
             self.fail("not_a_list", input_type=type(data).__name__)
+        if len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 
@@ -50,7 +56,7 @@ class LabelByNameField(serializers.RelatedField):
         for key in kwargs:
             if key in MANY_RELATION_KWARGS:
                 list_kwargs[key] = kwargs[key]
-        return StrictManyRelatedField(**list_kwargs)
+        return LabelListField(**list_kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from config.api.fields import ApiDateTimeField, StrictCharField
 from config.api.serializers import ApiModelSerializer, ReasonField, RequestSerializer
+from tags.api.tagging_serializers import TAG_NAME_PATTERN
 from tags.models import (
     Tag,
     default_tag_metadata,
@@ -76,8 +77,15 @@ class TagMetadataSerializer(RequestSerializer):
         return {"info": list(instance.get("info", [])), "list": list(instance.get("list", []))}
 
 
+@extend_schema_field(
+    {"type": "string", "minLength": 1, "maxLength": 100, "pattern": TAG_NAME_PATTERN}
+)
+class TagNameModelField(StrictCharField):
+    """A tag's name: the pattern says what ``validate_name`` adds (not only spaces)."""
+
+
 class TagSerializer(ApiModelSerializer):
-    name = StrictCharField(max_length=100, trim_whitespace=False, validators=[tag_name_validator])
+    name = TagNameModelField(max_length=100, trim_whitespace=False, validators=[tag_name_validator])
     reference_id = StrictCharField(
         max_length=50, required=False, allow_null=True, validators=[tag_reference_validator]
     )

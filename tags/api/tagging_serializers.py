@@ -34,9 +34,15 @@ class TagNameField(StrictCharField):
 
 @extend_schema_field(
     {
-        "oneOf": [
-            {"type": "string", "format": "date"},
-            {"type": "string", "format": "date-time"},
+        "oneOf": [  # the lengths keep the branches apart for validators that skip formats
+            {"type": "string", "format": "date", "maxLength": 10, "example": "2024-12-31"},
+            {
+                "type": "string",
+                "format": "date-time",
+                "minLength": 11,
+                "maxLength": 64,
+                "example": "2024-12-31T18:00:00Z",
+            },
         ],
         "description": "A date (the assignment lasts to the end of that day, UTC) or a datetime.",
     }

@@ -39,6 +39,8 @@ class TagViewSet(ApiModelViewSet):
         ),
     }
     identify_by_actions = ("restore", "history")
+    enveloped_actions = ("restore",)
+    operation_prefix = "tag"  # operation ids tag_list, tag_restore… (not customer_tag_…)
     includes_choices = ("customer_tag.metadata",)
     action_permissions = {"restore": ["tags.restore_tag"], "history": ["tags.view_tag"]}
     conflict_actions = ("create", "update", "partial_update", "destroy", "restore")
@@ -91,7 +93,12 @@ class TagViewSet(ApiModelViewSet):
     def destroy(self, request, *args, **kwargs):
         return super().destroy(request, *args, **kwargs)
 
-    @extend_schema(request=TagRestoreSerializer, responses={200: TagSerializer})
+    @extend_schema(
+        operation_id="tag_restore",
+        summary="Restore a deleted tag",
+        request=TagRestoreSerializer,
+        responses={200: TagSerializer},
+    )
     @action(detail=True, methods=["post"])
     def restore(self, request, *args, **kwargs) -> Response:
         """Bring a soft-deleted tag back, with every assignment it had."""
@@ -104,7 +111,11 @@ class TagViewSet(ApiModelViewSet):
         )
         return self.enveloped(self.refetch(tag))
 
-    @extend_schema(**sublist_schema("TagHistoryPage", "history", TagHistoryEntrySerializer))
+    @extend_schema(
+        operation_id="tag_history",
+        summary="List a tag's history",
+        **sublist_schema("TagHistoryPage", "history", TagHistoryEntrySerializer),
+    )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def history(self, request, *args, **kwargs) -> Response:
         """Every create, change, soft delete and restore, oldest first, with who and why."""
