@@ -15,7 +15,7 @@ from rest_framework import serializers as drf
 
 from config.api import openapi
 from config.api.fields import UNIX_MS_HEADER
-from config.api.filters import LIST_QUERY_MAX_ITEMS
+from config.api.filters import LIST_QUERY_MAX_ITEMS, QUERY_VALUE_MAX_LENGTH
 from config.api.idempotency import KEY_PATTERN
 from config.api.pagination import MAX_LIMIT
 from config.api.serializers import unknown_field_error_paths
@@ -226,7 +226,14 @@ class AutoSchema(StandardizedErrorsAutoSchema):
 
     def _get_filter_parameters(self):
         params = super()._get_filter_parameters()
+        filterset_class = getattr(self.view, "filterset_class", None)
+        filters = filterset_class.base_filters if filterset_class else {}
         for param in params:
+            declared = filters.get(param["name"])
+            max_length = declared.extra.get("max_length") if declared is not None else None
+            if max_length and param["schema"].get("type") == "string":
+                # the filter's own bound, within the bound on every query value
+                param["schema"]["maxLength"] = min(max_length, QUERY_VALUE_MAX_LENGTH)
             if param["name"] in COMMA_SEPARATED_FILTERS:
                 param.update(schema=openapi.comma_separated_schema(), style="form", explode=False)
             elif param["name"] == "ordering":
