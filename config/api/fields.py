@@ -159,7 +159,7 @@ class CommaSeparatedListField(serializers.Field):
 
     default_error_messages = {
         "required": "Give at least one value.",
-        "max_items": "Give at most {max_items} values.",
+        "max_length": "Give at most {max_items} values.",
     }
 
     def __init__(self, *, child: serializers.Field, max_items: int, **kwargs):
@@ -179,7 +179,7 @@ class CommaSeparatedListField(serializers.Field):
         if not items:
             self.fail("required")
         if len(items) > self.max_items:
-            self.fail("max_items", max_items=self.max_items)
+            self.fail("max_length", max_items=self.max_items)
         result = []
         for item in items:
             try:

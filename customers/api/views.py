@@ -105,7 +105,7 @@ def tagging_arguments(data: dict, *, default_source: str) -> dict:
     ["no_identity"], field_name="name", actions=["create", "update", "partial_update"]
 )
 @extend_validation_errors(
-    ["required", "invalid", "max_length", "max_items"], field_name="keys", methods=["delete"]
+    ["required", "invalid", "max_length"], field_name="keys", methods=["delete"]
 )
 @extend_validation_errors(["max_length"], field_name="reason", methods=["delete"])
 class CustomerViewSet(ApiModelViewSet):

@@ -328,7 +328,7 @@ def test_masivo_delete_with_two_keys(tagger):
         ("keys=bad!", "invalid"),
         ("keys=vip,bad!", "invalid"),
         ("keys=" + "a" * 101, "max_length"),
-        ("keys=" + ",".join(f"t{i}" for i in range(101)), "max_items"),
+        ("keys=" + ",".join(f"t{i}" for i in range(101)), "max_length"),
         ("keys=", "required"),
         ("keys=vip&reason=" + "r" * 256, "max_length"),
     ],
