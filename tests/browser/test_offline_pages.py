@@ -34,4 +34,4 @@ def test_redoc_renders_offline(live_server, browser_page):
     page.goto(f"{live_server.url}/api/redoc/")
     # Redoc has loaded the schema and shows its operations (a big page for a shared CPU)
     page.locator("h1", has_text="Tagdesk API").wait_for(timeout=DOCS_TIMEOUT_MS)
-    page.locator("h2", has_text="customers_list").first.wait_for(timeout=DOCS_TIMEOUT_MS)
+    page.locator("h2", has_text="List customers").first.wait_for(timeout=DOCS_TIMEOUT_MS)
