@@ -69,10 +69,12 @@ lint-schema: install
 	bash tests/schema/lint.sh
 
 # Schemathesis' CLI (--checks all, every phase, random seed) against a live server: runserver on
-# SQLite as `make run`, then gunicorn with production settings on PostgreSQL as `make serve`.
+# SQLite as `make run`, then gunicorn with production settings on PostgreSQL as `make serve`;
+# then the security probe (tests/security: every request that once got a 5xx, bursts).
 fuzz: install
 	$(PY) tests/schema/fuzz_live.py --database sqlite
 	$(PY) tests/schema/fuzz_live.py --database postgres
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/security
 
 format: install
 	$(VENV)/bin/ruff check --fix .
