@@ -132,10 +132,6 @@ def finish(claim: Claim, response) -> None:
     )
 
 
-def release(claim: Claim) -> None:
-    IdempotencyKey.objects.filter(pk=claim.record.pk).delete()
-
-
 def prune(*, older_than: timedelta = LIFETIME) -> int:
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - older_than).delete()
     return deleted
