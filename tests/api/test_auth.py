@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -13,24 +12,15 @@ from config.api.models import ApiToken, token_digest
 from config.api.services import token_issue, token_revoke
 from tests.conftest import make_client
 from tests.factories import CustomerFactory, UserFactory
+from tests.routes import all_routes
 
 pytestmark = pytest.mark.django_db
 
 
 def api_routes() -> list[str]:
     """Every /api/v1/ URL pattern, with a placeholder id, so new endpoints are covered too."""
-    routes = []
-
-    def walk(patterns, prefix=""):
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns, prefix + str(pattern.pattern))
-            elif isinstance(pattern, URLPattern):
-                routes.append(prefix + str(pattern.pattern))
-
-    walk(get_resolver().url_patterns)
     urls = []
-    for route in routes:
+    for route in all_routes():
         if not route.startswith("api/v1/"):
             continue
         # the id first: stripping the anchors would turn its [^/]+ into [/]+

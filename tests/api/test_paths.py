@@ -3,30 +3,15 @@
 import re
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from config.api.services import token_issue
 from segments.services import segment_save
 from statuses.models import Status, StatusLabel
 from tests.factories import CustomerFactory, TagFactory, UserFactory
+from tests.routes import all_routes
 
 pytestmark = pytest.mark.django_db
-
-
-def all_routes() -> list[str]:
-    """Every URL pattern, as written in the URLconf."""
-    found = []
-
-    def walk(patterns, prefix=""):
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns, prefix + str(pattern.pattern))
-            elif isinstance(pattern, URLPattern):
-                found.append(prefix + str(pattern.pattern))
-
-    walk(get_resolver().url_patterns)
-    return found
 
 
 def routes() -> list[str]:
