@@ -44,10 +44,12 @@ serve: install .env
 	exec $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi
 
 # Line and branch coverage of the application code is printed after the tests; below
-# COVERAGE_MIN (the level reached, see the README's Testing section) the run fails.
-COVERAGE_MIN ?= 94
+# COVERAGE_MIN (the level reached less a point for noise, see the README's Testing section) the
+# run fails. `coverage report` decides, as its exit status is what make sees.
+COVERAGE_MIN ?= 93
 test: install
-	$(VENV)/bin/pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_MIN)
+	$(VENV)/bin/pytest --cov --cov-report=
+	$(VENV)/bin/coverage report --fail-under=$(COVERAGE_MIN)
 
 # Benchmarks print tables; they need PostgreSQL (BENCH_DATABASE_URL, default a tagdesk_bench
 # database on 127.0.0.1:5432, dropped and recreated; load.py uses LOAD_DATABASE_URL, default
