@@ -267,15 +267,24 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         if direction == "response" and includable and "required" in schema:
             # present only when asked for with ?includes=
             schema["required"] = [f for f in schema["required"] if f not in includable.values()]
-        if direction == "request" and (
-            groups := getattr(serializer, "schema_any_of_required", None)
+        if (
+            direction == "request"
+            and self.method != "PATCH"  # a partial update may leave every group out
+            and (groups := getattr(serializer, "schema_any_of_required", None))
         ):
             schema_nonempty = getattr(serializer, "schema_any_of_nonempty", False)
 
             def nonempty(name: str) -> dict:
+                if not schema_nonempty:
+                    return {}
                 field = serializer.fields[name]
-                is_list = isinstance(field, drf.ListField | drf.ListSerializer)
-                return {"minItems": 1} if is_list and schema_nonempty else {}
+                if isinstance(field, drf.ListField | drf.ListSerializer | drf.ManyRelatedField):
+                    return {"minItems": 1}
+                # present, not null, not blank (and as long as the field itself allows)
+                bound = (
+                    {"maxLength": field.max_length} if getattr(field, "max_length", None) else {}
+                )
+                return {"type": "string", "minLength": 1, **bound}
 
             # Under allOf, so generated clients keep one model with every property (a
             # top-level anyOf makes them generate one partial model per branch).

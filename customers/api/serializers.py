@@ -31,6 +31,11 @@ class MobileField(StrictCharField):
 
 
 class CustomerSerializer(ApiModelSerializer):
+    # The schema's way of saying the identity rule (customers.services): a create or a full
+    # replace names at least one of these, not blank.
+    schema_any_of_required = (["name"], ["email"], ["mobile"], ["reference_id"])
+    schema_any_of_nonempty = True
+
     email = NormalizedEmailField(required=False, allow_null=True, allow_blank=True, max_length=254)
     mobile = MobileField(
         required=False,
