@@ -597,3 +597,11 @@ def test_a_path_identifier_longer_than_any_column_is_a_404(everything):
     for identify_by in ("email", "reference_id", "mobile", "id"):
         response = everything.get(f"/api/v1/customers/{'a' * 300}?identify_by={identify_by}")
         assert response.status_code == 404
+
+
+@pytest.mark.parametrize("size", ["0", "-5"])
+def test_check_stored_data_refuses_a_batch_size_below_one(size):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--batch-size must be at least 1"):
+        call_command("check_stored_data", "--batch-size", size)

@@ -3,6 +3,7 @@
 from django.core.management.base import CommandError
 from rest_framework.exceptions import ErrorDetail
 
+from config.api.urls import router  # the edge that knows every resource
 from config.commands import ProjectCommand
 
 
@@ -43,8 +44,8 @@ class Command(ProjectCommand):
         parser.add_argument("--batch-size", type=int, default=2000)
 
     def handle(self, *args, resource=None, batch_size: int = 2000, **options):
-        from config.api.urls import router  # the edge that knows every resource
-
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
         registry = {prefix: viewset for prefix, viewset, _ in router.registry}
         if unknown := set(resource or ()) - set(registry):
             raise CommandError(f"Unknown resource(s): {', '.join(sorted(unknown))}.")
