@@ -61,9 +61,11 @@ bench: install
 	cd bench && ../$(PY) retag.py
 	cd bench && BENCH_DATABASE_URL=sqlite:///$${TMPDIR:-/tmp}/tagdesk-bench.sqlite3 ../$(PY) retag.py
 
+# ruff, then the import contracts of docs/architecture.md (pyproject: [tool.importlinter]).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # The schema through Redocly, Spectral (OAS + OWASP) and openapi-typescript + tsc (needs npm;
 # the tools are pinned in tests/schema/package.json and installed on first use).

@@ -3,8 +3,8 @@
 from django.core.management.base import CommandError
 from rest_framework.exceptions import ErrorDetail
 
-from config.api.urls import router  # the edge that knows every resource
 from config.commands import ProjectCommand
+from tagdesk.api_urls import router  # the edge that knows every resource
 
 
 def flatten_errors(detail, path: str = "") -> list[str]:

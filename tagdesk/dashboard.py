@@ -11,6 +11,12 @@ from urllib.parse import urlencode
 from django.contrib.auth.models import AbstractBaseUser
 from django.urls import reverse
 
+from customers.models import Customer
+from segments.models import Segment
+from segments.selectors import segment_sizes
+from statuses.selectors import status_distribution
+from tags.selectors import tag_totals, tags_most_used
+
 TOP_TAGS = 15
 SEGMENTS_SHOWN = 10
 
@@ -60,12 +66,6 @@ def bars(rows: list[dict], *, param: str) -> list[Bar]:
 def dashboard(*, user: AbstractBaseUser) -> dict | None:
     """Totals, the most used tags, segment sizes and the status distribution; None for staff
     who may not see customers (the bars link to them)."""
-    from customers.models import Customer
-    from segments.models import Segment
-    from segments.selectors import segment_sizes
-    from statuses.selectors import status_distribution
-    from tags.selectors import tag_totals, tags_most_used
-
     if not user.has_perm("customers.view_customer"):
         return None
     tags = tag_totals()

@@ -20,7 +20,9 @@ from config.bulk import HISTORY_EXTRA, bulk_load
 from config.commands import ProjectCommand
 from config.fields import ulid_to_uuid
 from customers.models import Customer
-from statuses.models import StatusLabel
+from segments.models import Segment
+from segments.services import segment_save
+from statuses.models import Status, StatusLabel, name_key
 from tags.models import Tag, TagAssignment, tag_name_key
 
 FIRST = [
@@ -146,8 +148,6 @@ class Command(ProjectCommand):
 
     def _labels(self) -> list[tuple[str, float]]:
         """The demo labels (created if missing) with their shares of customers."""
-        from statuses.models import Status, name_key
-
         labels = []
         for name, (status_name, share) in DEMO_LABELS.items():
             status = Status.objects.get(name_key=name_key(status_name))
@@ -219,9 +219,6 @@ class Command(ProjectCommand):
             )
 
     def _segments(self, rng, count: int, tags: int) -> int:
-        from segments.models import Segment
-        from segments.services import segment_save
-
         names = [*DEMO_TAGS, *(f"tag-{n:04d}" for n in range(len(DEMO_TAGS), tags))][:tags]
         plans = [
             (name, rule)
