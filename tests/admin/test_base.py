@@ -4,6 +4,7 @@ service's refusal looks the same on every page."""
 import pytest
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.test import RequestFactory
 
 from config import exceptions
 from config.admin_base import ServiceAdmin
@@ -18,6 +19,7 @@ from tests.admin.pages import (
     deletions_logged,
     form_errors,
     messages_of,
+    model_admin,
     posted_back,
     url_of,
 )
@@ -138,3 +140,17 @@ def test_a_past_version_cannot_be_written_back_from_its_history_page(boss):
     assert response.status_code == 403
     label.refresh_from_db()
     assert label.description == "new"
+
+
+def test_delete_queryset_called_directly_also_deletes_through_the_service(boss):
+    customers = CustomerFactory.create_batch(2)
+    request = RequestFactory().post(url_of(Customer))
+    request.user = boss.user
+
+    model_admin(Customer).delete_queryset(request, Customer.objects.all())
+
+    assert not Customer.objects.exists()
+    assert {(h.id, h.history_change_reason) for h in Customer.history.filter(history_type="-")} == {
+        (c.pk, "Deleted in the admin") for c in customers
+    }
+    assert deletions_logged(Customer) == {c.pk for c in customers}
