@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin_base import ServiceAdmin
 from config.admin_history import HistoryPageMixin
 from config.exceptions import DomainError
 from customers import services
@@ -58,6 +59,11 @@ class RetagForm(forms.Form):
         return names
 
 
+def customer_data(form: forms.Form) -> dict:
+    """The fields the customer services write, as the form cleaned them."""
+    return {f: form.cleaned_data[f] for f in services.WRITABLE_FIELDS if f in form.cleaned_data}
+
+
 class CurrentTagsInline(admin.TabularInline):
     """The customer's current tags, read-only: changes go through the list's actions (the
     tagging service), never through a formset."""
@@ -101,7 +107,7 @@ class CurrentTagsInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(HistoryPageMixin, SimpleHistoryAdmin):
+class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = (
         "__str__",
         "tag_list",
@@ -156,20 +162,16 @@ class CustomerAdmin(HistoryPageMixin, SimpleHistoryAdmin):
     def history_page(self, *, obj, page_number, per_page):
         return customer_history_page(customer_id=obj.pk, page_number=page_number, per_page=per_page)
 
-    def save_model(self, request, obj, form, change) -> None:
-        data = {
-            field: form.cleaned_data[field]
-            for field in services.WRITABLE_FIELDS
-            if field in form.cleaned_data
-        }
-        if change:
-            services.customer_update(customer=obj, data=data, actor=request.user)
-        else:
-            created = services.customer_create(data=data, actor=request.user)
-            obj.pk = created.pk
+    def service_create(self, request, *, form, reason) -> Customer:
+        return services.customer_create(data=customer_data(form), actor=request.user, reason=reason)
 
-    def delete_model(self, request, obj) -> None:
-        services.customer_delete(customer=obj, actor=request.user)
+    def service_update(self, request, *, obj, form, reason) -> Customer:
+        return services.customer_update(
+            customer=obj, data=customer_data(form), actor=request.user, reason=reason
+        )
+
+    def service_delete(self, request, *, obj, reason) -> None:
+        services.customer_delete(customer=obj, actor=request.user, reason=reason)
 
     # --- actions: each asks for its input and a reason on a confirmation page ----------------
 

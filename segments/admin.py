@@ -3,49 +3,34 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin_base import ServiceAdmin
 from config.admin_history import ValidIdHistoryMixin
-from config.exceptions import DomainError
 from segments import services
 from segments.models import Segment
 from segments.selectors import segment_count, segment_members
+from tags.models import Tag
 
 SAMPLE_SIZE = 10
 
 
-class SegmentForm(forms.ModelForm):
-    class Meta:
-        model = Segment
-        fields = [
-            "name",
-            "description",
-            "is_active",
-            "tags_all",
-            "tags_any",
-            "tags_none",
-            "status_labels",
-        ]
-
-    def clean(self):
-        """The service's rule checks (a condition, no tag in two lists), shown on the form."""
-        data = super().clean()
-        try:
-            services.rule_resolve(rule_from_form(data))
-        except DomainError as error:
-            raise forms.ValidationError(str(error)) from error
-        return data
-
-
-def rule_from_form(data: dict) -> dict:
+def segment_data(form: forms.Form) -> dict:
+    """The form's fields and rule (its pickers, as names) in the service's terms."""
+    data = form.cleaned_data
     return {
-        "all": [t.name for t in data.get("tags_all") or []],
-        "any": [t.name for t in data.get("tags_any") or []],
-        "none": [t.name for t in data.get("tags_none") or []],
-        "status_labels": [label.name for label in data.get("status_labels") or []],
+        "name": data["name"],
+        "description": data["description"],
+        "is_active": data["is_active"],
+        "rule": {
+            "all": [t.name for t in data.get("tags_all") or []],
+            "any": [t.name for t in data.get("tags_any") or []],
+            "none": [t.name for t in data.get("tags_none") or []],
+            "status_labels": [label.name for label in data.get("status_labels") or []],
+        },
     }
 
 
 @admin.register(Segment)
-class SegmentAdmin(ValidIdHistoryMixin, SimpleHistoryAdmin):
+class SegmentAdmin(ValidIdHistoryMixin, ServiceAdmin, SimpleHistoryAdmin):
     """Rules edited with tag pickers; the change page shows the member count and a sample.
 
     The list shows no counts: a count per row would be a query per segment over millions of
@@ -61,12 +46,16 @@ class SegmentAdmin(ValidIdHistoryMixin, SimpleHistoryAdmin):
     )  # fmt: skip
     readonly_fields = ("member_count", "member_sample")
     filter_horizontal = ("tags_all", "tags_any", "tags_none", "status_labels")
-    form = SegmentForm
+    # The service names a rule's list; the form shows it on that list's picker.
+    refusal_fields = {
+        "rule.all": "tags_all",
+        "rule.any": "tags_any",
+        "rule.none": "tags_none",
+        "rule.status_labels": "status_labels",
+    }
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name.startswith("tags_"):
-            from tags.models import Tag
-
             kwargs["queryset"] = Tag.objects.alive().order_by("name")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
@@ -91,25 +80,15 @@ class SegmentAdmin(ValidIdHistoryMixin, SimpleHistoryAdmin):
             or "none"
         )
 
-    def save_model(self, request, obj, form, change) -> None:
-        """The rule arrives with the form's many-to-many data; both go through the service."""
-        self._pending = (obj, form, change)
-
-    def save_related(self, request, form, formsets, change) -> None:
-        obj, form, change = self._pending
-        data = form.cleaned_data
-        rule = rule_from_form(data)
-        saved = services.segment_save(
-            segment=obj if change else None,
-            data={
-                "name": data["name"],
-                "description": data["description"],
-                "is_active": data["is_active"],
-                "rule": rule,
-            },
-            actor=request.user,
+    def service_create(self, request, *, form, reason) -> Segment:
+        return services.segment_save(
+            segment=None, data=segment_data(form), actor=request.user, reason=reason
         )
-        obj.pk = saved.pk
 
-    def delete_model(self, request, obj) -> None:
-        services.segment_delete(segment=obj, actor=request.user)
+    def service_update(self, request, *, obj, form, reason) -> Segment:
+        return services.segment_save(
+            segment=obj, data=segment_data(form), actor=request.user, reason=reason
+        )
+
+    def service_delete(self, request, *, obj, reason) -> None:
+        services.segment_delete(segment=obj, actor=request.user, reason=reason)

@@ -1,10 +1,9 @@
-from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django import forms
+from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin_base import ServiceAdmin, refusals
 from config.admin_history import ValidIdHistoryMixin
-from config.exceptions import DomainError
 from statuses import services
 from statuses.models import Status, StatusChange, StatusLabel
 
@@ -19,17 +18,58 @@ class StatusLabelInline(admin.TabularInline):
         return False  # deleting a label goes through its own page and the service's checks
 
 
+def cleaned(form: forms.BaseForm, fields: tuple[str, ...]) -> dict:
+    """The form's values of ``fields`` (those it has), for a service's ``data``."""
+    return {field: form.cleaned_data[field] for field in fields if field in form.cleaned_data}
+
+
 @admin.register(Status)
-class StatusAdmin(ValidIdHistoryMixin, SimpleHistoryAdmin):
+class StatusAdmin(ValidIdHistoryMixin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = ("name", "description")
     search_fields = ("name",)
     fields = ("name", "description", "allowed_next")
     filter_horizontal = ("allowed_next",)
     inlines = [StatusLabelInline]
 
+    def service_create(self, request, *, form, reason) -> Status:
+        return services.status_save(
+            status=None, data=cleaned(form, self.fields), actor=request.user, reason=reason
+        )
+
+    def service_update(self, request, *, obj, form, reason) -> Status:
+        return services.status_save(
+            status=obj, data=cleaned(form, self.fields), actor=request.user, reason=reason
+        )
+
+    def service_delete(self, request, *, obj, reason) -> None:
+        services.status_delete(status=obj, actor=request.user, reason=reason)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        """The status's labels, each changed or added one through ``label_save`` (which
+        refuses, say, renaming the default label), with the page's reason."""
+        reason = self.reason_changed if change else self.reason_created
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for label_form in formset.forms:
+            if not label_form.has_changed():
+                continue
+            data = cleaned(label_form, StatusLabelInline.fields)
+            adding = label_form.instance._state.adding
+            name = data.get("name") if adding else label_form.initial.get("name")
+            with refusals(about=f"Label '{name}'"):
+                label = services.label_save(
+                    label=None if adding else label_form.instance,
+                    data={**data, "status": formset.instance} if adding else data,
+                    actor=request.user,
+                    reason=reason,
+                )
+            if adding:
+                formset.new_objects.append(label)
+            else:
+                formset.changed_objects.append((label, label_form.changed_data))
+
 
 @admin.register(StatusLabel)
-class StatusLabelAdmin(ValidIdHistoryMixin, SimpleHistoryAdmin):
+class StatusLabelAdmin(ValidIdHistoryMixin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = ("name", "status", "description")
     list_filter = ("status",)
     search_fields = ("name",)
@@ -37,22 +77,22 @@ class StatusLabelAdmin(ValidIdHistoryMixin, SimpleHistoryAdmin):
     fields = ("name", "status", "description", "allowed_next")
     filter_horizontal = ("allowed_next",)
 
-    def delete_model(self, request, obj) -> None:
-        services.label_delete(label=obj, actor=request.user)
+    def service_create(self, request, *, form, reason) -> StatusLabel:
+        return services.label_save(
+            label=None, data=cleaned(form, self.fields), actor=request.user, reason=reason
+        )
 
-    def delete_view(self, request, object_id, extra_context=None):
-        """Refusals of the service (default label, label in use) come back as a message."""
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except DomainError as error:
-            self.message_user(request, str(error), messages.ERROR)
-            return HttpResponseRedirect(
-                reverse("admin:statuses_statuslabel_change", args=[object_id])
-            )
+    def service_update(self, request, *, obj, form, reason) -> StatusLabel:
+        return services.label_save(
+            label=obj, data=cleaned(form, self.fields), actor=request.user, reason=reason
+        )
+
+    def service_delete(self, request, *, obj, reason) -> None:
+        services.label_delete(label=obj, actor=request.user, reason=reason)
 
 
 @admin.register(StatusChange)
-class StatusChangeAdmin(admin.ModelAdmin):
+class StatusChangeAdmin(ServiceAdmin):
     """Append-only: visible, never edited or deleted."""
 
     list_display = (

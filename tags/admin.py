@@ -7,6 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin_base import ServiceAdmin
 from config.admin_history import HistoryPageMixin
 from config.exceptions import DomainError
 from tags import services
@@ -23,8 +24,13 @@ class MergeForm(forms.Form):
     reason = forms.CharField(max_length=255, widget=forms.TextInput(attrs={"size": 60}))
 
 
+def tag_data(form: forms.Form) -> dict:
+    """The fields the tag services write, as the form cleaned them."""
+    return {f: form.cleaned_data[f] for f in services.TAG_FIELDS if f in form.cleaned_data}
+
+
 @admin.register(Tag)
-class TagAdmin(HistoryPageMixin, SimpleHistoryAdmin):
+class TagAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
     list_display = (
         "name",
         "customer_count",
@@ -54,6 +60,7 @@ class TagAdmin(HistoryPageMixin, SimpleHistoryAdmin):
     )
     actions = ["soft_delete", "restore", "merge"]
     change_form_template = "admin/tags/tag/change_form.html"
+    reason_deleted = "Deleted permanently in the admin"
     show_full_result_count = False
     history_page_intro = (
         "Changes to the tag itself; its customers' histories show the tag added and removed."
@@ -88,48 +95,38 @@ class TagAdmin(HistoryPageMixin, SimpleHistoryAdmin):
             actions.pop("restore", None)
         return actions
 
-    def save_model(self, request, obj, form, change) -> None:
-        data = {
-            field: form.cleaned_data[field]
-            for field in services.TAG_FIELDS
-            if field in form.cleaned_data
-        }
-        try:
-            if change:
-                services.tag_update(tag=obj, data=data, actor=request.user)
-            else:
-                obj.pk = services.tag_create(data=data, actor=request.user).pk
-        except DomainError as error:
-            raise PermissionDenied(str(error)) from error
+    def service_create(self, request, *, form, reason) -> Tag:
+        return services.tag_create(data=tag_data(form), actor=request.user, reason=reason)
 
-    def delete_model(self, request, obj) -> None:
-        services.tag_hard_delete(
-            tag=obj, actor=request.user, reason="deleted permanently in the admin"
-        )
+    def service_update(self, request, *, obj, form, reason) -> Tag:
+        return services.tag_update(tag=obj, data=tag_data(form), actor=request.user, reason=reason)
 
-    def delete_queryset(self, request, queryset) -> None:
-        for tag in queryset:
-            self.delete_model(request, tag)
+    def service_delete(self, request, *, obj, reason) -> None:
+        services.tag_hard_delete(tag=obj, actor=request.user, reason=reason)
 
     @admin.action(description="Delete (soft) selected tags", permissions=["change"])
     def soft_delete(self, request, queryset) -> None:
-        done = 0
-        for tag in queryset.filter(is_deleted=False):
-            services.tag_soft_delete(
-                tag=tag, actor=request.user, reason="soft-deleted in the admin"
-            )
-            done += 1
+        done, refused = self.each_through_service(
+            queryset.filter(is_deleted=False),
+            lambda tag: services.tag_soft_delete(
+                tag=tag, actor=request.user, reason="Soft-deleted in the admin"
+            ),
+        )
         self.message_user(
             request, f"Soft-deleted {done} tag(s); restore them any time.", messages.SUCCESS
         )
+        self.message_refusals(request, refused)
 
     @admin.action(description="Restore selected tags", permissions=["change"])
     def restore(self, request, queryset) -> None:
-        done = 0
-        for tag in queryset.filter(is_deleted=True):
-            services.tag_restore(tag=tag, actor=request.user, reason="restored in the admin")
-            done += 1
+        done, refused = self.each_through_service(
+            queryset.filter(is_deleted=True),
+            lambda tag: services.tag_restore(
+                tag=tag, actor=request.user, reason="Restored in the admin"
+            ),
+        )
         self.message_user(request, f"Restored {done} tag(s).", messages.SUCCESS)
+        self.message_refusals(request, refused)
 
     @admin.action(description="Merge into…", permissions=["change"])
     def merge(self, request, queryset):
@@ -202,7 +199,7 @@ class TagAdmin(HistoryPageMixin, SimpleHistoryAdmin):
             services.tag_restore(
                 tag=tag,
                 actor=request.user,
-                reason=request.POST.get("reason", "") or "restored in the admin",
+                reason=request.POST.get("reason", "") or "Restored in the admin",
             )
         except DomainError as error:
             self.message_user(request, str(error), messages.ERROR)

@@ -1,12 +1,14 @@
 from django.contrib import admin, messages
 
+from config.admin_base import ServiceAdmin
 from config.api import services
 from config.api.models import ApiToken
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    """Tokens are issued here; the secret is shown once, in the confirmation message."""
+class ApiTokenAdmin(ServiceAdmin):
+    """Tokens are issued here; the secret is shown once, in the confirmation message. An
+    issued token is never changed: it is revoked (kept, for the record) or deleted."""
 
     list_display = (
         "hint",
@@ -33,17 +35,22 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False if obj is not None else super().has_change_permission(request, obj)
 
-    def save_model(self, request, obj, form, change) -> None:
+    def service_create(self, request, *, form, reason) -> ApiToken:
         token, raw = services.token_issue(
             user=form.cleaned_data["user"],
             name=form.cleaned_data.get("name", ""),
             expires_at=form.cleaned_data.get("expires_at"),
         )
-        obj.pk = token.pk
         messages.warning(request, f"Copy this token now, it will not be shown again: {raw}")
+        return token
+
+    def service_delete(self, request, *, obj, reason) -> None:
+        services.token_delete(token=obj)
 
     @admin.action(description="Revoke selected tokens", permissions=["delete"])
     def revoke(self, request, queryset) -> None:
-        for token in queryset:
-            services.token_revoke(token=token)
-        self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+        done, refused = self.each_through_service(
+            queryset, lambda token: services.token_revoke(token=token)
+        )
+        self.message_user(request, f"Revoked {done} token(s).", messages.SUCCESS)
+        self.message_refusals(request, refused)

@@ -31,6 +31,12 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
     return token
 
 
+def token_delete(*, token: ApiToken) -> None:
+    """Delete for good: the token no longer signs in, and no record of it is kept (revoke
+    keeps one)."""
+    ApiToken.objects.filter(pk=token.pk).delete()
+
+
 def token_authenticate(*, raw: str) -> ApiToken | None:
     """The usable token matching ``raw``, touching ``last_used_at`` at most once a minute."""
     token = (

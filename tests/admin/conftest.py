@@ -1,0 +1,20 @@
+import pytest
+from django.contrib import admin
+
+from tests.admin.pages import signed_in
+
+
+@pytest.fixture
+def boss(db):
+    """A staff superuser signed in to the admin (``boss.user``)."""
+    return signed_in(username="boss", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_request_state_on_the_admins():
+    """One instance of each model admin serves every request, in every thread of the server:
+    whatever a request leaves on it, another request can read. No admin test may leave any."""
+    before = {model: set(vars(ma)) for model, ma in admin.site._registry.items()}
+    yield
+    after = {model: set(vars(ma)) for model, ma in admin.site._registry.items()}
+    assert after == before
