@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from config.admin_site import InputGuardMixin
+from config.admin_guard import InputGuardMixin
 from config.auth import ThrottledAdminAuthenticationForm
 from tagdesk.dashboard import dashboard
 
