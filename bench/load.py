@@ -289,7 +289,7 @@ def seed(customers: int) -> tuple[str, list[str], list[str]]:
 
     from config.api.services import token_issue
     from customers.models import Customer
-    from tagdesk.management.commands.seed_demo import DEMO_TAGS
+    from config.edge.management.commands.seed_demo import DEMO_TAGS
 
     call_command("seed_demo", customers=customers, verbosity=0)
     user = get_user_model().objects.create_superuser("load", password=None)

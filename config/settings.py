@@ -55,7 +55,7 @@ if PRODUCTION and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "tagdesk.apps.TagdeskAdminConfig",  # django.contrib.admin with our site
+    "config.edge.apps.TagdeskAdminConfig",  # django.contrib.admin with our site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -74,7 +74,7 @@ INSTALLED_APPS = [
     "tags",
     "statuses",
     "segments",
-    "tagdesk",  # the edge: root URLs, admin site, dashboard, commands spanning every app
+    "config.edge",  # the edge: root URLs, admin site, dashboard, commands spanning every app
     # Last, so its post_migrate hook sees every other app's permissions.
     "config.api",
 ]
@@ -96,7 +96,7 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
-ROOT_URLCONF = "tagdesk.urls"
+ROOT_URLCONF = "config.edge.urls"
 # Both slash forms of a route are served in place (config.middleware.BothSlashFormsMiddleware):
 # never a redirect, which would turn a POST into a GET.
 APPEND_SLASH = False

@@ -12,7 +12,7 @@ from customers.models import Customer
 from segments import services as segment_services
 from statuses.models import StatusLabel
 from statuses.services import customer_status_change
-from tagdesk import dashboard as dashboard_module
+from config.edge import dashboard as dashboard_module
 from tags.models import Tag
 from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory, UserFactory
 

@@ -12,7 +12,7 @@ from config.views import healthz, redoc_bundle
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("tagdesk.api_urls")),
+    path("api/v1/", include("config.edge.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Both pages load only this site's files and run no inline script (Content-Security-Policy):
     # Swagger UI fetches its start script from ?script; Redoc's template is ours (templates/)

@@ -4,7 +4,7 @@ from django.core.management.base import CommandError
 from rest_framework.exceptions import ErrorDetail
 
 from config.commands import ProjectCommand
-from tagdesk.api_urls import router  # the edge that knows every resource
+from config.edge.api_urls import router  # the edge that knows every resource
 
 
 def flatten_errors(detail, path: str = "") -> list[str]:

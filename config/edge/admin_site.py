@@ -6,7 +6,7 @@ from django.template.response import TemplateResponse
 
 from config.admin_guard import InputGuardMixin
 from config.auth import ThrottledAdminAuthenticationForm
-from tagdesk.dashboard import dashboard
+from config.edge.dashboard import dashboard
 
 
 class TagdeskAdminSite(admin.AdminSite):

@@ -5,11 +5,11 @@ from django.contrib.admin import apps as admin_apps
 class TagdeskConfig(AppConfig):
     """The edge as an app, for the commands that span every app (seed_demo, check_stored_data)."""
 
-    name = "tagdesk"
+    name = "config.edge"
 
 
 class TagdeskAdminConfig(admin_apps.AdminConfig):
     """Django's admin with our site (its index carries the dashboard); named in INSTALLED_APPS."""
 
     default = False
-    default_site = "tagdesk.admin_site.TagdeskAdminSite"
+    default_site = "config.edge.admin_site.TagdeskAdminSite"
