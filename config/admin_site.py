@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
-from config.api.parsers import find_unstorable
 from config.auth import ThrottledAdminAuthenticationForm
 from config.dashboard import dashboard
+from config.text import find_unstorable
 
 
 class InputGuardMixin:

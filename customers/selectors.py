@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import CharField, F, QuerySet, Value
 
-from config.api.parsers import find_unstorable
 from config.fields import parse_ulid
+from config.text import find_unstorable
 from customers.identifiers import is_reference_id, normalize_email, normalize_mobile
 from customers.models import Customer
 
