@@ -21,7 +21,6 @@ from customers.filtersets import CustomerFilterSet
 from customers.identifiers import is_reference_id, normalize_email, normalize_mobile
 from customers.models import Customer
 from segments.services import segments_for_customer
-from statuses import services as status_services
 from statuses.api.serializers import (
     CustomerStatusRequestSerializer,
     StatusChangeCreatedSerializer,
@@ -337,7 +336,7 @@ class CustomerViewSet(ApiModelViewSet):
     def _status_change(
         self, customer: Customer, data: dict, source: str, account_id=None
     ) -> Response:
-        result = status_services.customer_status_change(
+        result = services.customer_status_change(
             customer=customer,
             label=data["label"],
             reason=data["reason"],

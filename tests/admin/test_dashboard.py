@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from config import dashboard as dashboard_module
 from customers.models import Customer
+from customers.services import customer_status_change
 from segments import services as segment_services
 from statuses.models import StatusLabel
-from statuses.services import customer_status_change
 from tags.models import Tag
 from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory, UserFactory
 
