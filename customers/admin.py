@@ -10,8 +10,9 @@ from config.exceptions import DomainError
 from customers import services
 from customers.admin_filters import SegmentFilter, TagFilter
 from customers.models import Customer
-from customers.selectors import customer_history_page, customer_id_batches
+from customers.selectors import customer_id_batches
 from statuses.models import ADMIN_SOURCE, StatusLabel
+from tagdesk.timeline import customer_history_page
 from tags.models import TagAssignment
 from tags.selectors import customer_current_assignments, customers_with_current_tags
 from tags.services import customers_retag
