@@ -42,6 +42,9 @@ class ApiRouter(SimpleRouter):
         """Each route also tells its views which first path segments under their prefix are
         list-level routes (``bulk_tag``, ``lookup``), of this viewset or of another one
         registered on the same prefix: never an ``{id}``, as the schema says."""
+        routes = super().get_routes(viewset)
+        if not hasattr(viewset, "reserved_ids"):
+            return routes  # not one of ours: as_view() takes only the class's own attributes
         prefixes = {prefix for prefix, registered, _ in self.registry if registered is viewset}
         reserved = tuple(
             sorted(
@@ -56,5 +59,5 @@ class ApiRouter(SimpleRouter):
         )
         return [
             route._replace(initkwargs={**route.initkwargs, "reserved_ids": reserved})
-            for route in super().get_routes(viewset)
+            for route in routes
         ]
