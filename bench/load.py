@@ -288,8 +288,8 @@ def seed(customers: int) -> tuple[str, list[str], list[str]]:
     from django.db import connection
 
     from config.api.services import token_issue
-    from customers.models import Customer
     from config.edge.management.commands.seed_demo import DEMO_TAGS
+    from customers.models import Customer
 
     call_command("seed_demo", customers=customers, verbosity=0)
     user = get_user_model().objects.create_superuser("load", password=None)

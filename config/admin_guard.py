@@ -6,7 +6,7 @@ from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponseRedirect
 
-from config.api.parsers import find_unstorable
+from config.text import find_unstorable
 
 
 class InputGuardMixin:

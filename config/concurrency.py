@@ -1,6 +1,7 @@
-"""ETags for optimistic concurrency, derived from ``updated_at`` (no extra column)."""
+"""Optimistic concurrency (ETags derived from ``updated_at``, no extra column) and the row
+locks a write takes inside its transaction."""
 
-from django.db import models
+from django.db import connection, models
 
 from config.exceptions import NotFound, PreconditionFailed
 
@@ -47,3 +48,22 @@ def locked_for_write(
         raise NotFound(f"The {model._meta.verbose_name} was deleted meanwhile.")
     check_if_match(locked, if_match)
     return locked
+
+
+def key_share(model: type[models.Model], pk: str) -> bool:
+    """Keep the row from being deleted until this transaction ends; False if it is gone.
+
+    A foreign key would take the same FOR KEY SHARE lock, but only at commit (Django's are
+    deferred), where a row deleted meanwhile is an IntegrityError; taken first, a delete
+    waits for this transaction (and then sees the row that refers to it) or has already won.
+    Shared with any number of writers referring to the same row.
+    """
+    if connection.vendor != "postgresql":
+        return model.objects.filter(pk=pk).exists()  # SQLite: one writer at a time
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {connection.ops.quote_name(model._meta.db_table)} "
+            f"WHERE {connection.ops.quote_name(model._meta.pk.column)} = %s FOR KEY SHARE",
+            [model._meta.pk.get_db_prep_value(pk, connection)],
+        )
+        return cursor.fetchone() is not None

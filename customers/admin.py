@@ -7,12 +7,12 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin_base import ServiceAdmin
 from config.admin_history import HistoryPageMixin
+from config.edge.timeline import customer_history_page
 from config.exceptions import DomainError
 from customers import services
 from customers.admin_filters import SegmentFilter, TagFilter
 from customers.models import Customer
-from customers.selectors import customer_history_page, customer_id_batches
-from statuses import services as status_services
+from customers.selectors import customer_id_batches
 from statuses.models import ADMIN_SOURCE, StatusLabel
 from tags.models import TagAssignment
 from tags.selectors import customer_current_assignments, customers_with_current_tags
@@ -264,7 +264,7 @@ class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
             for ids in customer_id_batches(queryset, batch_size=STATUS_BATCH):
                 for customer in Customer.objects.filter(pk__in=ids).order_by("pk"):
                     try:
-                        result = status_services.customer_status_change(
+                        result = services.customer_status_change(
                             customer=customer,
                             label=form.cleaned_data["label"],
                             reason=form.cleaned_data["reason"],

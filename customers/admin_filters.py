@@ -5,6 +5,10 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from segments.models import Segment
+from segments.selectors import segment_find, segment_members
+from tags.selectors import has_current_tags, tag_find, tags_most_used
+
 # The tag filter lists the most used tags; counting them reads every assignment, so the list
 # is cached briefly per process (a tag typed into the box needs no cache).
 TOP_TAGS = 15
@@ -52,8 +56,6 @@ class TagFilter(_Resolving, _ParamsMixin, admin.SimpleListFilter):
     template = "admin/customers/tag_filter.html"
 
     def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
-        from tags.selectors import tags_most_used
-
         self.tag = self.resolve(self.value())
         top = cache.get_or_set(
             TOP_TAGS_CACHE_KEY, lambda: tags_most_used(limit=TOP_TAGS), TOP_TAGS_CACHE_SECONDS
@@ -72,8 +74,6 @@ class TagFilter(_Resolving, _ParamsMixin, admin.SimpleListFilter):
 
     @staticmethod
     def find(value: str):
-        from tags.selectors import tag_find
-
         return tag_find(value)
 
     def choices(self, changelist):
@@ -86,8 +86,6 @@ class TagFilter(_Resolving, _ParamsMixin, admin.SimpleListFilter):
             yield {**item, "selected": pk == selected}
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        from tags.selectors import has_current_tags
-
         if not self.value():
             return queryset
         tag = self.resolve(self.value())
@@ -105,13 +103,9 @@ class SegmentFilter(_Resolving, admin.SimpleListFilter):
 
     @staticmethod
     def find(value: str):
-        from segments.selectors import segment_find
-
         return segment_find(value)
 
     def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
-        from segments.models import Segment
-
         chosen = self.resolve(self.value())
         choices = list(
             Segment.objects.filter(is_active=True)
@@ -123,8 +117,6 @@ class SegmentFilter(_Resolving, admin.SimpleListFilter):
         return choices
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        from segments.selectors import segment_members
-
         if not self.value():
             return queryset
         segment = self.resolve(self.value())

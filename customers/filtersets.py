@@ -8,6 +8,8 @@ from config.api.filters import ApiFilterSet, CommaListFilter, DateTimeFilter
 from config.fields import parse_ulid
 from customers.identifiers import normalize_mobile
 from customers.models import Customer
+from segments.models import Segment
+from segments.selectors import segment_members
 from statuses.models import name_key as status_name_key
 from tags.selectors import has_current_tags, tag_keys, with_all_current_tags
 
@@ -87,9 +89,6 @@ class CustomerFilterSet(ApiFilterSet):
         )
 
     def filter_segment(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        from segments.models import Segment
-        from segments.selectors import segment_members
-
         segment = (
             Segment.objects.filter(pk=parse_ulid(value)).first() if parse_ulid(value) else None
         )

@@ -1,15 +1,22 @@
-"""Writes on customers, shared by the API, the admin and the commands."""
+"""Writes on customers (their status label included), shared by the API, the admin and the
+commands."""
 
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
-from config.concurrency import locked_for_write
-from config.exceptions import Conflict, InvalidInput
+from config.concurrency import key_share, locked_for_write
+from config.exceptions import Conflict, InvalidInput, NotFound
 from config.history import with_history
 from customers.models import Customer
+from statuses.models import StatusChange, StatusLabel
+from statuses.selectors import label_by_name
 
 WRITABLE_FIELDS = ("reference_id", "name", "email", "mobile", "metadata")
 UNIQUE_FIELDS = ("reference_id", "email", "mobile")
@@ -97,3 +104,72 @@ def customer_delete(
         locked = locked_for_write(Customer, customer.pk, if_match, no_key=False)
         with_history(locked, actor=actor, reason=reason)
         locked.delete()
+
+
+@dataclass
+class StatusChangeResult:
+    """The recorded change (None when the customer already had the label) and what to tell."""
+
+    change: StatusChange | None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+def customer_status_change(
+    *,
+    customer: Customer,
+    label: StatusLabel | str,
+    reason: str,
+    source: str,
+    actor: AbstractBaseUser | None,
+    effective_at: datetime | None = None,
+    account_id: str | None = None,
+) -> StatusChangeResult:
+    """Move a customer to a label, recording who, why, from where and when.
+
+    Setting the label the customer already has records nothing and says so in a warning.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("A reason is required.", code="required", attr="reason")
+    if len(reason) > 255:
+        raise InvalidInput("At most 255 characters.", code="max_length", attr="reason")
+    target = label if isinstance(label, StatusLabel) else label_by_name(label)
+    with transaction.atomic():
+        # Lock the customer row alone: with joined rows in a FOR UPDATE, PostgreSQL re-checks
+        # the join against the row another change just committed and finds no row at all.
+        locked = Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).first()
+        if locked is None:
+            raise NotFound("The customer was deleted meanwhile.", code="not_found")
+        if not key_share(StatusLabel, target.pk):
+            raise InvalidInput(
+                f"No status label named '{target.name}'.", code="invalid_label", attr="label"
+            )
+        current = StatusLabel.objects.select_related("status").get(pk=locked.status_label_id)
+        locked.status_label = current
+        if current.pk == target.pk:
+            return StatusChangeResult(
+                None, [f"The customer already has the label '{target.name}'; nothing changed."]
+            )
+        allowed = list(current.allowed_next.all()) + list(current.status.allowed_next.all())
+        if allowed and target.pk not in {a.pk for a in allowed}:
+            names = ", ".join(sorted({a.name for a in allowed}))
+            raise Conflict(
+                f"A customer labelled '{current.name}' cannot move to '{target.name}'; allowed: {names}.",
+                code="transition_not_allowed",
+                attr="label",
+            )
+        change = StatusChange.objects.create(
+            customer=locked,
+            from_label=current,
+            to_label=target,
+            reason=reason,
+            source=source,
+            account_id=account_id or "",
+            effective_at=effective_at or timezone.now(),
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        locked.status_label = target
+        with_history(locked, actor=actor, reason=reason)
+        locked.save(update_fields=["status_label", "updated_at"])
+    customer.status_label = target
+    return StatusChangeResult(change)

@@ -1,12 +1,11 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class StatusesConfig(AppConfig):
     name = "statuses"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
-
         from statuses.services import statuses_ensure_defaults
 
         # The data migration creates the default statuses; this puts them back after a flush

@@ -1,6 +1,10 @@
 """Reads on statuses."""
 
 from django.conf import settings
+from django.db.models import Count, QuerySet
+
+from config.exceptions import InvalidInput
+from statuses.models import Status, StatusChange, StatusLabel, name_key
 
 _default_label_ids: dict[str, str] = {}
 
@@ -10,23 +14,33 @@ def default_status_label_id() -> str:
 
     The cache cannot go stale: that label can be neither renamed nor deleted (see services).
     """
-    from statuses.models import StatusLabel, name_key
-
     name = settings.DEFAULT_STATUS_LABEL
     if name not in _default_label_ids:
         _default_label_ids[name] = StatusLabel.objects.only("id").get(name_key=name_key(name)).id
     return _default_label_ids[name]
 
 
+def label_by_name(name: str) -> StatusLabel:
+    """The label (with its status) of that name in any case or spacing; a missing one is the
+    client's error on ``label``, as a status change names its target by name."""
+    label = StatusLabel.objects.select_related("status").filter(name_key=name_key(name)).first()
+    if label is None:
+        raise InvalidInput(f"No status label named '{name}'.", code="invalid_label", attr="label")
+    return label
+
+
 def status_distribution() -> list[dict]:
     """Customers per status (empty statuses too), largest first, as ``{"id", "name",
     "customers"}``: one grouped query."""
-    from django.db.models import Count
-
-    from statuses.models import Status
-
     return list(
         Status.objects.annotate(customers=Count("labels__customers"))
         .order_by("-customers", "name")
         .values("id", "name", "customers")
+    )
+
+
+def customer_status_changes(*, customer_id: str) -> QuerySet[StatusChange]:
+    """A customer's status changes with the labels, status and author each one shows."""
+    return StatusChange.objects.filter(customer_id=customer_id).select_related(
+        "from_label", "to_label__status", "created_by"
     )

@@ -1,18 +1,13 @@
-"""Writes on statuses, labels and customers' status labels."""
+"""Writes on statuses and status labels (a customer's label changes in customers.services)."""
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.db import IntegrityError, transaction
 
-from config.concurrency import locked_for_write
-from config.exceptions import Conflict, InvalidInput, NotFound
+from config.concurrency import key_share, locked_for_write
+from config.exceptions import Conflict, InvalidInput
 from config.history import with_history
-from customers.models import Customer
 from statuses import selectors
 from statuses.models import Status, StatusChange, StatusLabel, name_key
 
@@ -29,102 +24,6 @@ def statuses_ensure_defaults(sender=None, using: str = "default", **kwargs) -> N
             name_key=name_key(name), defaults={"name": name, "status": status}
         )
     selectors._default_label_ids.clear()
-
-
-@dataclass
-class StatusChangeResult:
-    change: StatusChange | None
-    warnings: list[str] = field(default_factory=list)
-
-
-def label_by_name(name: str) -> StatusLabel:
-    label = StatusLabel.objects.select_related("status").filter(name_key=name_key(name)).first()
-    if label is None:
-        raise InvalidInput(f"No status label named '{name}'.", code="invalid_label", attr="label")
-    return label
-
-
-def customer_status_change(
-    *,
-    customer: Customer,
-    label: StatusLabel | str,
-    reason: str,
-    source: str,
-    actor: AbstractBaseUser | None,
-    effective_at: datetime | None = None,
-    account_id: str | None = None,
-) -> StatusChangeResult:
-    """Move a customer to a label, recording who, why, from where and when.
-
-    Setting the label the customer already has records nothing and says so in a warning.
-    """
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("A reason is required.", code="required", attr="reason")
-    if len(reason) > 255:
-        raise InvalidInput("At most 255 characters.", code="max_length", attr="reason")
-    target = label if isinstance(label, StatusLabel) else label_by_name(label)
-    with transaction.atomic():
-        # Lock the customer row alone: with joined rows in a FOR UPDATE, PostgreSQL re-checks
-        # the join against the row another change just committed and finds no row at all.
-        locked = Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).first()
-        if locked is None:
-            raise NotFound("The customer was deleted meanwhile.", code="not_found")
-        if not _key_share(StatusLabel, target.pk):
-            raise InvalidInput(
-                f"No status label named '{target.name}'.", code="invalid_label", attr="label"
-            )
-        current = StatusLabel.objects.select_related("status").get(pk=locked.status_label_id)
-        locked.status_label = current
-        if current.pk == target.pk:
-            return StatusChangeResult(
-                None, [f"The customer already has the label '{target.name}'; nothing changed."]
-            )
-        allowed = list(current.allowed_next.all()) + list(current.status.allowed_next.all())
-        if allowed and target.pk not in {a.pk for a in allowed}:
-            names = ", ".join(sorted({a.name for a in allowed}))
-            raise Conflict(
-                f"A customer labelled '{current.name}' cannot move to '{target.name}'; allowed: {names}.",
-                code="transition_not_allowed",
-                attr="label",
-            )
-        change = StatusChange.objects.create(
-            customer=locked,
-            from_label=current,
-            to_label=target,
-            reason=reason,
-            source=source,
-            account_id=account_id or "",
-            effective_at=effective_at or timezone.now(),
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
-        )
-        locked.status_label = target
-        with_history(locked, actor=actor, reason=reason)
-        locked.save(update_fields=["status_label", "updated_at"])
-    customer.status_label = target
-    return StatusChangeResult(change)
-
-
-def _key_share(model, pk: str) -> bool:
-    """Keep the row from being deleted until this transaction ends; False if it is gone.
-
-    A foreign key would take the same FOR KEY SHARE lock, but only at commit (Django's are
-    deferred), where a row deleted meanwhile is an IntegrityError; taken first, a delete
-    waits for this transaction (and then sees the row that refers to it) or has already won.
-    Shared with any number of writers referring to the same row.
-    """
-    if connection.vendor != "postgresql":
-        return model.objects.filter(pk=pk).exists()  # SQLite: one writer at a time
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {connection.ops.quote_name(model._meta.db_table)} "
-            f"WHERE {connection.ops.quote_name(model._meta.pk.column)} = %s FOR KEY SHARE",
-            [model._meta.pk.get_db_prep_value(pk, connection)],
-        )
-        return cursor.fetchone() is not None
-
-
-# --- the taxonomy ---------------------------------------------------------------------------
 
 
 def _unique_name(model, name: str, exclude=None) -> None:
@@ -212,7 +111,7 @@ def label_save(
             _unique_name(StatusLabel, data["name"], exclude=label.pk)
             label.name = data["name"]
         if "status" in data:
-            if not _key_share(Status, data["status"].pk):
+            if not key_share(Status, data["status"].pk):
                 raise InvalidInput(
                     f"No status named '{data['status'].name}'.",
                     code="does_not_exist",

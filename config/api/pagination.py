@@ -6,7 +6,7 @@ from rest_framework import pagination
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.response import Response
 
-from config.api.parsers import find_unstorable
+from config.text import find_unstorable
 
 MAX_LIMIT = 200
 INVALID_CURSOR = "invalid_cursor"

@@ -1,10 +1,11 @@
-"""Strict JSON for request bodies, and the one check for text the database cannot store.
+"""Strict JSON for request bodies, and the API's refusal of text the database cannot store.
 
 Python's ``json`` accepts what JSON does not (``NaN``, ``Infinity``, ``1e400`` read as
 infinity), keeps the last of duplicate keys, and dies with a RecursionError on deep nesting.
 ``StrictJSONParser`` refuses all of these with a 400, and refuses a NUL character or an unpaired
-surrogate anywhere in the body (PostgreSQL can store neither): ``refuse_unstorable`` is the same
-check for the path and the query string, so a client never gets a 500 for any of them.
+surrogate anywhere in the body (PostgreSQL can store neither); ``refuse_unstorable`` refuses
+them in the path and the query string. Both use the one check (``config.text``), so a client
+never gets a 500 for any of them.
 """
 
 import json
@@ -15,55 +16,23 @@ from django.conf import settings
 from rest_framework.exceptions import ErrorDetail, ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
+from config.text import is_storable
+
 # Nesting of a whole body; free-form JSON fields have their own, smaller limits (fields.py).
 MAX_BODY_DEPTH = 32
 UNSTORABLE = "unstorable"
 UNSTORABLE_MESSAGE = "Contains a NUL character or an unpaired surrogate, which cannot be stored."
 
 
-def find_unstorable(value, path: str = "") -> str | None:
-    """Path of the first string (key or value) that PostgreSQL could not store, else None."""
-    stack = [(value, path)]
-    while stack:
-        item, where = stack.pop()
-        if isinstance(item, str):
-            if not _storable(item):
-                return where or "(value)"
-        elif isinstance(item, dict):
-            children = []
-            for key, child in item.items():
-                child_path = f"{where}.{key}" if where else str(key)
-                if isinstance(key, str) and not _storable(key):
-                    return where or "(value)"
-                children.append((child, child_path))
-            stack.extend(reversed(children))
-        elif isinstance(item, list):
-            stack.extend(
-                (child, f"{where}.{index}" if where else str(index))
-                for index, child in reversed(list(enumerate(item)))
-            )
-    return None
-
-
-def _storable(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def refuse_unstorable(items: Iterable[tuple[str, str]]) -> None:
     """400 naming the first ``(name, value)`` pair (path argument or query parameter) whose
     name or value cannot be stored."""
     for name, value in items:
-        if not _storable(name):
+        if not is_storable(name):
             raise ValidationError(
                 {"non_field_errors": [ErrorDetail(UNSTORABLE_MESSAGE, UNSTORABLE)]}
             )
-        if not _storable(value):
+        if not is_storable(value):
             raise ValidationError({name: [ErrorDetail(UNSTORABLE_MESSAGE, UNSTORABLE)]})
 
 
@@ -126,7 +95,7 @@ def _check_tree(value) -> None:
         if isinstance(item, (dict, list)) and depth >= MAX_BODY_DEPTH:
             raise ParseError(f"JSON parse error - nested deeper than {MAX_BODY_DEPTH} levels.")
         if isinstance(item, str):
-            if not _storable(item):
+            if not is_storable(item):
                 raise ValidationError({path or "non_field_errors": [_unstorable()]})
         elif isinstance(item, dict):
             if (duplicate := getattr(item, "duplicate", None)) is not None:
@@ -136,7 +105,7 @@ def _check_tree(value) -> None:
                 )
                 raise ValidationError({attr: [detail]})
             for key, child in item.items():
-                if not _storable(key):
+                if not is_storable(key):
                     raise ValidationError({path or "non_field_errors": [_unstorable()]})
                 stack.append((child, f"{path}.{key}" if path else key, depth + 1))
         elif isinstance(item, list):

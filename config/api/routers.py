@@ -37,3 +37,27 @@ class ApiRouter(SimpleRouter):
 
     def get_lookup_regex(self, viewset, lookup_prefix: str = "") -> str:
         return rf"(?P<{lookup_prefix}id>[^/]+)"
+
+    def get_routes(self, viewset) -> list[Route]:
+        """Each route also tells its views which first path segments under their prefix are
+        list-level routes (``bulk_tag``, ``lookup``), of this viewset or of another one
+        registered on the same prefix: never an ``{id}``, as the schema says."""
+        routes = super().get_routes(viewset)
+        if not hasattr(viewset, "reserved_ids"):
+            return routes  # not one of ours: as_view() takes only the class's own attributes
+        prefixes = {prefix for prefix, registered, _ in self.registry if registered is viewset}
+        reserved = tuple(
+            sorted(
+                {
+                    action.url_path.split("/")[0]
+                    for prefix, registered, _ in self.registry
+                    if prefix in prefixes
+                    for action in registered.get_extra_actions()
+                    if not action.detail
+                }
+            )
+        )
+        return [
+            route._replace(initkwargs={**route.initkwargs, "reserved_ids": reserved})
+            for route in routes
+        ]

@@ -3,9 +3,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.relations import MANY_RELATION_KWARGS
 
-from config.api.fields import ApiDateTimeField, DateTimeInputField, NameField, StrictCharField
-from config.api.serializers import ApiModelSerializer, ReasonField, RequestSerializer
-from statuses.models import ADMIN_SOURCE, SOURCES, Status, StatusChange, StatusLabel, name_key
+from config.api.fields import NameField
+from config.api.serializers import ApiModelSerializer, ReasonField
+from statuses.models import Status, StatusLabel, name_key
 
 DESCRIPTION_MAX_LENGTH = 10_000
 NAME_MAX_LENGTH = 100
@@ -134,50 +134,3 @@ class StatusLabelSerializer(ApiModelSerializer):
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"description": {"max_length": DESCRIPTION_MAX_LENGTH}}
-
-
-class StatusChangeRequestSerializer(RequestSerializer):
-    reason = StrictCharField(max_length=255, help_text="Why the label changes (required).")
-    label = StrictCharField(max_length=100, help_text="The name of the label to set.")
-    date = DateTimeInputField(required=False, help_text="When it took effect (default now).")
-
-
-class CustomerStatusRequestSerializer(StatusChangeRequestSerializer):
-    source = serializers.ChoiceField(choices=SOURCES, required=False, default="API")
-
-
-class StatusChangeCreatedSerializer(serializers.Serializer):
-    createdId = serializers.IntegerField(
-        allow_null=True, help_text="Id of the recorded change; null when nothing changed."
-    )
-    warnings = serializers.ListField(child=serializers.CharField())
-
-
-class StatusChangeSerializer(serializers.ModelSerializer):
-    from_label = serializers.CharField(source="from_label.name", allow_null=True, default=None)
-    to_label = serializers.CharField(source="to_label.name")
-    status = serializers.CharField(source="to_label.status.name")
-    source = serializers.ChoiceField(choices=[*SOURCES, ADMIN_SOURCE])
-    effective_at = ApiDateTimeField()
-    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
-    created_at = ApiDateTimeField()
-
-    class Meta:
-        model = StatusChange
-        fields = [
-            "id",
-            "from_label",
-            "to_label",
-            "status",
-            "reason",
-            "source",
-            "account_id",
-            "effective_at",
-            "created_by",
-            "created_at",
-        ]
-
-
-class CustomerStatusSerializer(serializers.Serializer):
-    status = serializers.CharField(source="status.name")
-    label = serializers.CharField(source="name")

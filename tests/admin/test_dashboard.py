@@ -8,11 +8,11 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
+from config.edge import dashboard as dashboard_module
 from customers.models import Customer
+from customers.services import customer_status_change
 from segments import services as segment_services
 from statuses.models import StatusLabel
-from statuses.services import customer_status_change
-from config.edge import dashboard as dashboard_module
 from tags.models import Tag
 from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory, UserFactory
 

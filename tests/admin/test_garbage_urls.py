@@ -13,8 +13,8 @@ from django.contrib import admin
 from django.test import Client
 
 from customers.models import Customer
+from customers.services import customer_status_change
 from segments.services import segment_save
-from statuses.services import customer_status_change
 from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -14,9 +14,9 @@ from customers import admin as customer_admin
 from customers import services as customer_services
 from customers.models import Customer
 from customers.selectors import customer_id_batches
+from customers.services import customer_status_change
 from segments import services as segment_services
 from statuses.models import StatusChange, StatusLabel
-from statuses.services import customer_status_change
 from tags import services as tag_services
 from tags.models import Tag, TagAssignment
 from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory, UserFactory
