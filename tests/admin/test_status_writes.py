@@ -4,8 +4,8 @@ label can be neither renamed nor deleted from the back office, whichever page is
 import pytest
 from django.conf import settings
 
+from customers.services import customer_status_change
 from statuses.models import Status, StatusChange, StatusLabel
-from statuses.services import customer_status_change
 from tests.admin.pages import (
     bulk_delete,
     deletions_logged,
