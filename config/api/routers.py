@@ -61,3 +61,9 @@ class ApiRouter(SimpleRouter):
             route._replace(initkwargs={**route.initkwargs, "reserved_ids": reserved})
             for route in routes
         ]
+
+    def get_urls(self) -> list:
+        """List-level routes first, so ``/segments/preview`` is never read as the segment
+        ``preview`` when two viewsets share a prefix (each one orders only its own routes)."""
+        urls = super().get_urls()
+        return sorted(urls, key=lambda url: "(?P<" in str(url.pattern))

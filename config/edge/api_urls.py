@@ -1,6 +1,7 @@
 """Every app registers its viewsets on the one router, under /api/v1/."""
 
 from config.api.routers import ApiRouter
+from config.edge.segment_customers import SegmentCustomersViewSet
 from customers.api.status_views import CustomerStatusViewSet
 from customers.api.views import CustomerViewSet
 from segments.api.views import SegmentViewSet
@@ -12,6 +13,7 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("customers", CustomerStatusViewSet, basename="customer_status")
 router.register("customer_tags", TagViewSet, basename="customer_tag")
 router.register("segments", SegmentViewSet, basename="segment")
+router.register("segments", SegmentCustomersViewSet, basename="segment_customers")
 router.register("statuses", StatusViewSet, basename="status")
 router.register("status_labels", StatusLabelViewSet, basename="status_label")
 

@@ -1,41 +1,36 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
-from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api.viewsets import ApiModelViewSet, lookup_by_id, sublist_schema
-from customers.api.serializers import CustomerSerializer
-from customers.selectors import customer_list_queryset
+from config.api.viewsets import ApiModelViewSet, lookup_by_id
 from segments import services
 from segments.api.serializers import (
     SegmentCountSerializer,
-    SegmentPreviewRequestSerializer,
     SegmentSerializer,
 )
 from segments.models import Segment
-from segments.rules import Rule, rule_count
-from segments.selectors import rule_members, segment_count, segment_members
+from segments.selectors import segment_count
 
 RULE_ERRORS = ["unknown_tags", "tag_in_two_lists", "invalid_label"]
 
 
 @extend_validation_errors(
-    ["empty_rule"], field_name="rule", actions=["create", "update", "partial_update", "preview"]
+    ["empty_rule"], field_name="rule", actions=["create", "update", "partial_update"]
 )
 @extend_validation_errors(
-    RULE_ERRORS, field_name="rule.all", actions=["create", "update", "partial_update", "preview"]
+    RULE_ERRORS, field_name="rule.all", actions=["create", "update", "partial_update"]
 )
 @extend_validation_errors(
-    RULE_ERRORS, field_name="rule.any", actions=["create", "update", "partial_update", "preview"]
+    RULE_ERRORS, field_name="rule.any", actions=["create", "update", "partial_update"]
 )
 @extend_validation_errors(
-    RULE_ERRORS, field_name="rule.none", actions=["create", "update", "partial_update", "preview"]
+    RULE_ERRORS, field_name="rule.none", actions=["create", "update", "partial_update"]
 )
 @extend_validation_errors(
     ["invalid_label"],
     field_name="rule.status_labels",
-    actions=["create", "update", "partial_update", "preview"],
+    actions=["create", "update", "partial_update"],
 )
 class SegmentViewSet(ApiModelViewSet):
     """Segments: customers defined by tag rules, counted and listed by the database."""
@@ -45,12 +40,10 @@ class SegmentViewSet(ApiModelViewSet):
     envelope_plural = "segments"
     identify_by = {"id": lookup_by_id}
     use_etags = True
-    identify_by_actions = ("customers", "count")
+    identify_by_actions = ("count",)
     conflict_actions = ("create", "update", "partial_update")
     action_permissions = {
-        "customers": ["segments.view_segment", "customers.view_customer"],
         "count": ["segments.view_segment"],
-        "preview": ["segments.view_segment", "customers.view_customer"],
     }
     ordering_fields = ("id", "name", "created_at")
 
@@ -92,18 +85,6 @@ class SegmentViewSet(ApiModelViewSet):
         )
 
     @extend_schema(
-        operation_id="segment_members",
-        summary="List a segment's customers",
-        **sublist_schema("SegmentCustomersPage", "customers", CustomerSerializer),
-    )
-    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
-    def customers(self, request, *args, **kwargs) -> Response:
-        """The segment's members, in cursor pages."""
-        segment = self.get_object()
-        members = segment_members(segment, customer_list_queryset())
-        return self.paginated_response(members, CustomerSerializer, envelope="customers")
-
-    @extend_schema(
         operation_id="segment_count",
         summary="Count a segment's customers",
         responses={200: SegmentCountSerializer},
@@ -114,35 +95,3 @@ class SegmentViewSet(ApiModelViewSet):
         """How many customers are in the segment now (one COUNT in the database)."""
         segment = self.get_object()
         return Response({"segment_id": segment.id, "customer_count": segment_count(segment)})
-
-    @extend_schema(
-        operation_id="segment_preview",
-        summary="Preview a rule without saving it",
-        request=SegmentPreviewRequestSerializer,
-        responses={
-            200: inline_serializer(
-                "SegmentPreview",
-                {
-                    "customer_count": serializers.IntegerField(),
-                    "sample": CustomerSerializer(many=True),
-                },
-            )
-        },
-    )
-    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
-    def preview(self, request, *args, **kwargs) -> Response:
-        """Count and sample (10) the customers a rule would select, without saving it."""
-        serializer = SegmentPreviewRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        resolved = services.rule_resolve(serializer.validated_data["rule"])
-        rule = Rule(
-            all=tuple(t.pk for t in resolved["all"]),
-            any=tuple(t.pk for t in resolved["any"]),
-            none=tuple(t.pk for t in resolved["none"]),
-            status_labels=tuple(lb.pk for lb in resolved["status_labels"]),
-        )
-        members = rule_members(rule, customer_list_queryset())
-        sample = CustomerSerializer(
-            members.order_by("id")[:10], many=True, context=self.get_serializer_context()
-        ).data
-        return Response({"customer_count": rule_count(rule), "sample": sample})

@@ -46,7 +46,10 @@ class Command(ProjectCommand):
     def handle(self, *args, resource=None, batch_size: int = 2000, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        registry = {prefix: viewset for prefix, viewset, _ in router.registry}
+        registry: dict = {}
+        for prefix, viewset, _ in router.registry:
+            # The first viewset on a prefix is the resource's own; later ones add routes.
+            registry.setdefault(prefix, viewset)
         if unknown := set(resource or ()) - set(registry):
             raise CommandError(f"Unknown resource(s): {', '.join(sorted(unknown))}.")
         checked = invalid = 0
