@@ -9,6 +9,8 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin_history import HistoryPageMixin
 from config.exceptions import DomainError
+from segments.selectors import tags_merge_preview_with_rules
+from segments.services import tags_merge_with_rules
 from tags import services
 from tags.models import Tag
 from tags.selectors import tag_history_page
@@ -139,7 +141,7 @@ class TagAdmin(HistoryPageMixin, SimpleHistoryAdmin):
         if form.is_valid():
             into = form.cleaned_data["into"]
             try:
-                done = services.tags_merge(
+                done = tags_merge_with_rules(
                     sources=[t for t in sources if t.pk != into.pk],
                     into=into,
                     actor=request.user,
@@ -160,7 +162,7 @@ class TagAdmin(HistoryPageMixin, SimpleHistoryAdmin):
         for into in Tag.objects.filter(is_deleted=False, pk__in=[t.pk for t in sources]):
             try:
                 previews.append(
-                    services.tags_merge_preview(
+                    tags_merge_preview_with_rules(
                         sources=[t for t in sources if t.pk != into.pk], into=into
                     )
                 )

@@ -131,12 +131,16 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         )
         identify_by = getattr(self.view, "identify_by", None)
         if "{id}" in self.path:
-            # A list-level action's path (…/bulk_tag, …/lookup/status) cannot be an {id}.
+            # A list-level action's path (…/bulk_tag, …/lookup/status) cannot be an {id}: the
+            # router tells each view those of every viewset on its prefix.
             reserved = sorted(
                 {
-                    action.url_path.split("/")[0]
-                    for action in self.view.get_extra_actions()
-                    if not action.detail
+                    *getattr(self.view, "reserved_ids", ()),
+                    *(
+                        action.url_path.split("/")[0]
+                        for action in self.view.get_extra_actions()
+                        if not action.detail
+                    ),
                 }
             )
             pattern = (

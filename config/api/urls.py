@@ -1,6 +1,7 @@
 """Every app registers its viewsets on the one router, under /api/v1/."""
 
 from config.api.routers import ApiRouter
+from customers.api.tagging_views import CustomerTaggingViewSet
 from customers.api.views import CustomerViewSet
 from segments.api.views import SegmentViewSet
 from statuses.api.views import StatusLabelViewSet, StatusViewSet
@@ -8,6 +9,7 @@ from tags.api.views import TagViewSet
 
 router = ApiRouter()
 router.register("customers", CustomerViewSet, basename="customer")
+router.register("customers", CustomerTaggingViewSet, basename="customer-tagging")
 router.register("customer_tags", TagViewSet, basename="customer_tag")
 router.register("segments", SegmentViewSet, basename="segment")
 router.register("statuses", StatusViewSet, basename="status")

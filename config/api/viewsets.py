@@ -82,6 +82,8 @@ class ApiViewMixin:
     # Actions (by name) that can answer 409, for the schema.
     conflict_actions: tuple[str, ...] = ()
     use_etags: bool = False
+    # Set by the router on {id} routes: list-level paths of the prefix, never an {id}.
+    reserved_ids: tuple[str, ...] = ()
     ordering = ("id",)
     ordering_fields = ("id",)
     lookup_field = "id"

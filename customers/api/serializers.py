@@ -4,11 +4,11 @@ from rest_framework import serializers
 
 from config.api.fields import JsonObjectField, StrictCharField, StrictEmailField
 from config.api.serializers import ApiModelSerializer, ReasonField
+from customers.api.tagging_serializers import SegmentMatchSerializer, TagAssignmentSerializer
 from customers.identifiers import MOBILE_INPUT_PATTERN, normalize_email, normalize_mobile
 from customers.models import Customer, reference_id_validator
 from segments.selectors import active_segments, segments_of_customer
 from statuses.api.serializers import CustomerStatusSerializer
-from tags.api.tagging_serializers import SegmentMatchSerializer, TagAssignmentSerializer
 from tags.selectors import customer_current_assignments
 
 
