@@ -207,10 +207,14 @@ class TagMerge:
 
     into: Tag
     sources: tuple[Tag, ...]
-    moved: int = 0
-    already_held: int = 0
-    removed: int = 0
+    moved: int = 0  # assignments given to the target
+    removed: int = 0  # assignments taken off the sources
     reason: str = ""
+
+    @property
+    def already_held(self) -> int:
+        """Customers that held a source and the target: they keep one assignment."""
+        return self.removed - self.moved
 
 
 def tags_merge_preview(*, sources: list[Tag], into: Tag) -> TagMerge:
@@ -224,10 +228,4 @@ def tags_merge_preview(*, sources: list[Tag], into: Tag) -> TagMerge:
     holders = TagAssignment.objects.filter(tag_id=into.pk).values("customer_id")
     removed = of_sources.count()
     moved = of_sources.exclude(customer_id__in=holders).values("customer_id").distinct().count()
-    return TagMerge(
-        into=into,
-        sources=tuple(todo),
-        moved=moved,
-        already_held=removed - moved,
-        removed=removed,
-    )
+    return TagMerge(into=into, sources=tuple(todo), moved=moved, removed=removed)

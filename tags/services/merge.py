@@ -51,11 +51,4 @@ def tags_merge(
             tag.is_deleted, tag.deleted_at, tag.merged_into = True, now, into
             tag_write(tag, actor=actor, reason=why, create=False)
         tag_write(into, actor=actor, reason=why, create=False)
-    return TagMerge(
-        into=into,
-        sources=tuple(todo),
-        moved=moved,
-        already_held=removed - moved,
-        removed=removed,
-        reason=why,
-    )
+    return TagMerge(into=into, sources=tuple(todo), moved=moved, removed=removed, reason=why)
