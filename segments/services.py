@@ -61,13 +61,13 @@ def rule_resolve(rule: dict[str, list[str]]) -> dict[str, list]:
     for key in RULE_LISTS:
         resolved[key] = []
         for name, k in zip(names[key], keys[key], strict=True):
-            tag = tags.get(k)
             if not tag_name_is_valid(name):  # no tag can have it: say why
                 raise InvalidInput(
                     f"Unknown tag '{name}': not a valid tag name ({TAG_NAME_RULE}).",
                     code="unknown_tags",
                     attr=f"rule.{key}",
                 )
+            tag = tags.get(k)
             if tag is None:
                 raise InvalidInput(
                     f"Unknown tag '{name}'.", code="unknown_tags", attr=f"rule.{key}"
@@ -188,7 +188,7 @@ def tags_merge_with_rules(
     source to name the target instead, in one transaction: a rule that would then hold the
     target in two lists refuses the whole merge (400), nothing written.
 
-    The API, the admin and ``merge_tags`` call this; running it again changes nothing.
+    The admin's "Merge into…" and ``merge_tags`` call this; running it again changes nothing.
     """
     with transaction.atomic():
         merge = tags_merge(sources=sources, into=into, actor=actor, reason=reason)
