@@ -16,7 +16,7 @@ from customers.selectors import customer_id_batches
 from statuses.models import ADMIN_SOURCE, StatusLabel
 from tags.models import TagAssignment
 from tags.selectors import customer_current_assignments, customers_with_current_tags
-from tags.services import customers_retag
+from tags.services import TagChange, customers_retag
 
 # Customers a status change loads at a time when it runs over a whole selection.
 STATUS_BATCH = 500
@@ -208,14 +208,17 @@ class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
         if form.is_valid():
             names, data = form.cleaned_data["tags"], form.cleaned_data
             try:
-                result = customers_retag(
-                    batches=customer_id_batches(queryset),
+                change = TagChange(
                     add=names if adding else (),
                     remove=() if adding else names,
-                    actor=request.user,
-                    reason=data["reason"],
-                    source="admin",
                     create_missing=data.get("create_missing", False),
+                    source="admin",
+                    reason=data["reason"],
+                )
+                result = customers_retag(
+                    batches=customer_id_batches(queryset),
+                    change=change,
+                    actor=request.user,
                     all_or_nothing=True,
                 )
             except DomainError as error:

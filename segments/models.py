@@ -2,6 +2,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from config.fields import ULIDField, new_ulid
+from config.names import name_clean, name_key
 
 
 class Segment(models.Model):
@@ -40,8 +41,8 @@ class Segment(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
-        self.name = " ".join(self.name.split())
-        self.name_key = self.name.casefold()
+        self.name = name_clean(self.name)
+        self.name_key = name_key(self.name)
         super().save(*args, **kwargs)
 
     @property

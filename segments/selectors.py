@@ -4,23 +4,25 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
+from config.fields import parse_ulid
+from config.names import name_key
 from customers.models import Customer
 from segments.models import Segment
 from segments.rules import Rule, matched_by, rule_count, rule_matches, rule_q
+from tags.models import Tag
+from tags.selectors import TagMerge, tags_merge_preview
 
 M2M = ("tags_all", "tags_any", "tags_none", "status_labels")
 
 
 def segment_find(value: str) -> Segment | None:
     """A segment by id or by name (case-insensitive), as operators type them."""
-    from config.fields import parse_ulid
-
     segment_id = parse_ulid(value.strip())
     if segment_id and (found := Segment.objects.filter(pk=segment_id).first()):
         return found
-    return Segment.objects.filter(name_key=" ".join(value.split()).casefold()).first()
+    return Segment.objects.filter(name_key=name_key(value)).first()
 
 
 def segment_rule(segment: Segment) -> Rule:
@@ -137,3 +139,29 @@ def segments_of_customer(
         if not segment.rule.is_empty
         and rule_matches(segment.rule, tag_ids=tag_ids, label_id=label_id)
     ]
+
+
+def segments_naming_tags(tag_ids: list[str]) -> QuerySet:
+    """Segments whose rule names one of these tags, in any list."""
+    return Segment.objects.filter(
+        Q(tags_all__in=tag_ids) | Q(tags_any__in=tag_ids) | Q(tags_none__in=tag_ids)
+    ).distinct()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TagMergeWithRules(TagMerge):
+    """A tag merge and the segments whose rules it rewrites (or, as a preview, would)."""
+
+    segments: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, merge: TagMerge, segments: list[str]) -> "TagMergeWithRules":
+        return cls(**vars(merge), segments=tuple(sorted(segments)))
+
+
+def tags_merge_preview_with_rules(*, sources: list[Tag], into: Tag) -> TagMergeWithRules:
+    """What ``segments.services.tags_merge_with_rules`` would do, counted without writing (the
+    admin's confirmation page, ``merge_tags --dry-run``)."""
+    merge = tags_merge_preview(sources=sources, into=into)
+    named = segments_naming_tags([t.pk for t in merge.sources]) if merge.sources else []
+    return TagMergeWithRules.of(merge, [segment.name for segment in named])

@@ -1,4 +1,5 @@
-"""Writes on segments, and the segments of a customer for the tagging response."""
+"""Writes on segments, the segments of a customer for the tagging response, and tag merges
+(which rewrite the segment rules naming the merged tags)."""
 
 from typing import Any
 
@@ -9,13 +10,19 @@ from django.utils import timezone
 from config.concurrency import locked_for_write
 from config.exceptions import Conflict, InvalidInput
 from config.history import with_history
+from config.names import name_key
 from customers.models import Customer
 from segments.models import Segment
-from segments.selectors import active_segments_invalidate, segments_of_customer
+from segments.selectors import (
+    TagMergeWithRules,
+    active_segments_invalidate,
+    segments_naming_tags,
+    segments_of_customer,
+)
 from statuses.models import StatusLabel
-from statuses.models import name_key as label_key
-from tags.models import tag_name_key
+from tags.models import TAG_NAME_RULE, Tag, tag_name_is_valid
 from tags.selectors import tags_by_key
+from tags.services import tags_merge
 
 RULE_LISTS = ("all", "any", "none")
 
@@ -37,7 +44,7 @@ def rule_resolve(rule: dict[str, list[str]]) -> dict[str, list]:
             code="empty_rule",
             attr="rule",
         )
-    keys = {key: [tag_name_key(n) for n in names[key]] for key in RULE_LISTS}
+    keys = {key: [name_key(n) for n in names[key]] for key in RULE_LISTS}
     seen: dict[str, str] = {}
     for key in RULE_LISTS:
         for name, k in zip(names[key], keys[key], strict=True):
@@ -54,6 +61,12 @@ def rule_resolve(rule: dict[str, list[str]]) -> dict[str, list]:
     for key in RULE_LISTS:
         resolved[key] = []
         for name, k in zip(names[key], keys[key], strict=True):
+            if not tag_name_is_valid(name):  # no tag can have it: say why
+                raise InvalidInput(
+                    f"Unknown tag '{name}': not a valid tag name ({TAG_NAME_RULE}).",
+                    code="unknown_tags",
+                    attr=f"rule.{key}",
+                )
             tag = tags.get(k)
             if tag is None:
                 raise InvalidInput(
@@ -77,12 +90,12 @@ def rule_resolve(rule: dict[str, list[str]]) -> dict[str, list]:
     labels = {
         lb.name_key: lb
         for lb in StatusLabel.objects.filter(
-            name_key__in=[label_key(n) for n in names["status_labels"]]
+            name_key__in=[name_key(n) for n in names["status_labels"]]
         )
     }
     resolved["status_labels"] = []
     for name in names["status_labels"]:
-        label = labels.get(label_key(name))
+        label = labels.get(name_key(name))
         if label is None:
             raise InvalidInput(
                 f"No status label named '{name}'.", code="invalid_label", attr="rule.status_labels"
@@ -108,11 +121,7 @@ def _set_rule(segment: Segment, resolved: dict[str, list]) -> None:
 
 
 def _check_name(name: str, exclude: str | None = None) -> None:
-    if (
-        Segment.objects.filter(name_key=" ".join(name.split()).casefold())
-        .exclude(pk=exclude)
-        .exists()
-    ):
+    if Segment.objects.filter(name_key=name_key(name)).exclude(pk=exclude).exists():
         raise Conflict(
             f"A segment named '{name}' already exists.", code="duplicate_name", attr="name"
         )
@@ -170,3 +179,31 @@ def segment_delete(
         with_history(locked, actor=actor, reason=reason)
         locked.delete()
     transaction.on_commit(active_segments_invalidate)
+
+
+def tags_merge_with_rules(
+    *, sources: list[Tag], into: Tag, actor: AbstractBaseUser | None, reason: str = ""
+) -> TagMergeWithRules:
+    """Merge tags (``tags.services.tags_merge``) and rewrite every segment rule naming a
+    source to name the target instead, in one transaction: a rule that would then hold the
+    target in two lists refuses the whole merge (400), nothing written.
+
+    The admin's "Merge into…" and ``merge_tags`` call this; running it again changes nothing.
+    """
+    with transaction.atomic():
+        merge = tags_merge(sources=sources, into=into, actor=actor, reason=reason)
+        if not merge.sources:
+            return TagMergeWithRules.of(merge, [])
+        source_names = {t.name for t in merge.sources}
+        segments = list(
+            segments_naming_tags([t.pk for t in merge.sources]).prefetch_related(
+                "tags_all", "tags_any", "tags_none", "status_labels"
+            )
+        )
+        for segment in segments:
+            rule = segment.rule
+            for key in RULE_LISTS:
+                renamed = [merge.into.name if n in source_names else n for n in rule[key]]
+                rule[key] = list(dict.fromkeys(renamed))
+            segment_save(segment=segment, data={"rule": rule}, actor=actor, reason=merge.reason)
+    return TagMergeWithRules.of(merge, [segment.name for segment in segments])

@@ -4,13 +4,10 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from config.fields import ULIDField, new_ulid
+from config.names import name_clean, name_key
 
 SOURCES = ("INSTORE", "ECOMMERCE", "MOBILE_APP", "WEB", "CALL_CENTER", "API")
 ADMIN_SOURCE = "ADMIN"  # changes made in the back office; not accepted from the API
-
-
-def name_key(name: str) -> str:
-    return " ".join(name.split()).casefold()
 
 
 class Status(models.Model):
@@ -41,7 +38,7 @@ class Status(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
-        self.name = " ".join(self.name.split())
+        self.name = name_clean(self.name)
         self.name_key = name_key(self.name)
         super().save(*args, **kwargs)
 
@@ -75,7 +72,7 @@ class StatusLabel(models.Model):
         return f"{self.status.name} – {self.name}"
 
     def save(self, *args, **kwargs) -> None:
-        self.name = " ".join(self.name.split())
+        self.name = name_clean(self.name)
         self.name_key = name_key(self.name)
         super().save(*args, **kwargs)
 

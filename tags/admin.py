@@ -10,6 +10,8 @@ from simple_history.admin import SimpleHistoryAdmin
 from config.admin_base import ServiceAdmin
 from config.admin_history import HistoryPageMixin
 from config.exceptions import DomainError
+from segments.selectors import tags_merge_preview_with_rules
+from segments.services import tags_merge_with_rules
 from tags import services
 from tags.models import Tag
 from tags.selectors import tag_history_page
@@ -136,7 +138,7 @@ class TagAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
         if form.is_valid():
             into = form.cleaned_data["into"]
             try:
-                done = services.tags_merge(
+                done = tags_merge_with_rules(
                     sources=[t for t in sources if t.pk != into.pk],
                     into=into,
                     actor=request.user,
@@ -157,7 +159,7 @@ class TagAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
         for into in Tag.objects.filter(is_deleted=False, pk__in=[t.pk for t in sources]):
             try:
                 previews.append(
-                    services.tags_merge_preview(
+                    tags_merge_preview_with_rules(
                         sources=[t for t in sources if t.pk != into.pk], into=into
                     )
                 )

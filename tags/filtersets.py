@@ -2,7 +2,8 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from config.api.filters import ApiFilterSet, DateTimeFilter, StrictBooleanFilter
-from tags.models import Tag, tag_name_key
+from config.names import name_key
+from tags.models import Tag
 
 
 class TagFilterSet(ApiFilterSet):
@@ -42,7 +43,7 @@ class TagFilterSet(ApiFilterSet):
         return queryset
 
     def filter_name(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(name_key=tag_name_key(value)) if value.strip() else queryset
+        return queryset.filter(name_key=name_key(value)) if value.strip() else queryset
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()

@@ -1,33 +1,53 @@
 import re
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.deconstruct import deconstructible
 from simple_history.models import HistoricalRecords
 
 from config.fields import ULIDField, new_ulid
+from config.names import name_clean, name_key
 
-TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_\- ]{1,100}$")
-TAG_REFERENCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
-tag_name_validator = RegexValidator(
-    TAG_NAME_RE, "Use 1–100 characters of A–Z, a–z, 0–9, '-', '_' and spaces.", code="invalid"
+TAG_NAME_MAX_LENGTH = 100
+# At least one character that is not a space: "   " is no name once trimmed.
+TAG_NAME_PATTERN = r"^[A-Za-z0-9_\- ]*[A-Za-z0-9_\-][A-Za-z0-9_\- ]*$"
+TAG_NAME_RULE = (
+    f"1–{TAG_NAME_MAX_LENGTH} characters of A–Z, a–z, 0–9, '-', '_' and spaces, not only spaces"
 )
+TAG_REFERENCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 tag_reference_validator = RegexValidator(
     TAG_REFERENCE_RE, "Use 1–50 characters of A–Z, a–z, 0–9, '-' and '_'.", code="invalid"
 )
 
 
-def tag_name_clean(name: str) -> str:
-    """The stored form of a name: trimmed, inner runs of spaces collapsed."""
-    return " ".join(name.split())
+@deconstructible
+class TagNameValidator(RegexValidator):
+    """The one rule of a valid tag name, for the model, the serializers (whose ``max_length``
+    is ``TAG_NAME_MAX_LENGTH``, the schema's pattern comes from here), the services and the
+    segment rules (through ``tag_name_is_valid``)."""
+
+    regex = TAG_NAME_PATTERN
+    message = f"Not a valid tag name ({TAG_NAME_RULE})."
+    code = "invalid"
 
 
-def tag_name_key(name: str) -> str:
-    """What makes two names the same tag: " VIP ", "vip" and "Vip" share one key."""
-    return tag_name_clean(name).casefold()
+tag_name_validator = TagNameValidator()
+
+
+def tag_name_is_valid(value: object) -> bool:
+    """The whole rule, length included, as a yes or no for code that reports it its own way."""
+    if not isinstance(value, str) or len(value) > TAG_NAME_MAX_LENGTH:
+        return False
+    try:
+        tag_name_validator(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def default_tag_metadata() -> dict:
@@ -58,7 +78,7 @@ class Tag(models.Model):
     """A customer tag (Payiano's "customer tag"); soft-deleted tags keep their assignments."""
 
     id = ULIDField(primary_key=True, default=new_ulid, editable=False)
-    name = models.CharField(max_length=100, validators=[tag_name_validator])
+    name = models.CharField(max_length=TAG_NAME_MAX_LENGTH, validators=[tag_name_validator])
     name_key = models.CharField(max_length=100, unique=True, editable=False)
     reference_id = models.CharField(
         max_length=50, unique=True, null=True, blank=True, validators=[tag_reference_validator]
@@ -94,8 +114,8 @@ class Tag(models.Model):
         return f"{self.name} (deleted)" if self.is_deleted else self.name
 
     def save(self, *args, **kwargs) -> None:
-        self.name = tag_name_clean(self.name)
-        self.name_key = tag_name_key(self.name)
+        self.name = name_clean(self.name)
+        self.name_key = name_key(self.name)
         super().save(*args, **kwargs)
 
 

@@ -1,13 +1,18 @@
-"""Reads on tags that are more than a one-liner."""
+"""Reads on tags that are more than a one-liner, and the previews of writes (counted, not done)."""
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from config.fields import parse_ulid
-from tags.models import Tag, TagAssignment, tag_name_key
+from config.names import name_key
+from tags.models import Tag, TagAssignment
+from tags.rules import merge_sources
 
 # Fields whose changes the history shows; bookkeeping columns are left out.
 HISTORY_FIELDS = ("name", "reference_id", "description", "is_active", "metadata", "is_deleted")
@@ -68,10 +73,6 @@ def tag_history_entries(*, tag: Tag, records: list) -> list[dict[str, Any]]:
 def customers_with_current_tags(queryset: QuerySet) -> QuerySet:
     """Customers with their current assignments (tag and assigner) prefetched in one query,
     ordered by tag name, as ``customer.current_assignments``."""
-    from django.db.models import Prefetch
-
-    from tags.models import TagAssignment
-
     return queryset.prefetch_related(
         Prefetch(
             "tag_assignments",
@@ -85,8 +86,6 @@ def customers_with_current_tags(queryset: QuerySet) -> QuerySet:
 
 def customer_current_assignments(*, customer) -> list:
     """The customer's current assignments, from the prefetch when there is one."""
-    from tags.models import TagAssignment
-
     if hasattr(customer, "current_assignments"):
         return customer.current_assignments
     return list(
@@ -113,17 +112,11 @@ def with_all_current_tags(queryset: QuerySet, keys: list[str]) -> QuerySet:
 
 def tag_keys(value: str) -> list[str]:
     """Comma-separated tag names as name keys (empty items dropped)."""
-    from tags.models import tag_name_key
-
-    return list(dict.fromkeys(tag_name_key(n) for n in value.split(",") if n.strip()))
+    return list(dict.fromkeys(name_key(n) for n in value.split(",") if n.strip()))
 
 
 def has_current_tags(keys: list[str]):
     """EXISTS: the outer customer currently holds one of these tags (by name key or alias)."""
-    from django.db.models import Exists, OuterRef
-
-    from tags.models import TagAssignment
-
     tag_ids = {t.pk for t in tags_by_key(keys).values()}
     return Exists(
         TagAssignment.objects.current().filter(customer_id=OuterRef("pk"), tag_id__in=tag_ids)
@@ -151,7 +144,7 @@ def tag_find(value: str) -> Tag | None:
         return None
     tag_id = parse_ulid(value)
     tag = Tag.objects.filter(pk=tag_id).first() if tag_id else None
-    return tag or Tag.objects.filter(name_key=tag_name_key(value)).first()
+    return tag or Tag.objects.filter(name_key=name_key(value)).first()
 
 
 def tag_totals() -> dict[str, int]:
@@ -172,3 +165,67 @@ def tags_most_used(*, limit: int) -> list[dict[str, Any]]:
         .order_by("-customers", "tag__name")[:limit]
     )
     return [{"id": r["tag_id"], "name": r["tag__name"], "customers": r["customers"]} for r in rows]
+
+
+# --- previews of writes ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AssignmentCounts:
+    """Assignments added and removed (or, in a preview, to be) per tag id; a tag still to be
+    created, which has no id yet, is counted under its name."""
+
+    added: Counter = field(default_factory=Counter)
+    removed: Counter = field(default_factory=Counter)
+
+
+def assignments_change_count(
+    *, customer_ids: Sequence, add: Sequence[Tag], remove: Sequence[Tag], now: datetime
+) -> AssignmentCounts:
+    """What adding and removing these tags on these customers would change, read-only: one
+    grouped count of the assignments they hold (expired ones are re-added, not kept)."""
+    held = Counter(
+        dict(
+            TagAssignment.objects.unexpired(now)
+            .filter(
+                customer_id__in=customer_ids, tag_id__in=[t.pk for t in [*add, *remove] if t.pk]
+            )
+            .values_list("tag_id")
+            .annotate(n=Count("*"))
+            .order_by()
+        )
+    )
+    count = len(customer_ids)
+    added = Counter({t.pk: count - held[t.pk] for t in add if t.pk})
+    added.update({t.name: count for t in add if not t.pk})
+    return AssignmentCounts(added=added, removed=Counter({t.pk: held[t.pk] for t in remove}))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TagMerge:
+    """What a merge did (or, as a preview, would do), and the reason its history rows carry."""
+
+    into: Tag
+    sources: tuple[Tag, ...]
+    moved: int = 0  # assignments given to the target
+    removed: int = 0  # assignments taken off the sources
+    reason: str = ""
+
+    @property
+    def already_held(self) -> int:
+        """Customers that held a source and the target: they keep one assignment."""
+        return self.removed - self.moved
+
+
+def tags_merge_preview(*, sources: list[Tag], into: Tag) -> TagMerge:
+    """What ``tags_merge`` would do, counted by the database without writing (the admin's
+    confirmation page, ``merge_tags --dry-run``); refuses what the merge would refuse."""
+    todo = merge_sources(sources=sources, into=into)
+    ids = [t.pk for t in todo]
+    if not ids:
+        return TagMerge(into=into, sources=())
+    of_sources = TagAssignment.objects.filter(tag_id__in=ids)
+    holders = TagAssignment.objects.filter(tag_id=into.pk).values("customer_id")
+    removed = of_sources.count()
+    moved = of_sources.exclude(customer_id__in=holders).values("customer_id").distinct().count()
+    return TagMerge(into=into, sources=tuple(todo), moved=moved, removed=removed)

@@ -89,8 +89,8 @@ def test_a_command_error_exits_with_status_1_and_no_traceback(tmp_path):
     shell = run(
         "shell",
         "-c",
-        "from tags.models import Tag, tag_name_key; from tags.services import tag_soft_delete;"
-        "t = Tag.objects.create(name='vip', name_key=tag_name_key('vip'));"
+        "from tags.models import Tag; from config.names import name_key; from tags.services import tag_soft_delete;"
+        "t = Tag.objects.create(name='vip', name_key=name_key('vip'));"
         "tag_soft_delete(tag=t, actor=None, reason='gone')",
     )
     assert shell.returncode == 0, shell.stderr

@@ -14,6 +14,13 @@ _RFC3339 = re.compile(
 )
 
 
+def max_length_error(limit: int) -> serializers.ErrorDetail:
+    """DRF's own ``max_length`` error, for input a view checks outside a serializer."""
+    return serializers.ErrorDetail(
+        f"Ensure this field has no more than {limit} characters.", "max_length"
+    )
+
+
 def wants_unix_ms(context: dict) -> bool:
     request = context.get("request")
     return bool(request) and request.headers.get(UNIX_MS_HEADER, "").lower() == "unix_ms"

@@ -1,4 +1,9 @@
-"""URL shapes of the contract: ``/things/`` for lists, ``/things/{id}`` for one thing."""
+"""URL shapes of the contract: ``/things/`` for lists, ``/things/{id}`` for one thing.
+
+Several viewsets may share a prefix (the customer CRUD and its tagging and status actions
+under ``customers``): their list-level actions (``customers/bulk_tag``) are routed before any
+``{id}``, and no ``{id}`` of that prefix can be one of their names.
+"""
 
 from rest_framework.routers import DynamicRoute, Route, SimpleRouter
 
@@ -38,15 +43,11 @@ class ApiRouter(SimpleRouter):
     def get_lookup_regex(self, viewset, lookup_prefix: str = "") -> str:
         return rf"(?P<{lookup_prefix}id>[^/]+)"
 
-    def get_routes(self, viewset) -> list[Route]:
-        """Each route also tells its views which first path segments under their prefix are
-        list-level routes (``bulk_tag``, ``lookup``), of this viewset or of another one
-        registered on the same prefix: never an ``{id}``, as the schema says."""
-        routes = super().get_routes(viewset)
-        if not hasattr(viewset, "reserved_ids"):
-            return routes  # not one of ours: as_view() takes only the class's own attributes
+    def list_level_paths(self, viewset) -> tuple[str, ...]:
+        """First path segments of the list-level actions of every viewset registered on the
+        same prefix as ``viewset``: what an ``{id}`` there can never be."""
         prefixes = {prefix for prefix, registered, _ in self.registry if registered is viewset}
-        reserved = tuple(
+        return tuple(
             sorted(
                 {
                     action.url_path.split("/")[0]
@@ -57,13 +58,16 @@ class ApiRouter(SimpleRouter):
                 }
             )
         )
+
+    def get_routes(self, viewset) -> list[Route]:
+        reserved = self.list_level_paths(viewset)
         return [
             route._replace(initkwargs={**route.initkwargs, "reserved_ids": reserved})
-            for route in routes
+            if route.detail
+            else route
+            for route in super().get_routes(viewset)
         ]
 
     def get_urls(self) -> list:
-        """List-level routes first, so ``/segments/preview`` is never read as the segment
-        ``preview`` when two viewsets share a prefix (each one orders only its own routes)."""
-        urls = super().get_urls()
-        return sorted(urls, key=lambda url: "(?P<" in str(url.pattern))
+        # stable: each viewset's own order is kept, list-level routes go first
+        return sorted(super().get_urls(), key=lambda url: "(?P<" in str(url.pattern))

@@ -131,17 +131,18 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         )
         identify_by = getattr(self.view, "identify_by", None)
         if "{id}" in self.path:
-            # A list-level action's path (…/bulk_tag, …/lookup/status) cannot be an {id}: of
-            # any viewset on the same prefix when the router says, else of this one.
-            reserved = getattr(self.view, "reserved_ids", None)
-            if reserved is None:
-                reserved = sorted(
-                    {
+            # A list-level action's path (…/bulk_tag, …/lookup/status) cannot be an {id}: the
+            # router tells each view those of every viewset on its prefix.
+            reserved = sorted(
+                {
+                    *getattr(self.view, "reserved_ids", ()),
+                    *(
                         action.url_path.split("/")[0]
                         for action in self.view.get_extra_actions()
                         if not action.detail
-                    }
-                )
+                    ),
+                }
+            )
             pattern = (
                 f"^(?!(?:{'|'.join(map(re.escape, reserved))})$)[^/]+$" if reserved else "^[^/]+$"
             )

@@ -82,8 +82,8 @@ class ApiViewMixin:
     # Actions (by name) that can answer 409, for the schema.
     conflict_actions: tuple[str, ...] = ()
     use_etags: bool = False
-    # First path segments that are routes, not an {id} (set by the router, for the schema).
-    reserved_ids: tuple[str, ...] | None = None
+    # Set by the router on {id} routes: list-level paths of the prefix, never an {id}.
+    reserved_ids: tuple[str, ...] = ()
     ordering = ("id",)
     ordering_fields = ("id",)
     lookup_field = "id"

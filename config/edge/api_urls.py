@@ -3,6 +3,7 @@
 from config.api.routers import ApiRouter
 from config.edge.segment_customers import SegmentCustomersViewSet
 from customers.api.status_views import CustomerStatusViewSet
+from customers.api.tagging_views import CustomerTaggingViewSet
 from customers.api.views import CustomerViewSet
 from segments.api.views import SegmentViewSet
 from statuses.api.views import StatusLabelViewSet, StatusViewSet
@@ -11,6 +12,7 @@ from tags.api.views import TagViewSet
 router = ApiRouter()
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("customers", CustomerStatusViewSet, basename="customer_status")
+router.register("customers", CustomerTaggingViewSet, basename="customer_tagging")
 router.register("customer_tags", TagViewSet, basename="customer_tag")
 router.register("segments", SegmentViewSet, basename="segment")
 router.register("segments", SegmentCustomersViewSet, basename="segment_customers")

@@ -12,11 +12,11 @@ from config.api.fields import (
 )
 from config.api.serializers import ApiModelSerializer, ReasonField, RequestSerializer
 from config.api.viewsets import MAX_IDENTIFIER_LENGTH
+from customers.api.tagging_serializers import SegmentMatchSerializer, TagAssignmentSerializer
 from customers.identifiers import MOBILE_INPUT_PATTERN, normalize_email, normalize_mobile
 from customers.models import Customer, reference_id_validator
 from segments.selectors import active_segments, segments_of_customer
 from statuses.models import ADMIN_SOURCE, SOURCES, StatusChange
-from tags.api.tagging_serializers import SegmentMatchSerializer, TagAssignmentSerializer
 from tags.selectors import customer_current_assignments
 
 # Capillary's identifierName → our identify_by

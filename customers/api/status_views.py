@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from config.api.viewsets import MAX_IDENTIFIER_LENGTH, ApiViewMixin, sublist_schema
 from customers import selectors, services
+from customers.api.base import CustomerViewMixin
 from customers.api.serializers import (
     ACCOUNT_ID_MAX_LENGTH,
     LOOKUP_IDENTIFIERS,
@@ -20,7 +21,6 @@ from customers.api.serializers import (
     StatusChangeRequestSerializer,
     StatusChangeSerializer,
 )
-from customers.api.views import CustomerViewSet
 from customers.models import Customer
 from statuses.models import SOURCES
 from statuses.selectors import customer_status_changes
@@ -41,18 +41,12 @@ from statuses.selectors import customer_status_changes
 @extend_validation_errors(
     ["required", "max_length"], field_name="reason", actions=["lookup_status", "status"]
 )
-class CustomerStatusViewSet(ApiViewMixin, viewsets.GenericViewSet):
+class CustomerStatusViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericViewSet):
     """A customer's status label; ``{id}`` is any identifier ``identify_by`` names, as on
     every customer route (whose conventions are the customer viewset's)."""
 
     serializer_class = CustomerSerializer  # what OPTIONS describes, as on the other routes
-    envelope = CustomerViewSet.envelope
-    envelope_plural = CustomerViewSet.envelope_plural
-    identify_by = CustomerViewSet.identify_by
     identify_by_actions = ("status", "status_history")
-    # An include is judged as on every customer route (unknown: 400, not allowed: 403).
-    includes_choices = CustomerViewSet.includes_choices
-    include_permissions = CustomerViewSet.include_permissions
     action_permissions = {
         "lookup_status": ["statuses.change_customer_status"],
         "status": ["statuses.change_customer_status"],

@@ -3,11 +3,11 @@ from rest_framework import serializers
 
 from config.api.fields import ApiDateTimeField, StrictCharField
 from config.api.serializers import ApiModelSerializer, ReasonField, RequestSerializer
-from tags.api.tagging_serializers import TAG_NAME_PATTERN
 from tags.models import (
+    TAG_NAME_MAX_LENGTH,
+    TAG_NAME_PATTERN,
     Tag,
     default_tag_metadata,
-    tag_name_clean,
     tag_name_validator,
     tag_reference_validator,
 )
@@ -78,14 +78,21 @@ class TagMetadataSerializer(RequestSerializer):
 
 
 @extend_schema_field(
-    {"type": "string", "minLength": 1, "maxLength": 100, "pattern": TAG_NAME_PATTERN}
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": TAG_NAME_MAX_LENGTH,
+        "pattern": TAG_NAME_PATTERN,
+    }
 )
 class TagNameModelField(StrictCharField):
-    """A tag's name: the pattern says what ``validate_name`` adds (not only spaces)."""
+    """A tag's name, checked by the tags' one rule (``tag_name_validator``)."""
 
 
 class TagSerializer(ApiModelSerializer):
-    name = TagNameModelField(max_length=100, trim_whitespace=False, validators=[tag_name_validator])
+    name = TagNameModelField(
+        max_length=TAG_NAME_MAX_LENGTH, trim_whitespace=False, validators=[tag_name_validator]
+    )
     reference_id = StrictCharField(
         max_length=50, required=False, allow_null=True, validators=[tag_reference_validator]
     )
@@ -132,13 +139,6 @@ class TagSerializer(ApiModelSerializer):
     @extend_schema_field({"type": "array", "items": {"type": "string"}})
     def get_aliases(self, tag: Tag) -> list[str]:
         return sorted(alias.name for alias in tag.aliases.all())
-
-    def validate_name(self, value: str) -> str:
-        if not tag_name_clean(value):
-            raise serializers.ValidationError(
-                "Must contain a letter, digit, '-' or '_'.", code="blank"
-            )
-        return value
 
     def validate_description(self, value: str | None) -> str:
         return value or ""

@@ -16,7 +16,7 @@ from config.wsgi import application
 
 
 def _server_refuses_unknown_fields() -> bool:
-    from tags.api.tagging_serializers import CustomerTagRequestSerializer
+    from customers.api.tagging_serializers import CustomerTagRequestSerializer
 
     return not CustomerTagRequestSerializer(data={"unknown_field_probe": 1}).is_valid()
 

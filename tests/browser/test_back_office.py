@@ -28,7 +28,9 @@ def loyal_customers(n: int = 3, others: int = 2) -> list:
     loyal = CustomerFactory.create_batch(n)
     CustomerFactory.create_batch(others)
     tag_services.customers_retag(
-        batches=[[c.pk for c in loyal]], add=["Loyal"], actor=None, reason="seed"
+        batches=[[c.pk for c in loyal]],
+        change=tag_services.TagChange(add=["Loyal"], reason="seed"),
+        actor=None,
     )
     return loyal
 
@@ -106,7 +108,9 @@ def test_soft_deleted_tag_vanishes_from_customers_and_comes_back_when_restored(
     page = browser_page
     loyal = loyal_customers()
     tag_services.customers_retag(
-        batches=[[c.pk for c in loyal]], add=["Summer"], actor=None, reason="seed"
+        batches=[[c.pk for c in loyal]],
+        change=tag_services.TagChange(add=["Summer"], reason="seed"),
+        actor=None,
     )
     log_in(page, live_server, desk_user)
     customers_url = f"{live_server.url}{CUSTOMERS}?tag=loyal"

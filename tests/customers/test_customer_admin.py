@@ -364,9 +364,10 @@ def test_customer_history_merges_fields_tags_and_statuses_with_who_and_why(boss)
         customer=customer, data={"name": "Ada L."}, actor=boss.user, reason="typo"
     )
     tag_services.customers_retag(
-        batches=[[customer.pk]], add=["vip"], actor=boss.user, reason="big spender",
-        source="admin",
-    )  # fmt: skip
+        batches=[[customer.pk]],
+        change=tag_services.TagChange(add=["vip"], reason="big spender", source="admin"),
+        actor=boss.user,
+    )
     customer_status_change(
         customer=customer,
         label=StatusLabel.objects.get(name="Suspended"),
@@ -375,7 +376,9 @@ def test_customer_history_merges_fields_tags_and_statuses_with_who_and_why(boss)
         actor=boss.user,
     )
     tag_services.customers_retag(
-        batches=[[customer.pk]], remove=["vip"], actor=None, reason="refund"
+        batches=[[customer.pk]],
+        change=tag_services.TagChange(remove=["vip"], reason="refund"),
+        actor=None,
     )
     page = boss.get(f"{CHANGELIST}{customer.pk}/history/")
     assert page.status_code == 200
@@ -407,7 +410,11 @@ def test_customer_history_is_paginated_with_the_same_queries_for_short_and_long_
     for n_tags in (3, 70):
         customer = customer_services.customer_create(data={"name": "A"}, actor=None)
         names = [f"t{i}" for i in range(n_tags)]
-        tag_services.customers_retag(batches=[[customer.pk]], add=names, actor=None, reason="r")
+        tag_services.customers_retag(
+            batches=[[customer.pk]],
+            change=tag_services.TagChange(add=names, reason="r"),
+            actor=None,
+        )
         customer_status_change(
             customer=customer, label=suspended, reason="s", source="API", actor=None
         )

@@ -5,8 +5,9 @@ from django.core.management.base import CommandError, CommandParser
 
 from config.commands import ProjectCommand
 from config.exceptions import DomainError
+from segments.selectors import TagMergeWithRules, tags_merge_preview_with_rules
+from segments.services import tags_merge_with_rules
 from tags.selectors import tag_find
-from tags.services import TagMerge, tags_merge, tags_merge_preview
 
 
 class Command(ProjectCommand):
@@ -37,14 +38,14 @@ class Command(ProjectCommand):
         tags = list({t.pk: t for t in found.values()}.values())
         try:
             if dry_run:
-                merge = tags_merge_preview(sources=tags, into=target)
+                merge = tags_merge_preview_with_rules(sources=tags, into=target)
             else:
-                merge = tags_merge(sources=tags, into=target, actor=actor, reason=reason)
+                merge = tags_merge_with_rules(sources=tags, into=target, actor=actor, reason=reason)
         except DomainError as error:
             raise CommandError(str(error)) from error
         self._report(merge, dry_run)
 
-    def _report(self, merge: TagMerge, dry_run: bool) -> None:
+    def _report(self, merge: TagMergeWithRules, dry_run: bool) -> None:
         if not merge.sources:
             self.stdout.write(f"Nothing to do: already merged into '{merge.into.name}'.")
             return

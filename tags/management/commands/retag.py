@@ -17,12 +17,12 @@ from tqdm import tqdm
 
 from config.commands import ProjectCommand
 from config.exceptions import DomainError
+from config.names import name_key
 from customers.models import Customer
 from customers.selectors import IDENTIFIERS, customer_id_batches, customer_id_batches_from
 from segments.selectors import segment_find, segment_members
-from tags.models import tag_name_key
 from tags.selectors import tags_by_key, with_all_current_tags
-from tags.services import RetagResult, customers_retag
+from tags.services import RetagResult, TagChange, customers_retag
 
 PLAIN_PROGRESS_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
 
@@ -102,16 +102,19 @@ class Command(ProjectCommand):
             batches, total = self._selection(options, batch_size)
             if options["unknown_out"]:
                 self.unknown_out = self._open(options["unknown_out"], "w")
-            result = customers_retag(
-                batches=batches,
+            change = TagChange(
                 add=add,
                 remove=remove,
-                actor=actor,
-                reason=options["reason"],
+                create_missing=not options["no_create_missing"],
                 source=options["source"],
                 category=options["category"],
                 expires_at=expires_at,
-                create_missing=not options["no_create_missing"],
+                reason=options["reason"],
+            )
+            result = customers_retag(
+                batches=batches,
+                change=change,
+                actor=actor,
                 dry_run=options["dry_run"],
                 on_batch=self._progress(total),
                 check_permissions=False,  # --user names whom the history is for
@@ -194,8 +197,8 @@ class Command(ProjectCommand):
             queryset = segment_members(segment)
         elif options["has_tag"]:
             wanted = names(options["has_tag"])
-            found = tags_by_key(tag_name_key(n) for n in wanted)
-            if missing := [n for n in wanted if tag_name_key(n) not in found]:
+            found = tags_by_key(name_key(n) for n in wanted)
+            if missing := [n for n in wanted if name_key(n) not in found]:
                 raise CommandError(f"Unknown tag(s) in --has-tag: {', '.join(missing)}.")
             queryset = with_all_current_tags(Customer.objects.all(), list(found))
         else:

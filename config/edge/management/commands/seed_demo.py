@@ -19,11 +19,12 @@ from simple_history.utils import bulk_create_with_history
 from config.bulk import HISTORY_EXTRA, bulk_load
 from config.commands import ProjectCommand
 from config.fields import ulid_to_uuid
+from config.names import name_key
 from customers.models import Customer
 from segments.models import Segment
 from segments.services import segment_save
-from statuses.models import Status, StatusLabel, name_key
-from tags.models import Tag, TagAssignment, tag_name_key
+from statuses.models import Status, StatusLabel
+from tags.models import Tag, TagAssignment
 
 FIRST = [
     "Ana",
@@ -161,10 +162,10 @@ class Command(ProjectCommand):
         """Ids of the first ``count`` demo tag names, created (with history) where missing."""
         wanted = [*DEMO_TAGS, *(f"tag-{n:04d}" for n in range(len(DEMO_TAGS), count))][:count]
         existing = {t.name_key: t.pk for t in Tag.objects.filter(name_key__in=wanted)}
-        missing = [Tag(name=n, name_key=tag_name_key(n)) for n in wanted if n not in existing]
+        missing = [Tag(name=n, name_key=name_key(n)) for n in wanted if n not in existing]
         for tag in bulk_create_with_history(missing, Tag, default_change_reason=REASON):
             existing[tag.name_key] = tag.pk
-        return [existing[tag_name_key(n)] for n in wanted]
+        return [existing[name_key(n)] for n in wanted]
 
     def _customer_chunks(self, rng, seed, first, count, labels):
         label_ids = [pk for pk, _ in labels]

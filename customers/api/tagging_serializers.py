@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime, time
 
-from django.core.validators import RegexValidator
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import (
@@ -18,18 +18,20 @@ from config.api.fields import (
     StrictCharField,
 )
 from config.api.serializers import PermissionFieldsMixin, ReasonField, RequestSerializer
-from tags.models import TagAssignment
+from customers.selectors import IDENTIFIERS
+from tags.models import TAG_NAME_MAX_LENGTH, TagAssignment, tag_name_validator
 
-TAG_NAME_PATTERN = r"^[A-Za-z0-9_\- ]*[A-Za-z0-9_\-][A-Za-z0-9_\- ]*$"
-MAX_NAMES = 100
+MAX_NAMES = settings.MAX_TAG_NAMES_PER_REQUEST
 
 
 class TagNameField(StrictCharField):
+    """A tag name as the tagging requests give it (tags' own rule: ``tag_name_validator``)."""
+
     def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 100)
+        kwargs.setdefault("max_length", TAG_NAME_MAX_LENGTH)
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
-        self.validators.append(RegexValidator(TAG_NAME_PATTERN, "Not a valid tag name."))
+        self.validators.append(tag_name_validator)
 
 
 @extend_schema_field(
@@ -183,9 +185,7 @@ class BulkTagRequestSerializer(RequestSerializer):
         max_length=10_000,
         help_text="Up to 10,000 identifiers; ones matching nobody come back in unknown_ids.",
     )
-    identify_by = serializers.ChoiceField(
-        choices=["id", "reference_id", "email", "mobile"], required=False, default="id"
-    )
+    identify_by = serializers.ChoiceField(choices=list(IDENTIFIERS), required=False, default="id")
     filter = CustomerFilterRequestSerializer(
         required=False, help_text="Customers matching every filter given."
     )

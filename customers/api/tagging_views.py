@@ -1,0 +1,258 @@
+"""Tagging customers over the API: /customers/{id}/tag, /customers/{id}/tags, /customers/bulk_tag.
+
+Requests are parsed by serializers into a ``tags.services.TagChange``; the tags services do
+the work; the answers show the customer as the customer endpoints do.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
+
+from config.api.openapi import comma_separated_schema
+from config.api.viewsets import ApiViewMixin
+from customers import selectors
+from customers.api.base import CustomerViewMixin
+from customers.api.serializers import CustomerSerializer, CustomerUntagResponseSerializer
+from customers.api.tagging_serializers import (
+    BulkTagRequestSerializer,
+    BulkTagResponseSerializer,
+    CustomerTagRequestSerializer,
+    CustomerTagResponseSerializer,
+    CustomerTagsListSerializer,
+    CustomerUntagQuerySerializer,
+    TagAssignmentSerializer,
+)
+from customers.models import Customer
+from segments.services import segments_for_customer
+from tags.models import TAG_NAME_PATTERN
+from tags.services import TagChange, customer_tags_change, customers_retag
+
+BULK_LIMIT = 10_000
+
+
+def tag_change(data: dict, *, default_source: str) -> TagChange:
+    """The change a validated tag or bulk_tag request asks for."""
+    metadata = data.get("tag_metadata", {})
+    return TagChange(
+        add=data["tags_to_add"],
+        remove=data["tags_to_remove"],
+        create_missing=data["create_missing"],
+        source=metadata.get("source") or default_source,
+        category=metadata.get("category", ""),
+        expires_at=metadata.get("expiry_date"),
+        reason=data.get("reason", ""),
+    )
+
+
+@extend_validation_errors(
+    ["unknown_tags", "tag_inactive", "too_many_tags", "max_length", "invalid"],
+    field_name="tags_to_add",
+    actions=["tag", "bulk_tag"],
+)
+@extend_validation_errors(
+    ["in_both_lists", "max_length", "invalid"],
+    field_name="tags_to_remove",
+    actions=["tag", "bulk_tag"],
+)
+@extend_validation_errors(
+    ["invalid", "too_many", "empty_selection"], field_name="filter", actions=["bulk_tag"]
+)
+@extend_validation_errors(["all_with_selection"], field_name="all", actions=["bulk_tag"])
+@extend_validation_errors(["does_not_exist"], field_name="filter.segment", actions=["bulk_tag"])
+# DELETE …/tags (``untag``, a method of the ``tags`` action) is the only DELETE here.
+@extend_validation_errors(
+    ["required", "invalid", "max_length"], field_name="keys", methods=["delete"]
+)
+@extend_validation_errors(["max_length"], field_name="reason", methods=["delete"])
+class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericViewSet):
+    """Adding and removing a customer's tags, one customer or many; ``{id}`` may be any
+    identifier of the customer (``identify_by``)."""
+
+    serializer_class = CustomerSerializer
+    identify_by_actions = ("tag", "tags", "untag")
+    action_permissions = {
+        "tag": ["customers.tag_customer"],
+        "tags": ["customers.view_customer"],
+        "untag": ["customers.tag_customer"],
+        "bulk_tag": ["customers.tag_customer"],
+    }
+    conflict_actions = ("tag", "untag", "bulk_tag")
+
+    def get_queryset(self):
+        if self.action == "tags":
+            return selectors.customer_list_queryset()  # with the current assignments
+        return Customer.objects.all()  # the write reads what it needs itself
+
+    @extend_schema(
+        operation_id="customer_tags_change",
+        summary="Add and remove a customer's tags",
+        request=CustomerTagRequestSerializer,
+        responses={200: CustomerTagResponseSerializer},
+        examples=[
+            OpenApiExample(
+                "Add two tags, remove one",
+                value={
+                    "tags_to_add": ["vip", "high_value"],
+                    "tags_to_remove": ["prospect"],
+                    "create_missing": True,
+                    "tag_metadata": {
+                        "category": "loyalty",
+                        "source": "manual",
+                        "expiry_date": "2024-12-31",
+                    },
+                },
+                request_only=True,
+            )
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def tag(self, request, *args, **kwargs) -> Response:
+        """Add and remove tags in one call (StateSet shape); no-ops come back as warnings."""
+        customer = self.get_object()
+        serializer = CustomerTagRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        given = data.get("customer_id")
+        if given is not None and given.lower() not in {customer.id, self.kwargs["id"].lower()}:
+            raise ValidationError(
+                {"customer_id": [ErrorDetail("Must equal the {id} of the URL.", "invalid")]}
+            )
+        result = customer_tags_change(
+            customer=customer,
+            change=tag_change(data, default_source="api"),
+            actor=request.user,
+        )
+        body = {
+            "id": customer.id,
+            "current_tags": result.current_tags,
+            "tags_added": result.added,
+            "tags_removed": result.removed,
+            "tag_count": len(result.current_tags),
+            "segments": segments_for_customer(
+                customer=customer, tag_names_by_id=result.current_tag_names_by_id
+            ),
+            "warnings": result.warnings,
+            "updated_at": result.at,
+            "updated_by": request.user.get_username(),
+            "success": True,
+        }
+        return Response(
+            CustomerTagResponseSerializer(body, context=self.get_serializer_context()).data
+        )
+
+    @extend_schema(
+        operation_id="customer_tags_list",
+        summary="List a customer's tags",
+        responses={200: CustomerTagsListSerializer},
+    )
+    @action(
+        detail=True, methods=["get"], url_path="tags", filter_backends=[], pagination_class=None
+    )
+    def tags(self, request, *args, **kwargs) -> Response:
+        """The customer's current tags with the metadata of each assignment."""
+        customer = self.get_object()
+        return Response(
+            {
+                "tags": TagAssignmentSerializer(
+                    customer.current_assignments, many=True, context=self.get_serializer_context()
+                ).data
+            }
+        )
+
+    @extend_schema(
+        operation_id="customer_tags_remove",
+        summary="Remove tags from a customer",
+        parameters=[
+            OpenApiParameter(
+                "keys",
+                required=True,
+                description="Tag names to remove, comma-separated (`keys=vip,prospect`).",
+                type=comma_separated_schema(pattern=TAG_NAME_PATTERN),
+                style="form",
+                explode=False,
+            ),
+            OpenApiParameter(
+                "reason",
+                {"type": "string", "maxLength": 255},
+                description="Why the tags are removed; kept in the history.",
+            ),
+        ],
+        responses={200: CustomerUntagResponseSerializer},
+        request=None,
+    )
+    @tags.mapping.delete
+    def untag(self, request, *args, **kwargs) -> Response:
+        """Remove several tags at once (Masivo shape); unknown or absent keys are warnings."""
+        customer = self.get_object()
+        query = CustomerUntagQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        result = customer_tags_change(
+            customer=customer,
+            change=TagChange(
+                remove=query.validated_data["keys"],
+                reason=query.validated_data.get("reason", ""),
+            ),
+            actor=request.user,
+        )
+        fresh = selectors.customer_list_queryset().get(pk=customer.pk)
+        return Response({"customer": self.get_serializer(fresh).data, "warnings": result.warnings})
+
+    @extend_schema(
+        operation_id="customers_bulk_tag",
+        summary="Add and remove tags on many customers",
+        request=BulkTagRequestSerializer,
+        responses={200: BulkTagResponseSerializer},
+        examples=[
+            OpenApiExample(
+                "By ids",
+                value={
+                    "customer_ids": ["01jbx6m2qf7d8h4kz9w3n5c0vt"],
+                    "tags_to_add": ["winback_2026"],
+                    "reason": "Q3 campaign",
+                },
+                request_only=True,
+            )
+        ],
+    )
+    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    def bulk_tag(self, request, *args, **kwargs) -> Response:
+        """The same add/remove for up to 10,000 customers, named by ids or by a filter."""
+        serializer = BulkTagRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            ids, unknown = selectors.customers_select(
+                identifiers=data.get("customer_ids"),
+                identify_by=data["identify_by"],
+                filters=data.get("filter", {} if data["all"] else None),
+                limit=BULK_LIMIT,
+            )
+        except DjangoValidationError as error:
+            # A filter's own error names it (filter.segment); the selection's names filter.
+            raise ValidationError(
+                {
+                    f"filter.{key}" if key != api_settings.NON_FIELD_ERRORS_KEY else "filter": value
+                    for key, value in as_serializer_error(error).items()
+                }
+            ) from None
+        result = customers_retag(
+            batches=[ids],
+            change=tag_change(data, default_source="bulk"),
+            actor=request.user,
+            all_or_nothing=True,
+        )
+        return Response(
+            {
+                "matched": result.matched,
+                "tags_added": result.tags_added,
+                "tags_removed": result.tags_removed,
+                "unknown_ids": unknown,
+                "warnings": result.warnings,
+            }
+        )

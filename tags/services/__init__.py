@@ -1,0 +1,42 @@
+"""Writes on tags and on the tags of customers; the API, the admin and the commands call these.
+
+One module a job: ``tags`` (a tag itself), ``names`` (from names to tags), ``tagging`` (one
+customer), ``bulk`` (many), ``merge``, ``expiry``; a ``TagChange`` is the request of every
+tagging entry point. Previews of writes are reads, in ``tags.selectors``.
+"""
+
+from tags.services.bulk import RetagResult, customers_retag
+from tags.services.change import TagChange
+from tags.services.expiry import tags_expire
+from tags.services.merge import tags_merge
+from tags.services.names import CREATE_PERMISSION, ResolvedTags, tags_may_create_check, tags_resolve
+from tags.services.tagging import TagChangeResult, customer_tags_change, customers_tag_limit_check
+from tags.services.tags import (
+    TAG_FIELDS,
+    tag_create,
+    tag_hard_delete,
+    tag_restore,
+    tag_soft_delete,
+    tag_update,
+)
+
+__all__ = [
+    "CREATE_PERMISSION",
+    "TAG_FIELDS",
+    "ResolvedTags",
+    "RetagResult",
+    "TagChange",
+    "TagChangeResult",
+    "customer_tags_change",
+    "customers_retag",
+    "customers_tag_limit_check",
+    "tag_create",
+    "tag_hard_delete",
+    "tag_restore",
+    "tag_soft_delete",
+    "tag_update",
+    "tags_expire",
+    "tags_may_create_check",
+    "tags_merge",
+    "tags_resolve",
+]

@@ -1,0 +1,117 @@
+"""One change for many customers, batch by batch: the retag command, bulk_tag, the admin."""
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from config.transactions import atomic_with_retries
+from tags.assignments import customers_near_limit
+from tags.selectors import AssignmentCounts, assignments_change_count
+from tags.services.change import TagChange
+from tags.services.names import ResolvedTags, tags_resolve
+from tags.services.tagging import assignments_apply, customers_tag_limit_check
+
+
+@dataclass
+class RetagResult:
+    """What a bulk change did (or, on a dry run, would do): counts per tag name, growing batch
+    by batch (``on_batch`` sees it after each one)."""
+
+    matched: int = 0
+    added: Counter = field(default_factory=Counter)
+    removed: Counter = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    created_tags: list[str] = field(default_factory=list)
+    batches: int = 0
+    dry_run: bool = False
+
+    @property
+    def tags_added(self) -> int:
+        return sum(self.added.values())
+
+    @property
+    def tags_removed(self) -> int:
+        return sum(self.removed.values())
+
+
+def customers_retag(
+    *,
+    batches: Iterable[Sequence],
+    change: TagChange,
+    actor: AbstractBaseUser | None,
+    dry_run: bool = False,
+    all_or_nothing: bool = False,
+    on_batch: Callable[[RetagResult, int], None] | None = None,
+    check_permissions: bool = True,
+) -> RetagResult:
+    """Apply one change to many customers, batch by batch.
+
+    Each batch of customer ids is one transaction (retried if PostgreSQL picks it as a
+    deadlock victim) of a few set-based statements that write the assignments and their
+    history rows (with ``actor`` and the change's reason) together, so an interrupted run
+    leaves whole batches behind and running it again finishes the job: existing assignments
+    are skipped, only real changes are recorded. A dry run counts what would change and writes
+    nothing. The tags are resolved (and missing ones created) once, before the first batch.
+    With ``all_or_nothing`` the whole run is one transaction (the API's bulk_tag, the admin's
+    actions); otherwise each batch commits on its own (the retag command). Creating missing
+    tags needs ``actor`` to hold ``tags.add_tag`` unless ``check_permissions`` is false (the
+    command: an operator with a shell, ``actor`` only names whom the history is for).
+    """
+    change = replace(change, source=change.source or "bulk")
+    with transaction.atomic() if all_or_nothing else nullcontext():
+        tags = tags_resolve(
+            change=change, actor=actor, dry_run=dry_run, check_permissions=check_permissions
+        )
+        result = RetagResult(
+            warnings=list(tags.warnings), dry_run=dry_run, created_tags=list(tags.created)
+        )
+        names = {t.pk or t.name: t.name for t in [*tags.add.values(), *tags.remove.values()]}
+        for batch in batches:
+            ids = sorted(batch)
+            if not ids:
+                continue
+            counts = atomic_with_retries(
+                lambda ids=ids: _batch_apply(
+                    ids, tags=tags, change=change, actor=actor, dry_run=dry_run
+                )
+            )
+            result.added.update({names[t]: n for t, n in counts.added.items()})
+            result.removed.update({names[t]: n for t, n in counts.removed.items()})
+            result.matched += len(ids)
+            result.batches += 1
+            if on_batch is not None:
+                on_batch(result, len(ids))
+        return result
+
+
+def _batch_apply(
+    ids: list,
+    *,
+    tags: ResolvedTags,
+    change: TagChange,
+    actor: AbstractBaseUser | None,
+    dry_run: bool,
+) -> AssignmentCounts:
+    """One batch's change (or, on a dry run, its count), checking the limit for the customers
+    the add could take past it: on PostgreSQL those found near it before the write."""
+    now = timezone.now()
+    if dry_run:
+        return assignments_change_count(
+            customer_ids=ids,
+            add=list(tags.add.values()),
+            remove=list(tags.remove.values()),
+            now=now,
+        )
+    near = customers_near_limit(
+        customer_ids=ids, adding=len(tags.add), limit=settings.MAX_TAGS_PER_CUSTOMER
+    )
+    counts = assignments_apply(customer_ids=ids, tags=tags, change=change, actor=actor, now=now)
+    if counts.added.total() and (near is None or near):
+        customers_tag_limit_check(customer_ids=ids if near is None else near, now=now)
+    return counts

@@ -1,0 +1,141 @@
+"""Tagging customers: one customer's change, and the write and the limit every change shares."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from config.exceptions import InvalidInput
+from config.transactions import atomic_with_retries
+from customers.models import Customer
+from tags.assignments import (
+    assignments_add,
+    assignments_remove,
+    customers_lock,
+    customers_over_limit,
+)
+from tags.models import TagAssignment
+from tags.selectors import AssignmentCounts
+from tags.services.change import TagChange
+from tags.services.names import ResolvedTags, tags_resolve
+
+
+@dataclass(frozen=True, kw_only=True)
+class TagChangeResult:
+    """What one customer's change did: real changes, no-ops as warnings, the resulting tags."""
+
+    added: list[str]
+    removed: list[str]
+    warnings: list[str]
+    current_tags: list[str]
+    current_tag_names_by_id: dict[str, str]
+    at: datetime
+
+
+def customers_tag_limit_check(*, customer_ids: Sequence, now: datetime) -> None:
+    """The limit of ``MAX_TAGS_PER_CUSTOMER`` current tags, checked after a change that added
+    tags, inside its transaction: 400 ``too_many_tags`` (rolling the change back) naming the
+    customers it would take past the limit. One rule for one customer and for many."""
+    limit = settings.MAX_TAGS_PER_CUSTOMER
+    if over := customers_over_limit(customer_ids=customer_ids, limit=limit, now=now):
+        raise InvalidInput(
+            f"A customer can hold at most {limit} tags; this change would exceed it for "
+            f"{', '.join(over)}.",
+            code="too_many_tags",
+            attr="tags_to_add",
+        )
+
+
+def assignments_apply(
+    *,
+    customer_ids: Sequence,
+    tags: ResolvedTags,
+    change: TagChange,
+    actor: AbstractBaseUser | None,
+    now: datetime,
+) -> AssignmentCounts:
+    """Remove, then add (so swapping tags at the limit works), for every customer × tag, with
+    history rows naming ``actor`` and the change's reason; returns what really changed."""
+    user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    removed = assignments_remove(
+        customer_ids=customer_ids,
+        tag_ids=[t.pk for t in tags.remove.values()],
+        user_id=user_id,
+        reason=change.reason,
+        now=now,
+    )
+    added = assignments_add(
+        customer_ids=customer_ids,
+        tag_ids=[t.pk for t in tags.add.values()],
+        category=change.category,
+        source=change.source,
+        expires_at=change.expires_at,
+        user_id=user_id,
+        reason=change.reason,
+        now=now,
+    )
+    return AssignmentCounts(added=added.by_tag, removed=removed.by_tag)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Applied:
+    tags: ResolvedTags
+    counts: AssignmentCounts
+    current_by_id: dict[str, str]
+    at: datetime
+
+
+def customer_tags_change(
+    *, customer: Customer, change: TagChange, actor: AbstractBaseUser | None
+) -> TagChangeResult:
+    """Add and remove tags on one customer in one transaction.
+
+    Safe under concurrency: assignments are rows inserted with ON CONFLICT and deleted by key
+    after the customer's row is locked, so two callers never lose each other's tags, and
+    what each reports as added/removed is what its own statements changed.
+    """
+    change = replace(change, source=change.source or "api")
+
+    def apply() -> _Applied:
+        tags = tags_resolve(change=change, actor=actor)
+        customers_lock([customer.pk])
+        now = timezone.now()
+        counts = assignments_apply(
+            customer_ids=[customer.pk], tags=tags, change=change, actor=actor, now=now
+        )
+        if counts.added.total():
+            customers_tag_limit_check(customer_ids=[customer.pk], now=now)
+        current_by_id = dict(
+            TagAssignment.objects.current(now)
+            .filter(customer_id=customer.pk)
+            .order_by("tag__name")
+            .values_list("tag_id", "tag__name")
+        )
+        return _Applied(tags=tags, counts=counts, current_by_id=current_by_id, at=now)
+
+    done = atomic_with_retries(apply)
+    add_tags, remove_tags = done.tags.add.values(), done.tags.remove.values()
+    by_id = {t.pk: t.name for t in [*add_tags, *remove_tags]}
+    return TagChangeResult(
+        added=sorted(by_id[i] for i in done.counts.added),
+        removed=sorted(by_id[i] for i in done.counts.removed),
+        warnings=[
+            *done.tags.warnings,
+            *(
+                f"'{t.name}' was already on the customer"
+                for t in add_tags
+                if t.pk not in done.counts.added
+            ),
+            *(
+                f"'{t.name}' was not on the customer"
+                for t in remove_tags
+                if t.pk not in done.counts.removed
+            ),
+        ],
+        current_tags=list(done.current_by_id.values()),
+        current_tag_names_by_id=done.current_by_id,
+        at=done.at,
+    )
