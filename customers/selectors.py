@@ -2,7 +2,6 @@
 
 from collections.abc import Callable, Iterable, Iterator
 
-from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import QuerySet
 
@@ -37,59 +36,6 @@ def customers_resolve(
     ids = list(dict.fromkeys(found[v] for v in normalised.values() if v in found))
     unknown = [raw for raw, v in normalised.items() if v not in found]
     return ids, unknown
-
-
-def customer_list_queryset() -> QuerySet:
-    from tags.selectors import customers_with_current_tags
-
-    return customers_with_current_tags(Customer.objects.select_related("status_label__status"))
-
-
-def customers_select(
-    *,
-    identifiers: list[str] | None,
-    identify_by: str = "id",
-    filters: dict | None,
-    limit: int,
-) -> tuple[list[str], list[str]]:
-    """Ids of the customers named by identifiers and/or matching filters (both: the
-    intersection), and the identifiers that matched nobody. ``filters`` are the customer list
-    filters as validated JSON (lists of names, datetimes); ``{}`` selects every customer.
-    Raises ValidationError when the filters are invalid or select more than ``limit``
-    customers."""
-    from customers.filtersets import CustomerFilterSet
-
-    queryset = Customer.objects.all()
-    unknown: list[str] = []
-    if identifiers is not None:
-        ids, unknown = customers_resolve(identifiers=identifiers, identify_by=identify_by)
-        if filters is None:
-            return ids, unknown
-        queryset = queryset.filter(pk__in=ids)
-    filterset = CustomerFilterSet(data=_filterset_data(filters or {}), queryset=queryset)
-    if not filterset.is_valid():
-        raise ValidationError(filterset.form.errors.as_data())  # {filter: [errors with codes]}
-    ids = list(filterset.qs.order_by("pk").values_list("pk", flat=True)[: limit + 1])
-    if len(ids) > limit:
-        raise ValidationError(
-            f"The filter matches more than {limit} customers; narrow it, or use the retag command.",
-            code="too_many",
-        )
-    return ids, unknown
-
-
-def _filterset_data(filters: dict) -> dict[str, str]:
-    """JSON filter values as the query-string values the FilterSet parses (tag names cannot
-    contain a comma, so a list joins losslessly)."""
-    data = {}
-    for key, value in filters.items():
-        if isinstance(value, list):
-            data[key] = ",".join(value)
-        elif hasattr(value, "isoformat"):
-            data[key] = value.isoformat()
-        else:
-            data[key] = value
-    return data
 
 
 def customer_id_batches(queryset: QuerySet, *, batch_size: int = 5000) -> Iterator[list]:

@@ -11,6 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from config.fields import parse_ulid
 from config.names import name_key
+from customers.models import Customer
 from tags.models import Tag, TagAssignment
 from tags.rules import merge_sources
 
@@ -229,3 +230,8 @@ def tags_merge_preview(*, sources: list[Tag], into: Tag) -> TagMerge:
     removed = of_sources.count()
     moved = of_sources.exclude(customer_id__in=holders).values("customer_id").distinct().count()
     return TagMerge(into=into, sources=tuple(todo), moved=moved, removed=removed)
+
+
+def customer_list_queryset() -> QuerySet:
+    """Customers as every customer route shows them: status label and current tags loaded."""
+    return customers_with_current_tags(Customer.objects.select_related("status_label__status"))

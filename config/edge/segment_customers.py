@@ -13,12 +13,12 @@ from rest_framework.response import Response
 
 from config.api.viewsets import ApiViewMixin, lookup_by_id, sublist_schema
 from customers.api.serializers import CustomerSerializer
-from customers.selectors import customer_list_queryset
 from segments import services
 from segments.api.serializers import SegmentPreviewRequestSerializer
 from segments.models import Segment
 from segments.rules import Rule, rule_count
 from segments.selectors import rule_members, segment_members
+from tags.selectors import customer_list_queryset
 
 RULE_ERRORS = ["unknown_tags", "tag_in_two_lists", "invalid_label"]
 

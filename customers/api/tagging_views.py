@@ -16,7 +16,6 @@ from rest_framework.settings import api_settings
 
 from config.api.openapi import comma_separated_schema
 from config.api.viewsets import ApiViewMixin
-from customers import selectors
 from customers.api.base import CustomerViewMixin
 from customers.api.serializers import CustomerSerializer, CustomerUntagResponseSerializer
 from customers.api.tagging_serializers import (
@@ -28,9 +27,11 @@ from customers.api.tagging_serializers import (
     CustomerUntagQuerySerializer,
     TagAssignmentSerializer,
 )
+from customers.filtersets import customers_select
 from customers.models import Customer
 from segments.services import segments_for_customer
 from tags.models import TAG_NAME_PATTERN
+from tags.selectors import customer_list_queryset
 from tags.services import TagChange, customer_tags_change, customers_retag
 
 BULK_LIMIT = 10_000
@@ -86,7 +87,7 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
 
     def get_queryset(self):
         if self.action == "tags":
-            return selectors.customer_list_queryset()  # with the current assignments
+            return customer_list_queryset()  # with the current assignments
         return Customer.objects.all()  # the write reads what it needs itself
 
     @extend_schema(
@@ -200,7 +201,7 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
             ),
             actor=request.user,
         )
-        fresh = selectors.customer_list_queryset().get(pk=customer.pk)
+        fresh = customer_list_queryset().get(pk=customer.pk)
         return Response({"customer": self.get_serializer(fresh).data, "warnings": result.warnings})
 
     @extend_schema(
@@ -227,7 +228,7 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            ids, unknown = selectors.customers_select(
+            ids, unknown = customers_select(
                 identifiers=data.get("customer_ids"),
                 identify_by=data["identify_by"],
                 filters=data.get("filter", {} if data["all"] else None),

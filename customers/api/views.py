@@ -1,11 +1,12 @@
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 
 from config.api.viewsets import ApiModelViewSet
-from customers import selectors, services
+from customers import services
 from customers.api.base import CustomerViewMixin
 from customers.api.serializers import CustomerSerializer
 from customers.filtersets import CustomerFilterSet
 from customers.models import Customer
+from tags.selectors import customer_list_queryset
 
 
 @extend_validation_errors(["does_not_exist"], field_name="segment", actions=["list"])
@@ -23,7 +24,7 @@ class CustomerViewSet(CustomerViewMixin, ApiModelViewSet):
     ordering_fields = ("id", "created_at")
 
     def get_queryset(self):
-        return selectors.customer_list_queryset()
+        return customer_list_queryset()
 
     def perform_create(self, serializer) -> Customer:
         return services.customer_create(
