@@ -17,7 +17,9 @@ def test_a_page_of_tag_entries_leaves_the_customer_record_to_a_later_page():
     # given a customer whose three newest entries are tags
     customer = customer_services.customer_create(data={"name": "Ada"}, actor=None, reason="new")
     tag_services.customers_retag(
-        batches=[[customer.pk]], add=["a", "b", "c"], actor=None, reason="campaign"
+        batches=[[customer.pk]],
+        change=tag_services.TagChange(add=["a", "b", "c"], reason="campaign"),
+        actor=None,
     )
     # when the first page holds two entries
     page, entries = customer_history_page(customer_id=customer.pk, page_number=1, per_page=2)
