@@ -9,3 +9,16 @@ def name_clean(name: str) -> str:
 def name_key(name: str) -> str:
     """The key a unique constraint holds: " VIP ", "vip" and "Vip" share one."""
     return name_clean(name).casefold()
+
+
+class NamedModelMixin:
+    """For a model with ``name`` and its unique ``name_key``: every save stores the clean name
+    and its key, whichever path saves it (services, admin, fixtures)."""
+
+    name: str
+    name_key: str
+
+    def save(self, *args, **kwargs) -> None:
+        self.name = name_clean(self.name)
+        self.name_key = name_key(self.name)
+        super().save(*args, **kwargs)  # type: ignore[misc]

@@ -6,12 +6,12 @@ from django.db.models import Q, QuerySet
 
 from config.api.filters import ApiFilterSet, CommaListFilter, DateTimeFilter
 from config.fields import parse_ulid
+from config.names import name_key as status_name_key
 from customers.identifiers import normalize_mobile
 from customers.models import Customer
 from customers.selectors import customers_resolve
 from segments.models import Segment
 from segments.selectors import segment_members
-from statuses.models import name_key as status_name_key
 from tags.selectors import has_current_tags, tag_keys, with_all_current_tags
 
 # A list of tag names: at most 100 names of at most 100 characters, comma-separated.

@@ -2,10 +2,10 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from config.fields import ULIDField, new_ulid
-from config.names import name_clean, name_key
+from config.names import NamedModelMixin
 
 
-class Segment(models.Model):
+class Segment(NamedModelMixin, models.Model):
     """Customers defined by tag rules: all of, any of, none of, and optionally status labels."""
 
     id = ULIDField(primary_key=True, default=new_ulid, editable=False)
@@ -39,11 +39,6 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def save(self, *args, **kwargs) -> None:
-        self.name = name_clean(self.name)
-        self.name_key = name_key(self.name)
-        super().save(*args, **kwargs)
 
     @property
     def rule(self) -> dict[str, list[str]]:

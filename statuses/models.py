@@ -4,13 +4,13 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from config.fields import ULIDField, new_ulid
-from config.names import name_clean, name_key
+from config.names import NamedModelMixin
 
 SOURCES = ("INSTORE", "ECOMMERCE", "MOBILE_APP", "WEB", "CALL_CENTER", "API")
 ADMIN_SOURCE = "ADMIN"  # changes made in the back office; not accepted from the API
 
 
-class Status(models.Model):
+class Status(NamedModelMixin, models.Model):
     """A customer status (Active, Inactive, Suspended…); a customer's status is its label's."""
 
     id = ULIDField(primary_key=True, default=new_ulid, editable=False)
@@ -37,13 +37,8 @@ class Status(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args, **kwargs) -> None:
-        self.name = name_clean(self.name)
-        self.name_key = name_key(self.name)
-        super().save(*args, **kwargs)
 
-
-class StatusLabel(models.Model):
+class StatusLabel(NamedModelMixin, models.Model):
     """A label under a status ("High Value" under Active); names are unique across statuses."""
 
     id = ULIDField(primary_key=True, default=new_ulid, editable=False)
@@ -70,11 +65,6 @@ class StatusLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status.name} – {self.name}"
-
-    def save(self, *args, **kwargs) -> None:
-        self.name = name_clean(self.name)
-        self.name_key = name_key(self.name)
-        super().save(*args, **kwargs)
 
 
 class StatusChange(models.Model):

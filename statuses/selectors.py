@@ -4,7 +4,8 @@ from django.conf import settings
 from django.db.models import Count, QuerySet
 
 from config.exceptions import InvalidInput
-from statuses.models import Status, StatusChange, StatusLabel, name_key
+from config.names import name_key
+from statuses.models import Status, StatusChange, StatusLabel
 
 _default_label_ids: dict[str, str] = {}
 

@@ -8,8 +8,9 @@ from django.db import IntegrityError, transaction
 from config.concurrency import key_share, locked_for_write
 from config.exceptions import Conflict, InvalidInput
 from config.history import with_history
+from config.names import name_key
 from statuses import selectors
-from statuses.models import Status, StatusChange, StatusLabel, name_key
+from statuses.models import Status, StatusChange, StatusLabel
 
 DEFAULTS = ("Active", "Inactive", "Suspended")
 

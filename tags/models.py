@@ -11,7 +11,7 @@ from django.utils.deconstruct import deconstructible
 from simple_history.models import HistoricalRecords
 
 from config.fields import ULIDField, new_ulid
-from config.names import name_clean, name_key
+from config.names import NamedModelMixin
 
 TAG_NAME_MAX_LENGTH = 100
 # At least one character that is not a space: "   " is no name once trimmed.
@@ -74,7 +74,7 @@ class TagQuerySet(models.QuerySet):
         return self.annotate(customer_count=Coalesce(Subquery(counts), 0))
 
 
-class Tag(models.Model):
+class Tag(NamedModelMixin, models.Model):
     """A customer tag (Payiano's "customer tag"); soft-deleted tags keep their assignments."""
 
     id = ULIDField(primary_key=True, default=new_ulid, editable=False)
@@ -112,11 +112,6 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (deleted)" if self.is_deleted else self.name
-
-    def save(self, *args, **kwargs) -> None:
-        self.name = name_clean(self.name)
-        self.name_key = name_key(self.name)
-        super().save(*args, **kwargs)
 
 
 class TagAssignmentQuerySet(models.QuerySet):

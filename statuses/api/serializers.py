@@ -5,7 +5,8 @@ from rest_framework.relations import MANY_RELATION_KWARGS
 
 from config.api.fields import NameField
 from config.api.serializers import ApiModelSerializer, ReasonField
-from statuses.models import Status, StatusLabel, name_key
+from config.names import name_key
+from statuses.models import Status, StatusLabel
 
 DESCRIPTION_MAX_LENGTH = 10_000
 NAME_MAX_LENGTH = 100
