@@ -13,7 +13,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from customers.models import Customer
-from tags.models import TagAssignment
+from tags.models import TagAssignment, unexpired_assignment_sql
 
 ASSIGNMENTS = TagAssignment._meta.db_table
 CUSTOMERS = Customer._meta.db_table
@@ -113,14 +113,14 @@ def rule_count(rule: Rule) -> int:
     now = timezone.now()
     for tag_ids, negate in ((any_live, False), (none_live, True)):
         if tag_ids:
+            # the tags are live (checked above): "current" is "unexpired", as in _has
+            unexpired, unexpired_params = unexpired_assignment_sql("a.expires_at", now)
             conditions.append(
                 f"{'NOT ' if negate else ''}EXISTS (SELECT 1 FROM {ASSIGNMENTS} a "
                 "WHERE a.customer_id = m.customer_id AND a.tag_id IN "
-                f"({', '.join(['%s'] * len(tag_ids))}) AND (a.expires_at IS NULL OR a.expires_at > %s))"
+                f"({', '.join(['%s'] * len(tag_ids))}) AND {unexpired})"
             )
-            params += [_db(TagAssignment, "tag", t) for t in tag_ids] + [
-                _db(TagAssignment, "expires_at", now)
-            ]
+            params += [_db(TagAssignment, "tag", t) for t in tag_ids] + unexpired_params
     if rule.status_labels:
         conditions.append(
             f"EXISTS (SELECT 1 FROM {CUSTOMERS} c WHERE c.id = m.customer_id AND c.status_label_id IN "
