@@ -22,7 +22,7 @@ def parse_ulid(value: object) -> str | None:
     if isinstance(value, ULID):
         return str(value).lower()
     if isinstance(value, uuid.UUID):
-        return str(ULID.from_uuid(value)).lower()
+        return uuid_to_ulid(value)
     if isinstance(value, str) and len(value) == 26:
         try:
             return str(ULID.from_str(value.upper())).lower()
@@ -34,6 +34,17 @@ def parse_ulid(value: object) -> str | None:
 def ulid_to_uuid(value: str) -> uuid.UUID:
     """The UUID a ULID is stored as (the same 128 bits), for raw SQL and bulk loads."""
     return ULID.from_str(value.upper()).to_uuid()
+
+
+def uuid_to_ulid(value: uuid.UUID) -> str:
+    """The ULID string of a stored UUID: what Python code and the API see."""
+    return str(ULID.from_uuid(value)).lower()
+
+
+def uuid_from_db(value: uuid.UUID | str) -> uuid.UUID:
+    """A ULID column's value as a raw cursor returns it, as a UUID: PostgreSQL's driver returns
+    UUIDs, SQLite the 32 hex characters the column stores."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)
 
 
 class ULIDField(models.Field):
@@ -79,9 +90,7 @@ class ULIDField(models.Field):
     def from_db_value(self, value, expression, connection):
         if value is None:
             return None
-        if not isinstance(value, uuid.UUID):
-            value = uuid.UUID(value)
-        return str(ULID.from_uuid(value)).lower()
+        return uuid_to_ulid(uuid_from_db(value))
 
     def get_db_prep_value(self, value, connection, prepared=False):
         if value is None:

@@ -3,13 +3,14 @@
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import CharField, F, QuerySet, Value
 
 from config.api.parsers import find_unstorable
-from config.fields import parse_ulid
+from config.fields import parse_ulid, uuid_from_db
 from customers.identifiers import is_reference_id, normalize_email, normalize_mobile
 from customers.models import Customer
 
@@ -94,13 +95,13 @@ def _filterset_data(filters: dict) -> dict[str, str]:
     return data
 
 
-def customer_id_batches(queryset: QuerySet, *, batch_size: int = 5000) -> Iterator[list]:
+def customer_id_batches(queryset: QuerySet, *, batch_size: int = 5000) -> Iterator[list[UUID]]:
     """The ids of the customers a queryset selects, in id order, a batch at a time.
 
     Keyset-paged (``id > last``), so memory stays at one batch for any number of customers and
     a change that moves customers out of the selection (removing the very tag it selects on)
-    neither skips nor repeats any. Ids come in the database's own form, as the set-based
-    writes take them, without a conversion per row.
+    neither skips nor repeats any. Ids come as UUIDs, the binary form the set-based writes
+    take, without a conversion to ULID text per row.
     """
     from django.db import connection
 
@@ -112,7 +113,7 @@ def customer_id_batches(queryset: QuerySet, *, batch_size: int = 5000) -> Iterat
         sql, params = page.values("pk").query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(f"{sql} LIMIT {int(batch_size)}", params)
-            ids = [row[0] for row in cursor.fetchall()]
+            ids = [uuid_from_db(row[0]) for row in cursor.fetchall()]
         if not ids:
             return
         yield ids
