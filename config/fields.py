@@ -41,6 +41,19 @@ def uuid_to_ulid(value: uuid.UUID) -> str:
     return str(ULID.from_uuid(value)).lower()
 
 
+class StoredId(str):
+    """A ULID as its column holds it, written as text: the uuid's text on PostgreSQL, 32 hex
+    digits on SQLite.
+
+    Bulk paths read ids in this form (``CAST(id AS text)``: no conversion per row in Python)
+    and hand them straight back to SQL. Being a type of its own, it tells code that also takes
+    ULID strings which form it was given, with no guess from a string's length; the ORM takes
+    it as a primary key value as well.
+    """
+
+    __slots__ = ()
+
+
 def uuid_from_db(value: uuid.UUID | str) -> uuid.UUID:
     """A ULID column's value as a raw cursor returns it, as a UUID: PostgreSQL's driver returns
     UUIDs, SQLite the 32 hex characters the column stores."""

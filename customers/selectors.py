@@ -3,14 +3,14 @@
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
-from django.db.models import CharField, F, QuerySet, Value
+from django.db.models import CharField, F, QuerySet, TextField, Value
+from django.db.models.functions import Cast
 
 from config.api.parsers import find_unstorable
-from config.fields import parse_ulid, uuid_from_db
+from config.fields import StoredId, parse_ulid
 from customers.identifiers import is_reference_id, normalize_email, normalize_mobile
 from customers.models import Customer
 
@@ -95,13 +95,13 @@ def _filterset_data(filters: dict) -> dict[str, str]:
     return data
 
 
-def customer_id_batches(queryset: QuerySet, *, batch_size: int = 5000) -> Iterator[list[UUID]]:
+def customer_id_batches(queryset: QuerySet, *, batch_size: int = 5000) -> Iterator[list[StoredId]]:
     """The ids of the customers a queryset selects, in id order, a batch at a time.
 
     Keyset-paged (``id > last``), so memory stays at one batch for any number of customers and
     a change that moves customers out of the selection (removing the very tag it selects on)
-    neither skips nor repeats any. Ids come as UUIDs, the binary form the set-based writes
-    take, without a conversion to ULID text per row.
+    neither skips nor repeats any. Ids come as the database holds them (``StoredId``), the
+    form the set-based writes take, without a conversion per row.
     """
     from django.db import connection
 
@@ -110,10 +110,11 @@ def customer_id_batches(queryset: QuerySet, *, batch_size: int = 5000) -> Iterat
         page = queryset.order_by("pk")
         if last is not None:
             page = page.filter(pk__gt=last)
-        sql, params = page.values("pk").query.sql_with_params()
+        stored = page.annotate(stored_id=Cast("pk", TextField())).values("stored_id")
+        sql, params = stored.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(f"{sql} LIMIT {int(batch_size)}", params)
-            ids = [uuid_from_db(row[0]) for row in cursor.fetchall()]
+            ids = [StoredId(row[0]) for row in cursor.fetchall()]
         if not ids:
             return
         yield ids

@@ -7,13 +7,14 @@ they removed. History rows carry the operation's user and reason, so no path eve
 per-row saves or simple-history's per-row signals.
 
 The functions at the end of the module are the boundary the services call. They take ids as
-callers hold them (ULID strings, the models' primary keys; or UUIDs, which
-``customer_id_batches`` yields so that a million ids cost no conversion to text), turn them
-into UUIDs once, and hand the work to the writer of the database in use,
-``PostgresAssignmentWriter`` or ``SqliteAssignmentWriter``: the same methods, UUIDs only,
-chosen once per database. Each writer puts ids into its SQL its own way: one array parameter
-on PostgreSQL (cheaper to send and to plan than thousands of placeholders), an IN list of hex
-text on SQLite.
+callers hold them: ULID strings (the models' primary keys), or ``StoredId``s, the text of the
+id as its column holds it (what ``customer_id_batches`` yields, so a million ids cost no
+conversion in Python). They turn ULIDs into ``StoredId``s once and hand the work to the
+writer of the database in use, ``PostgresAssignmentWriter`` or ``SqliteAssignmentWriter``:
+the same methods, ``StoredId``s only, chosen once per database. A list of ids goes into SQL
+as one parameter joined from them as they are (cheaper to send and to plan than thousands of
+placeholders): a ``uuid[]`` array on PostgreSQL, a JSON array read by ``json_each`` on
+SQLite. SQL hands ids back as text (``CAST(… AS text)``), in the same form.
 """
 
 import sqlite3
@@ -29,7 +30,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from config.databases import per_database
-from config.fields import ulid_to_uuid, uuid_from_db, uuid_to_ulid
+from config.fields import StoredId, ulid_to_uuid, uuid_from_db, uuid_to_ulid
 from customers.models import Customer
 from tags.models import (
     Tag,
@@ -138,8 +139,13 @@ def _history_insert(history_date: str, source: str) -> str:
     )
 
 
+def _per_tag(counts: Counter) -> Counter:
+    """Counts keyed by tag ids as SQL returned them (text), keyed by ``StoredId``."""
+    return Counter({StoredId(tag): n for tag, n in counts.items() if n})
+
+
 class AssignmentWriter(ABC):
-    """The assignment SQL of one database, with ids as UUIDs throughout.
+    """The assignment SQL of one database, with ids as ``StoredId``s throughout.
 
     The statements both databases run alike are here; a subclass per database supplies what
     differs (ids as parameters, a write together with its history rows, row locks, the size of
@@ -157,41 +163,45 @@ class AssignmentWriter(ABC):
         """Parameters one statement may carry on this database (at most ``MAX_PARAMS``)."""
 
     @abstractmethod
-    def param(self, id_: uuid.UUID):
-        """One id as a statement parameter, in the form the database stores (and returns)."""
+    def _stored_text(self, value: uuid.UUID) -> str:
+        """A UUID written as this database writes the column as text."""
 
     @abstractmethod
-    def one_of(self, column: str, ids: Sequence[uuid.UUID]) -> tuple[str, list]:
+    def one_of(self, column: str, ids: Sequence[StoredId]) -> tuple[str, list]:
         """The condition ``column`` is one of ``ids``, and its parameters."""
 
     @abstractmethod
     def _insert(self, insert: str, params: list, stamp: Stamp) -> Counter:
         """Run ``insert`` (an INSERT … SELECT, no RETURNING) and write a "+" history row for
-        each assignment it inserted or refreshed; per tag id (as ``param`` gives it), how
-        many."""
+        each assignment it inserted or refreshed; per tag id, how many."""
 
     @abstractmethod
     def _delete(self, where: str, params: list, stamp: Stamp) -> Counter:
         """Delete the assignments matching ``where`` and write a "-" history row for each;
-        per tag id (as ``param`` gives it), how many."""
+        per tag id, how many."""
 
     @abstractmethod
-    def _holding_more_than(self, customers: Sequence[uuid.UUID], count: int) -> list[uuid.UUID]:
+    def _holding_more_than(self, customers: Sequence[StoredId], count: int) -> list[StoredId]:
         """Of one batch of customers, those holding more than ``count`` assignments of any
         kind (expired ones and those of deleted tags included)."""
 
     @abstractmethod
-    def lock_customers(self, customers: Sequence[uuid.UUID]) -> None:
+    def lock_customers(self, customers: Sequence[StoredId]) -> None:
         """Keep other writers off these customers' assignments until the transaction ends."""
 
     @abstractmethod
     def near_limit(
-        self, customers: Sequence[uuid.UUID], *, adding: int, limit: int
-    ) -> list[uuid.UUID] | None:
+        self, customers: Sequence[StoredId], *, adding: int, limit: int
+    ) -> list[StoredId] | None:
         """Before adding ``adding`` tags: the customers the add could take past ``limit``, or
         None when counting every customer after the write is as cheap."""
 
     # --- the same on both -------------------------------------------------------------------
+
+    def stored(self, value: str | uuid.UUID) -> StoredId:
+        """One id given as a ULID string or a UUID, as a ``StoredId`` of this database."""
+        as_uuid = value if isinstance(value, uuid.UUID) else ulid_to_uuid(value)
+        return StoredId(self._stored_text(as_uuid))
 
     def max_params(self) -> int:
         if self._max_params is None:
@@ -204,12 +214,6 @@ class AssignmentWriter(ABC):
         size = max(1, (self.max_params() - reserve) // per_item)
         for start in range(0, len(values), size):
             yield values[start : start + size]
-
-    def _by_tag(self, counts: Counter, tags: Sequence[uuid.UUID]) -> Counter:
-        """Counts keyed by tag ids as the database returned them, keyed by UUID: one lookup
-        per tag, not a conversion per row."""
-        keys = {self.param(tag): tag for tag in tags}
-        return Counter({keys[key]: n for key, n in counts.items() if n})
 
     def _upsert(self, select: str, params: list, now: datetime) -> tuple[str, list]:
         """INSERT of the assignments ``select`` yields: a customer holding the tag keeps its
@@ -227,8 +231,8 @@ class AssignmentWriter(ABC):
     def add(
         self,
         *,
-        customers: Sequence[uuid.UUID],
-        tags: Sequence[uuid.UUID],
+        customers: Sequence[StoredId],
+        tags: Sequence[StoredId],
         values: AssignmentValues,
         stamp: Stamp,
     ) -> Counter:
@@ -254,10 +258,10 @@ class AssignmentWriter(ABC):
                 stamp.now,
             )
             added += self._insert(insert, params, stamp)
-        return self._by_tag(added, tags)
+        return added
 
     def remove(
-        self, *, customers: Sequence[uuid.UUID], tags: Sequence[uuid.UUID], stamp: Stamp
+        self, *, customers: Sequence[StoredId], tags: Sequence[StoredId], stamp: Stamp
     ) -> Counter:
         """Take the tags off the customers where they are unexpired; per tag, how many."""
         if not customers or not tags:
@@ -272,28 +276,31 @@ class AssignmentWriter(ABC):
                 [*batch_params, *tag_params, *unexpired_params],
                 stamp,
             )
-        return self._by_tag(removed, tags)
+        return removed
 
-    def move(self, *, source: uuid.UUID, target: uuid.UUID, stamp: Stamp) -> tuple[int, int]:
+    def move(self, *, source: StoredId, target: StoredId, stamp: Stamp) -> tuple[int, int]:
         """Every assignment of ``source`` onto ``target`` (a customer holding the target keeps
         its own, unless expired), then off ``source``: (written to target, taken off source)."""
+        of_source, source_params = self.one_of("a.tag_id", [source])
+        is_target, target_params = self.one_of("t.id", [target])
         insert, params = self._upsert(
-            "SELECT customer_id, %s, category, source, expires_at, assigned_by_id, created_at "
-            f"FROM {_table(TagAssignment)} WHERE tag_id = %s",
-            [self.param(target), self.param(source)],
+            "SELECT a.customer_id, t.id, a.category, a.source, a.expires_at, a.assigned_by_id, "
+            f"a.created_at FROM {_table(TagAssignment)} a, {_table(Tag)} t "
+            f"WHERE {of_source} AND {is_target}",
+            [*source_params, *target_params],
             stamp.now,
         )
         added = self._insert(insert, params, stamp)
-        removed = self._delete("tag_id = %s", [self.param(source)], stamp)
+        removed = self._delete(*self.one_of("tag_id", [source]), stamp)
         return added.total(), removed.total()
 
     def over_limit(
-        self, customers: Sequence[uuid.UUID], *, limit: int, now: datetime
-    ) -> list[uuid.UUID]:
+        self, customers: Sequence[StoredId], *, limit: int, now: datetime
+    ) -> list[StoredId]:
         """Up to five of the customers holding more than ``limit`` current assignments: first
         an upper bound from the (customer, tag) index alone, and only for customers past it
         the current ones counted, so the usual case costs one index scan per batch."""
-        over: list[uuid.UUID] = []
+        over: list[StoredId] = []
         for batch in self.batches(customers, reserve=10):
             suspects = self._holding_more_than(batch, limit)
             if not suspects:
@@ -302,12 +309,12 @@ class AssignmentWriter(ABC):
             current, current_params = current_assignment_sql(assignment="a", tag="t", now=now)
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"SELECT a.customer_id FROM {_table(TagAssignment)} a "
+                    f"SELECT CAST(a.customer_id AS text) FROM {_table(TagAssignment)} a "
                     f"JOIN {_table(Tag)} t ON t.id = a.tag_id WHERE {in_suspects} AND {current} "
                     "GROUP BY a.customer_id HAVING count(*) > %s LIMIT 5",
                     [*params, *current_params, limit],
                 )
-                over += [uuid_from_db(row[0]) for row in cursor.fetchall()]
+                over += [StoredId(row[0]) for row in cursor.fetchall()]
             if over:
                 break
         return over[:5]
@@ -347,8 +354,8 @@ class AssignmentWriter(ABC):
         values = [
             [
                 row.id,
-                self.param(ulid_to_uuid(row.customer_id)),
-                self.param(ulid_to_uuid(row.tag_id)),
+                self.stored(row.customer_id),
+                self.stored(row.tag_id),
                 row.category,
                 row.source,
                 _prep("expires_at", row.expires_at),
@@ -379,14 +386,14 @@ class PostgresAssignmentWriter(AssignmentWriter):
     def _statement_limit(self) -> int:
         return MAX_PARAMS
 
-    def param(self, id_: uuid.UUID) -> uuid.UUID:
-        return id_
+    def _stored_text(self, value: uuid.UUID) -> str:
+        return str(value)
 
-    def _array(self, ids: Sequence[uuid.UUID]) -> str:
+    def _array(self, ids: Sequence[StoredId]) -> str:
         """Ids as one array literal: one parameter to quote and send, not thousands."""
-        return "{" + ",".join(map(str, ids)) + "}"
+        return "{" + ",".join(ids) + "}"
 
-    def one_of(self, column: str, ids: Sequence[uuid.UUID]) -> tuple[str, list]:
+    def one_of(self, column: str, ids: Sequence[StoredId]) -> tuple[str, list]:
         return f"{column} = ANY(%s::uuid[])", [self._array(ids)]
 
     def _with_history(self, write: str, params: list, history_type: str, stamp: Stamp) -> Counter:
@@ -396,10 +403,10 @@ class PostgresAssignmentWriter(AssignmentWriter):
             cursor.execute(
                 f"WITH w AS ({write} RETURNING {', '.join(COLUMNS)}), "
                 f"hist AS ({_history_insert('clock_timestamp()', 'w')} RETURNING tag_id) "
-                "SELECT tag_id, count(*) FROM hist GROUP BY tag_id",
+                "SELECT CAST(tag_id AS text), count(*) FROM hist GROUP BY tag_id",
                 [*params, history_type, stamp.user_id, stamp.reason or None],
             )
-            return Counter(dict(cursor.fetchall()))
+            return _per_tag(Counter(dict(cursor.fetchall())))
 
     def _insert(self, insert: str, params: list, stamp: Stamp) -> Counter:
         return self._with_history(insert, params, "+", stamp)
@@ -409,17 +416,17 @@ class PostgresAssignmentWriter(AssignmentWriter):
             f"DELETE FROM {_table(TagAssignment)} WHERE {where}", params, "-", stamp
         )
 
-    def _holding_more_than(self, customers: Sequence[uuid.UUID], count: int) -> list[uuid.UUID]:
+    def _holding_more_than(self, customers: Sequence[StoredId], count: int) -> list[StoredId]:
         # an index-only count per customer
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT c FROM unnest(%s::uuid[]) c WHERE "
+                "SELECT CAST(c AS text) FROM unnest(%s::uuid[]) c WHERE "
                 f"(SELECT count(*) FROM {_table(TagAssignment)} WHERE customer_id = c) > %s",
                 [self._array(customers), count],
             )
-            return [row[0] for row in cursor.fetchall()]
+            return [StoredId(row[0]) for row in cursor.fetchall()]
 
-    def lock_customers(self, customers: Sequence[uuid.UUID]) -> None:
+    def lock_customers(self, customers: Sequence[StoredId]) -> None:
         """Lock the customers' rows, in id order (so two lockers queue, never deadlock)."""
         for batch in self.batches(customers, reserve=10):
             with connection.cursor() as cursor:
@@ -430,11 +437,11 @@ class PostgresAssignmentWriter(AssignmentWriter):
                 )
 
     def near_limit(
-        self, customers: Sequence[uuid.UUID], *, adding: int, limit: int
-    ) -> list[uuid.UUID]:
+        self, customers: Sequence[StoredId], *, adding: int, limit: int
+    ) -> list[StoredId]:
         if not customers or not adding:
             return []
-        near: list[uuid.UUID] = []
+        near: list[StoredId] = []
         for batch in self.batches(customers, reserve=10):
             near += self._holding_more_than(batch, limit - adding)
         return near
@@ -442,24 +449,26 @@ class PostgresAssignmentWriter(AssignmentWriter):
 
 class SqliteAssignmentWriter(AssignmentWriter):
     """Two statements per batch (SQLite has no INSERT or DELETE inside WITH): the write and
-    the history rows. Ids go as hex text in IN lists, as the columns store them."""
+    the history rows. A list of ids goes as one JSON array (the JSON functions are built in,
+    and JSONField needs them anyway), read by ``json_each``."""
 
     def _statement_limit(self) -> int:
         connection.ensure_connection()
         limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         return min(MAX_PARAMS, limit)
 
-    def param(self, id_: uuid.UUID) -> str:
-        return id_.hex
+    def _stored_text(self, value: uuid.UUID) -> str:
+        return value.hex
 
-    def one_of(self, column: str, ids: Sequence[uuid.UUID]) -> tuple[str, list]:
-        return f"{column} IN ({_marks(ids)})", [id_.hex for id_ in ids]
+    def one_of(self, column: str, ids: Sequence[StoredId]) -> tuple[str, list]:
+        # hex digits need no escaping in JSON
+        return f"{column} IN (SELECT value FROM json_each(%s))", ['["' + '","'.join(ids) + '"]']
 
     def _insert(self, insert: str, params: list, stamp: Stamp) -> Counter:
         at = _prep("created_at", stamp.now)
         table = _table(TagAssignment)
         with connection.cursor() as cursor:
-            # ids and raw tag ids only: no per-row conversion for a million rows
+            # ids and tag ids as returned: no per-row conversion for a million rows
             cursor.execute(f"{insert} RETURNING id, tag_id", params)
             returned = cursor.fetchall()
             ids = [row[0] for row in returned]
@@ -468,7 +477,7 @@ class SqliteAssignmentWriter(AssignmentWriter):
                     _history_insert("%s", f"{table} WHERE id IN ({_marks(chunk)})"),
                     [at, "+", stamp.user_id, stamp.reason or None, *chunk],
                 )
-        return Counter(row[1] for row in returned)
+        return _per_tag(Counter(tag for _, tag in returned))
 
     def _delete(self, where: str, params: list, stamp: Stamp) -> Counter:
         at = _prep("created_at", stamp.now)
@@ -481,9 +490,9 @@ class SqliteAssignmentWriter(AssignmentWriter):
                 [at, "-", stamp.user_id, stamp.reason or None, *params],
             )
             cursor.execute(f"DELETE FROM {table} WHERE {where} RETURNING tag_id", params)
-            return Counter(row[0] for row in cursor.fetchall())
+            return _per_tag(Counter(tag for (tag,) in cursor.fetchall()))
 
-    def _holding_more_than(self, customers: Sequence[uuid.UUID], count: int) -> list[uuid.UUID]:
+    def _holding_more_than(self, customers: Sequence[StoredId], count: int) -> list[StoredId]:
         in_batch, params = self.one_of("customer_id", customers)
         with connection.cursor() as cursor:
             cursor.execute(
@@ -491,12 +500,12 @@ class SqliteAssignmentWriter(AssignmentWriter):
                 "GROUP BY customer_id HAVING count(*) > %s",
                 [*params, count],
             )
-            return [uuid_from_db(row[0]) for row in cursor.fetchall()]
+            return [StoredId(row[0]) for row in cursor.fetchall()]
 
-    def lock_customers(self, customers: Sequence[uuid.UUID]) -> None:
+    def lock_customers(self, customers: Sequence[StoredId]) -> None:
         """Nothing to do: SQLite's one write lock already serialises writers."""
 
-    def near_limit(self, customers: Sequence[uuid.UUID], *, adding: int, limit: int) -> None:
+    def near_limit(self, customers: Sequence[StoredId], *, adding: int, limit: int) -> None:
         """None: on SQLite counting every customer after the write is cheap enough."""
         return None
 
@@ -509,16 +518,16 @@ assignment_writer = per_database(
 # --- the boundary: what the services call -----------------------------------------------------
 
 
-def _uuids(ids: Iterable[str | uuid.UUID]) -> list[uuid.UUID]:
-    """Ids as UUIDs, the writers' one id type: ULID strings (primary keys as the models give
-    them) are converted, UUIDs pass as they are. Nothing is guessed from a string's length: a
-    string that is not a ULID is an error."""
-    return [id_ if isinstance(id_, uuid.UUID) else ulid_to_uuid(id_) for id_ in ids]
+def _stored(writer: AssignmentWriter, ids: Iterable[str | StoredId]) -> list[StoredId]:
+    """Ids as ``StoredId``s, the writers' one id type: ``StoredId``s pass as they are, ULID
+    strings (primary keys as the models give them) are converted. Nothing is guessed from a
+    string's length: a plain string that is not a ULID is an error."""
+    return [id_ if isinstance(id_, StoredId) else writer.stored(id_) for id_ in ids]
 
 
-def _tags(tag_ids: Sequence[str]) -> dict[uuid.UUID, str]:
-    """The tags as UUIDs, each mapped back to the id the caller gave."""
-    return dict(zip(_uuids(tag_ids), tag_ids, strict=True))
+def _tags(writer: AssignmentWriter, tag_ids: Sequence[str]) -> dict[StoredId, str]:
+    """The tags as ``StoredId``s, each mapped back to the id the caller gave."""
+    return dict(zip(_stored(writer, tag_ids), tag_ids, strict=True))
 
 
 def assignments_add(
@@ -540,9 +549,10 @@ def assignments_add(
     added again, as does one given an expiry already past (a real, if invisible, change).
     Ids of customers that no longer exist are skipped.
     """
-    tags = _tags(tag_ids)
-    added = assignment_writer().add(
-        customers=_uuids(customer_ids),
+    writer = assignment_writer()
+    tags = _tags(writer, tag_ids)
+    added = writer.add(
+        customers=_stored(writer, customer_ids),
         tags=list(tags),
         values=AssignmentValues(category=category, source=source, expires_at=expires_at),
         stamp=Stamp(user_id=user_id, reason=reason, now=now),
@@ -564,9 +574,10 @@ def assignments_remove(
     Only current assignments are removed: an expired one is already gone for the customer, so
     taking it off would change nothing visible; it stays until ``expire_tags`` records its
     expiry."""
-    tags = _tags(tag_ids)
-    removed = assignment_writer().remove(
-        customers=_uuids(customer_ids),
+    writer = assignment_writer()
+    tags = _tags(writer, tag_ids)
+    removed = writer.remove(
+        customers=_stored(writer, customer_ids),
         tags=list(tags),
         stamp=Stamp(user_id=user_id, reason=reason, now=now),
     )
@@ -579,10 +590,10 @@ def assignments_move(
     """Move every assignment of one tag to another (a merge), with history: a customer that
     already holds the target keeps its own assignment (an expired one is replaced). Returns
     (assignments added to the target, assignments taken off the source)."""
-    source, target = _uuids([from_tag_id, to_tag_id])
-    return assignment_writer().move(
-        source=source, target=target, stamp=Stamp(user_id=user_id, reason=reason, now=now)
-    )
+    writer = assignment_writer()
+    source, target = _stored(writer, [from_tag_id, to_tag_id])
+    stamp = Stamp(user_id=user_id, reason=reason, now=now)
+    return writer.move(source=source, target=target, stamp=stamp)
 
 
 def customers_lock(customer_ids: Sequence) -> None:
@@ -594,28 +605,30 @@ def customers_lock(customer_ids: Sequence) -> None:
     changes do not (a million row locks would cost more than their writes); they retry a
     batch that loses a deadlock instead.
     """
-    assignment_writer().lock_customers(_uuids(customer_ids))
+    writer = assignment_writer()
+    writer.lock_customers(_stored(writer, customer_ids))
 
 
 def customers_near_limit(
     *, customer_ids: Sequence, adding: int, limit: int
-) -> list[uuid.UUID] | None:
+) -> list[StoredId] | None:
     """Before a bulk add: the customers holding more than ``limit - adding`` assignments of
-    any kind, the only ones the add could take past the limit (as UUIDs, which the functions
-    here take back as they are). None on SQLite, where the count after the write is cheap
-    enough to do for all."""
-    return assignment_writer().near_limit(_uuids(customer_ids), adding=adding, limit=limit)
+    any kind, the only ones the add could take past the limit. None on SQLite, where the count
+    after the write is cheap enough to do for all."""
+    writer = assignment_writer()
+    return writer.near_limit(_stored(writer, customer_ids), adding=adding, limit=limit)
 
 
 def customers_over_limit(*, customer_ids: Sequence, limit: int, now: datetime) -> list[str]:
-    """Up to five of these customers holding more than ``limit`` current tags.
+    """Up to five of these customers holding more than ``limit`` current tags, as ULIDs.
 
     First an upper bound from the (customer, tag) index alone: every assignment, expired or
     of a deleted tag included. Only when some customer passes the limit that way are the
     current ones counted, so the usual case costs one index scan per batch.
     """
-    over = assignment_writer().over_limit(_uuids(customer_ids), limit=limit, now=now)
-    return [uuid_to_ulid(customer) for customer in over]
+    writer = assignment_writer()
+    over = writer.over_limit(_stored(writer, customer_ids), limit=limit, now=now)
+    return [uuid_to_ulid(uuid.UUID(customer)) for customer in over]
 
 
 def assignments_delete_by_ids(*, ids: Sequence[int]) -> list[AssignmentRow]:

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from config.fields import ulid_to_uuid
+from config.fields import StoredId, ulid_to_uuid
 from customers.models import Customer
 from customers.selectors import customer_id_batches
 from tags.assignments import (
@@ -36,8 +36,9 @@ History = TagAssignment.history.model
 PG = connection.vendor == "postgresql"
 
 
-def u(obj) -> uuid.UUID:
-    return ulid_to_uuid(obj.pk)
+def s(obj) -> StoredId:
+    """An object's id as the writers take it."""
+    return assignment_writer().stored(obj.pk)
 
 
 @pytest.fixture
@@ -77,18 +78,18 @@ def test_add_writes_missing_and_expired_assignments_with_history(writer, now, st
     c1, c2, c3, c4, c5 = CustomerFactory.create_batch(5)
     TagAssignmentFactory(customer=c1, tag=a, category="old")
     TagAssignmentFactory(customer=c2, tag=a, category="old", expires_at=now)  # expired just now
-    ghost = uuid.uuid4()  # a customer deleted meanwhile
+    ghost = assignment_writer().stored(uuid.uuid4())  # a customer deleted meanwhile
     expiry = now + timedelta(days=3)
 
     added = writer.add(
         # batches of 3: c4 twice in the second, c1 again in the third
-        customers=[*(u(c) for c in (c1, c2, c3, c4, c5, c4, c1)), ghost],
-        tags=[u(a), u(b)],
+        customers=[*(s(c) for c in (c1, c2, c3, c4, c5, c4, c1)), ghost],
+        tags=[s(a), s(b)],
         values=AssignmentValues(category="campaign", source="import", expires_at=expiry),
         stamp=stamp,
     )
 
-    assert added == Counter({u(a): 4, u(b): 5})  # c1's current "a" is left alone
+    assert added == Counter({s(a): 4, s(b): 5})  # c1's current "a" is left alone
     assert held() == {(c.pk, t) for c in (c1, c2, c3, c4, c5) for t in ("a", "b")}
     assert TagAssignment.objects.get(customer=c1, tag=a).category == "old"
     refreshed = TagAssignment.objects.get(customer=c2, tag=a)
@@ -108,9 +109,9 @@ def test_add_or_remove_of_nothing_runs_no_statement(writer, stamp):
     customer, tag = CustomerFactory(), TagFactory()
     values = AssignmentValues(category="", source="api", expires_at=None)
     with CaptureQueriesContext(connection) as queries:
-        assert writer.add(customers=[], tags=[u(tag)], values=values, stamp=stamp) == Counter()
-        assert writer.add(customers=[u(customer)], tags=[], values=values, stamp=stamp) == {}
-        assert writer.remove(customers=[u(customer)], tags=[], stamp=stamp) == Counter()
+        assert writer.add(customers=[], tags=[s(tag)], values=values, stamp=stamp) == Counter()
+        assert writer.add(customers=[s(customer)], tags=[], values=values, stamp=stamp) == {}
+        assert writer.remove(customers=[s(customer)], tags=[], stamp=stamp) == Counter()
     assert len(queries) == 0
 
 
@@ -122,9 +123,9 @@ def test_remove_takes_off_unexpired_assignments_only_with_history(writer, now, s
     TagAssignmentFactory(customer=c2, tag=a, expires_at=now - timedelta(days=1))
     TagAssignmentFactory(customer=c3, tag=a, expires_at=now + timedelta(days=1))
 
-    removed = writer.remove(customers=[u(c) for c in (c1, c2, c3, c4)], tags=[u(a)], stamp=stamp)
+    removed = writer.remove(customers=[s(c) for c in (c1, c2, c3, c4)], tags=[s(a)], stamp=stamp)
 
-    assert removed == Counter({u(a): 2})
+    assert removed == Counter({s(a): 2})
     assert held() == {(c1.pk, "b"), (c2.pk, "a")}  # the expired one waits for expire_tags
     assert history("-") == Counter({(c1.pk, "a"): 1, (c3.pk, "a"): 1})
     gone = History.objects.get(history_type="-", customer_id=c1.pk)
@@ -143,7 +144,7 @@ def test_move_keeps_a_current_target_and_replaces_an_expired_one(writer, now, st
     TagAssignmentFactory(customer=c3, tag=target, category="own", expires_at=now)
     TagAssignmentFactory(customer=c4, tag=target)
 
-    moved = writer.move(source=u(source), target=u(target), stamp=stamp)
+    moved = writer.move(source=s(source), target=s(target), stamp=stamp)
 
     assert moved == (2, 3)
     assert held() == {(c.pk, "target") for c in (c1, c2, c3, c4)}
@@ -165,9 +166,9 @@ def test_over_limit_counts_current_assignments_only(writer, now):
     TagAssignmentFactory(customer=with_expired, tag=tags[2], expires_at=now)
     TagAssignmentFactory(customer=with_deleted, tag=deleted)
     TagAssignmentFactory(customer=under, tag=tags[0])
-    customers = [u(c) for c in (under, with_expired, with_deleted, full)]
+    customers = [s(c) for c in (under, with_expired, with_deleted, full)]
 
-    assert writer.over_limit(customers, limit=2, now=now) == [u(full)]
+    assert writer.over_limit(customers, limit=2, now=now) == [s(full)]
     assert writer.over_limit(customers, limit=3, now=now) == []
 
 
@@ -176,9 +177,9 @@ def test_over_limit_names_five_at_most(writer, now):
     customers = CustomerFactory.create_batch(7)
     for customer in customers:
         TagAssignmentFactory(customer=customer, tag=tag)
-    over = writer.over_limit([u(c) for c in customers], limit=0, now=now)
+    over = writer.over_limit([s(c) for c in customers], limit=0, now=now)
     assert len(over) == 5
-    assert set(over) <= {u(c) for c in customers}
+    assert set(over) <= {s(c) for c in customers}
 
 
 def test_near_limit_counts_assignments_of_any_kind_before_a_bulk_add(writer, now):
@@ -187,10 +188,10 @@ def test_near_limit_counts_assignments_of_any_kind_before_a_bulk_add(writer, now
     TagAssignmentFactory(customer=near, tag=tags[0])
     TagAssignmentFactory(customer=near, tag=tags[1], expires_at=now)  # counted all the same
     TagAssignmentFactory(customer=far, tag=tags[2])
-    customers = [u(near), u(far)]
+    customers = [s(near), s(far)]
     found = writer.near_limit(customers, adding=2, limit=3)
     if PG:
-        assert found == [u(near)]
+        assert found == [s(near)]
         assert writer.near_limit(customers, adding=0, limit=3) == []
     else:
         assert found is None  # SQLite counts every customer after the write instead
@@ -231,7 +232,7 @@ def test_delete_by_ids_returns_the_rows_and_record_history_writes_them(writer, n
 def test_lock_customers_holds_their_rows_until_the_transaction_ends(writer):
     locked, free = CustomerFactory.create_batch(2)
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        writer.lock_customers([u(locked)])
+        writer.lock_customers([s(locked)])
         if not PG:
             assert len(queries) == 0  # SQLite's one write lock already serialises writers
             return
@@ -240,33 +241,43 @@ def test_lock_customers_holds_their_rows_until_the_transaction_ends(writer):
             table = Customer._meta.db_table
             grab = f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE NOWAIT"
             with pytest.raises(psycopg.errors.LockNotAvailable):
-                other.execute(grab, [u(locked)])
-            assert other.execute(grab, [u(free)]).fetchone() == (1,)
+                other.execute(grab, [ulid_to_uuid(locked.pk)])
+            assert other.execute(grab, [ulid_to_uuid(free.pk)]).fetchone() == (1,)
 
 
 # --- the boundary: ids as callers hold them ----------------------------------------------------
 
 
-def test_ulid_strings_and_uuids_alike_and_counts_by_the_callers_tag_ids(now):
+def test_stored_ids_are_the_columns_own_text():
+    customer = CustomerFactory()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT CAST(id AS text) FROM {Customer._meta.db_table}")
+        assert cursor.fetchone()[0] == s(customer)
+    assert type(s(customer)) is StoredId
+
+
+def test_ulid_strings_and_stored_ids_alike_and_counts_by_the_callers_tag_ids(now):
     tag = TagFactory()
-    by_ulid, by_uuid = CustomerFactory.create_batch(2)
+    by_ulid, by_stored = CustomerFactory.create_batch(2)
     changed = assignments_add(
-        customer_ids=[by_ulid.pk, u(by_uuid)], tag_ids=[tag.pk], category="", source="api",
+        customer_ids=[by_ulid.pk, s(by_stored)], tag_ids=[tag.pk], category="", source="api",
         expires_at=None, user_id=None, reason="", now=now,
     )  # fmt: skip
     assert changed.by_tag == Counter({tag.pk: 2})
     removed = assignments_remove(
-        customer_ids=[u(by_ulid), by_uuid.pk], tag_ids=[tag.pk], user_id=None, reason="", now=now
-    )
+        customer_ids=[s(by_ulid), by_stored.pk], tag_ids=[tag.pk], user_id=None, reason="",
+        now=now,
+    )  # fmt: skip
     assert removed.by_tag == Counter({tag.pk: 2})
 
 
-def test_a_string_that_is_not_a_ulid_is_refused_not_guessed(now):
+@pytest.mark.parametrize("text", [str, lambda u: u.hex], ids=["uuid text", "hex"])
+def test_a_plain_string_that_is_not_a_ulid_is_refused_not_guessed(now, text):
     tag, customer = TagFactory(), CustomerFactory()
     with pytest.raises(ValueError, match="26 characters"):
         assignments_add(
-            customer_ids=[u(customer).hex], tag_ids=[tag.pk], category="", source="api",
-            expires_at=None, user_id=None, reason="", now=now,
+            customer_ids=[text(ulid_to_uuid(customer.pk))], tag_ids=[tag.pk], category="",
+            source="api", expires_at=None, user_id=None, reason="", now=now,
         )  # fmt: skip
     assert not TagAssignment.objects.exists()
 
@@ -276,7 +287,8 @@ def test_customer_id_batches_feed_the_writers_as_they_are(now):
     customers = CustomerFactory.create_batch(5)
     batches = list(customer_id_batches(Customer.objects.all(), batch_size=2))
     assert [len(batch) for batch in batches] == [2, 2, 1]
-    assert all(isinstance(id_, uuid.UUID) for batch in batches for id_ in batch)
+    assert [id_ for batch in batches for id_ in batch] == sorted(s(c) for c in customers)
+    assert all(type(id_) is StoredId for batch in batches for id_ in batch)
     for batch in batches:
         assignments_add(
             customer_ids=batch, tag_ids=[tag.pk], category="", source="bulk", expires_at=None,
@@ -290,7 +302,7 @@ def test_over_limit_and_move_answer_in_ulids_and_counts(now):
     customer = CustomerFactory()
     TagAssignmentFactory(customer=customer, tag=tag)
     TagAssignmentFactory(customer=customer, tag=other)
-    assert customers_over_limit(customer_ids=[u(customer)], limit=1, now=now) == [customer.pk]
+    assert customers_over_limit(customer_ids=[s(customer)], limit=1, now=now) == [customer.pk]
     moved = assignments_move(
         from_tag_id=tag.pk, to_tag_id=other.pk, user_id=None, reason="", now=now
     )
