@@ -1,7 +1,8 @@
 """The assignment writers called directly, on the database the run uses (the suite runs on
 SQLite and again on PostgreSQL): what each method writes, the history rows, what it returns.
 
-``writer`` allows few parameters per statement, so every call below spans several batches.
+``writer`` allows few parameters per statement, so the batched calls below span several
+batches.
 """
 
 import uuid
@@ -36,7 +37,7 @@ History = TagAssignment.history.model
 PG = connection.vendor == "postgresql"
 
 
-def s(obj) -> StoredId:
+def stored(obj) -> StoredId:
     """An object's id as the writers take it."""
     return assignment_writer().stored(obj.pk)
 
@@ -83,13 +84,13 @@ def test_add_writes_missing_and_expired_assignments_with_history(writer, now, st
 
     added = writer.add(
         # batches of 3: c4 twice in the second, c1 again in the third
-        customers=[*(s(c) for c in (c1, c2, c3, c4, c5, c4, c1)), ghost],
-        tags=[s(a), s(b)],
+        customers=[*(stored(c) for c in (c1, c2, c3, c4, c5, c4, c1)), ghost],
+        tags=[stored(a), stored(b)],
         values=AssignmentValues(category="campaign", source="import", expires_at=expiry),
         stamp=stamp,
     )
 
-    assert added == Counter({s(a): 4, s(b): 5})  # c1's current "a" is left alone
+    assert added == Counter({stored(a): 4, stored(b): 5})  # c1's current "a" is left alone
     assert held() == {(c.pk, t) for c in (c1, c2, c3, c4, c5) for t in ("a", "b")}
     assert TagAssignment.objects.get(customer=c1, tag=a).category == "old"
     refreshed = TagAssignment.objects.get(customer=c2, tag=a)
@@ -109,9 +110,9 @@ def test_add_or_remove_of_nothing_runs_no_statement(writer, stamp):
     customer, tag = CustomerFactory(), TagFactory()
     values = AssignmentValues(category="", source="api", expires_at=None)
     with CaptureQueriesContext(connection) as queries:
-        assert writer.add(customers=[], tags=[s(tag)], values=values, stamp=stamp) == Counter()
-        assert writer.add(customers=[s(customer)], tags=[], values=values, stamp=stamp) == {}
-        assert writer.remove(customers=[s(customer)], tags=[], stamp=stamp) == Counter()
+        assert writer.add(customers=[], tags=[stored(tag)], values=values, stamp=stamp) == Counter()
+        assert writer.add(customers=[stored(customer)], tags=[], values=values, stamp=stamp) == {}
+        assert writer.remove(customers=[stored(customer)], tags=[], stamp=stamp) == Counter()
     assert len(queries) == 0
 
 
@@ -123,9 +124,11 @@ def test_remove_takes_off_unexpired_assignments_only_with_history(writer, now, s
     TagAssignmentFactory(customer=c2, tag=a, expires_at=now - timedelta(days=1))
     TagAssignmentFactory(customer=c3, tag=a, expires_at=now + timedelta(days=1))
 
-    removed = writer.remove(customers=[s(c) for c in (c1, c2, c3, c4)], tags=[s(a)], stamp=stamp)
+    removed = writer.remove(
+        customers=[stored(c) for c in (c1, c2, c3, c4)], tags=[stored(a)], stamp=stamp
+    )
 
-    assert removed == Counter({s(a): 2})
+    assert removed == Counter({stored(a): 2})
     assert held() == {(c1.pk, "b"), (c2.pk, "a")}  # the expired one waits for expire_tags
     assert history("-") == Counter({(c1.pk, "a"): 1, (c3.pk, "a"): 1})
     gone = History.objects.get(history_type="-", customer_id=c1.pk)
@@ -144,7 +147,7 @@ def test_move_keeps_a_current_target_and_replaces_an_expired_one(writer, now, st
     TagAssignmentFactory(customer=c3, tag=target, category="own", expires_at=now)
     TagAssignmentFactory(customer=c4, tag=target)
 
-    moved = writer.move(source=s(source), target=s(target), stamp=stamp)
+    moved = writer.move(source=stored(source), target=stored(target), stamp=stamp)
 
     assert moved == (2, 3)
     assert held() == {(c.pk, "target") for c in (c1, c2, c3, c4)}
@@ -166,9 +169,9 @@ def test_over_limit_counts_current_assignments_only(writer, now):
     TagAssignmentFactory(customer=with_expired, tag=tags[2], expires_at=now)
     TagAssignmentFactory(customer=with_deleted, tag=deleted)
     TagAssignmentFactory(customer=under, tag=tags[0])
-    customers = [s(c) for c in (under, with_expired, with_deleted, full)]
+    customers = [stored(c) for c in (under, with_expired, with_deleted, full)]
 
-    assert writer.over_limit(customers, limit=2, now=now) == [s(full)]
+    assert writer.over_limit(customers, limit=2, now=now) == [stored(full)]
     assert writer.over_limit(customers, limit=3, now=now) == []
 
 
@@ -177,9 +180,9 @@ def test_over_limit_names_five_at_most(writer, now):
     customers = CustomerFactory.create_batch(7)
     for customer in customers:
         TagAssignmentFactory(customer=customer, tag=tag)
-    over = writer.over_limit([s(c) for c in customers], limit=0, now=now)
+    over = writer.over_limit([stored(c) for c in customers], limit=0, now=now)
     assert len(over) == 5
-    assert set(over) <= {s(c) for c in customers}
+    assert set(over) <= {stored(c) for c in customers}
 
 
 def test_near_limit_counts_assignments_of_any_kind_before_a_bulk_add(writer, now):
@@ -188,10 +191,10 @@ def test_near_limit_counts_assignments_of_any_kind_before_a_bulk_add(writer, now
     TagAssignmentFactory(customer=near, tag=tags[0])
     TagAssignmentFactory(customer=near, tag=tags[1], expires_at=now)  # counted all the same
     TagAssignmentFactory(customer=far, tag=tags[2])
-    customers = [s(near), s(far)]
+    customers = [stored(near), stored(far)]
     found = writer.near_limit(customers, adding=2, limit=3)
     if PG:
-        assert found == [s(near)]
+        assert found == [stored(near)]
         assert writer.near_limit(customers, adding=0, limit=3) == []
     else:
         assert found is None  # SQLite counts every customer after the write instead
@@ -232,7 +235,7 @@ def test_delete_by_ids_returns_the_rows_and_record_history_writes_them(writer, n
 def test_lock_customers_holds_their_rows_until_the_transaction_ends(writer):
     locked, free = CustomerFactory.create_batch(2)
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        writer.lock_customers([s(locked)])
+        writer.lock_customers([stored(locked)])
         if not PG:
             assert len(queries) == 0  # SQLite's one write lock already serialises writers
             return
@@ -252,20 +255,20 @@ def test_stored_ids_are_the_columns_own_text():
     customer = CustomerFactory()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT CAST(id AS text) FROM {Customer._meta.db_table}")
-        assert cursor.fetchone()[0] == s(customer)
-    assert type(s(customer)) is StoredId
+        assert cursor.fetchone()[0] == stored(customer)
+    assert type(stored(customer)) is StoredId
 
 
 def test_ulid_strings_and_stored_ids_alike_and_counts_by_the_callers_tag_ids(now):
     tag = TagFactory()
     by_ulid, by_stored = CustomerFactory.create_batch(2)
     changed = assignments_add(
-        customer_ids=[by_ulid.pk, s(by_stored)], tag_ids=[tag.pk], category="", source="api",
+        customer_ids=[by_ulid.pk, stored(by_stored)], tag_ids=[tag.pk], category="", source="api",
         expires_at=None, user_id=None, reason="", now=now,
     )  # fmt: skip
     assert changed.by_tag == Counter({tag.pk: 2})
     removed = assignments_remove(
-        customer_ids=[s(by_ulid), by_stored.pk], tag_ids=[tag.pk], user_id=None, reason="",
+        customer_ids=[stored(by_ulid), by_stored.pk], tag_ids=[tag.pk], user_id=None, reason="",
         now=now,
     )  # fmt: skip
     assert removed.by_tag == Counter({tag.pk: 2})
@@ -287,7 +290,7 @@ def test_customer_id_batches_feed_the_writers_as_they_are(now):
     customers = CustomerFactory.create_batch(5)
     batches = list(customer_id_batches(Customer.objects.all(), batch_size=2))
     assert [len(batch) for batch in batches] == [2, 2, 1]
-    assert [id_ for batch in batches for id_ in batch] == sorted(s(c) for c in customers)
+    assert [id_ for batch in batches for id_ in batch] == sorted(stored(c) for c in customers)
     assert all(type(id_) is StoredId for batch in batches for id_ in batch)
     for batch in batches:
         assignments_add(
@@ -302,7 +305,7 @@ def test_over_limit_and_move_answer_in_ulids_and_counts(now):
     customer = CustomerFactory()
     TagAssignmentFactory(customer=customer, tag=tag)
     TagAssignmentFactory(customer=customer, tag=other)
-    assert customers_over_limit(customer_ids=[s(customer)], limit=1, now=now) == [customer.pk]
+    assert customers_over_limit(customer_ids=[stored(customer)], limit=1, now=now) == [customer.pk]
     moved = assignments_move(
         from_tag_id=tag.pk, to_tag_id=other.pk, user_id=None, reason="", now=now
     )
