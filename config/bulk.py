@@ -8,6 +8,7 @@ database, chosen once (``config.databases.per_database``).
 
 import json
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from itertools import islice
@@ -19,20 +20,21 @@ from config.databases import per_database
 CHUNK = 20_000
 
 
-class Loader:
+class Loader(ABC):
     """Appends rows to a table; subclasses are the databases' fastest ways of doing it."""
 
+    @abstractmethod
     def load(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
         """Append ``rows`` (tuples of Python values in ``columns`` order) to ``table``; table
         and column names come quoted. Returns how many rows were written."""
-        raise NotImplementedError
 
+    @abstractmethod
     def analyze(self) -> None:
         """Bring the query planner up to date after a load."""
-        raise NotImplementedError
 
+    @abstractmethod
     def uuid_value(self, value: uuid.UUID):
-        raise NotImplementedError
+        """A UUID as the database's driver takes it for a ULID column."""
 
     def value(self, value):
         """A Python value in the database's own form for a raw write."""
@@ -46,6 +48,8 @@ class Loader:
 
 
 class PostgresLoader(Loader):
+    """COPY … FROM STDIN: rows streamed in one command, the fastest load PostgreSQL has."""
+
     def load(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
         written = 0
         statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
@@ -65,6 +69,8 @@ class PostgresLoader(Loader):
 
 
 class SqliteLoader(Loader):
+    """executemany of one INSERT, a chunk of rows at a time (memory stays at one chunk)."""
+
     def load(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
         written = 0
         marks = ", ".join(["%s"] * len(columns))
