@@ -67,12 +67,13 @@ def main() -> None:
         for table in tables:
             sql(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
 
-    from tags.assignments import db_ids
+    from tags.models import Tag
     from tags.services import tag_create
 
     def fresh_tag(prefix: str) -> tuple[str, object]:
+        """A new tag's name, and its id as the hand-written SQL passes it."""
         tag = tag_create(data={"name": f"{prefix}{time.time_ns()}"}, actor=None)
-        return tag.name, db_ids("tag", [tag.pk])[0]
+        return tag.name, Tag._meta.pk.get_db_prep_value(tag.pk, connection)
 
     def hand_add(tag_id) -> int:
         return sql(

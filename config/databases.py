@@ -1,12 +1,41 @@
-"""Creating the configured PostgreSQL database when it does not exist yet (``make run``)."""
+"""The two databases Tagdesk runs on: the implementation of raw SQL for the one in use, and
+creating the configured PostgreSQL database when it does not exist yet (``make run``)."""
+
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import psycopg
-from django.db import connections
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, connections
 from psycopg import sql
 
 from config.exceptions import DomainError
 
 MAINTENANCE_DATABASE = "postgres"
+T = TypeVar("T")
+
+
+def per_database(implementations: Mapping[str, Callable[[], T]]) -> Callable[[], T]:
+    """A function returning the implementation for the database of the default connection.
+
+    ``implementations`` maps a connection vendor ("postgresql", "sqlite") to a class with the
+    same methods for each; the one for the vendor is made on first use and reused after, so
+    code that differs by database is a class per database, chosen once, instead of vendor
+    branches inside its functions.
+    """
+    made: dict[str, T] = {}
+
+    def for_connection() -> T:
+        vendor = connection.vendor
+        if vendor not in made:
+            if vendor not in implementations:
+                raise ImproperlyConfigured(
+                    f"Tagdesk runs on {' or '.join(sorted(implementations))}, not {vendor}."
+                )
+            made[vendor] = implementations[vendor]()
+        return made[vendor]
+
+    return for_connection
 
 
 class DatabaseUnavailable(DomainError):

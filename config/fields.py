@@ -22,7 +22,7 @@ def parse_ulid(value: object) -> str | None:
     if isinstance(value, ULID):
         return str(value).lower()
     if isinstance(value, uuid.UUID):
-        return str(ULID.from_uuid(value)).lower()
+        return uuid_to_ulid(value)
     if isinstance(value, str) and len(value) == 26:
         try:
             return str(ULID.from_str(value.upper())).lower()
@@ -34,6 +34,30 @@ def parse_ulid(value: object) -> str | None:
 def ulid_to_uuid(value: str) -> uuid.UUID:
     """The UUID a ULID is stored as (the same 128 bits), for raw SQL and bulk loads."""
     return ULID.from_str(value.upper()).to_uuid()
+
+
+def uuid_to_ulid(value: uuid.UUID) -> str:
+    """The ULID string of a stored UUID: what Python code and the API see."""
+    return str(ULID.from_uuid(value)).lower()
+
+
+class StoredId(str):
+    """A ULID as its column holds it, written as text: the uuid's text on PostgreSQL, 32 hex
+    digits on SQLite.
+
+    Bulk paths read ids in this form (``CAST(id AS text)``: no conversion per row in Python)
+    and hand them straight back to SQL. Being a type of its own, it tells code that also takes
+    ULID strings which form it was given, with no guess from a string's length; the ORM takes
+    it as a primary key value as well.
+    """
+
+    __slots__ = ()
+
+
+def uuid_from_db(value: uuid.UUID | str) -> uuid.UUID:
+    """A ULID column's value as a raw cursor returns it, as a UUID: PostgreSQL's driver returns
+    UUIDs, SQLite the 32 hex characters the column stores."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)
 
 
 class ULIDField(models.Field):
@@ -79,9 +103,7 @@ class ULIDField(models.Field):
     def from_db_value(self, value, expression, connection):
         if value is None:
             return None
-        if not isinstance(value, uuid.UUID):
-            value = uuid.UUID(value)
-        return str(ULID.from_uuid(value)).lower()
+        return uuid_to_ulid(uuid_from_db(value))
 
     def get_db_prep_value(self, value, connection, prepared=False):
         if value is None:

@@ -3,9 +3,10 @@
 from collections.abc import Callable, Iterable, Iterator
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 
-from config.fields import parse_ulid
+from config.fields import StoredId, parse_ulid
 from config.text import find_unstorable
 from customers.identifiers import is_reference_id, normalize_email, normalize_mobile
 from customers.models import Customer
@@ -38,23 +39,24 @@ def customers_resolve(
     return ids, unknown
 
 
-def customer_id_batches(queryset: QuerySet, *, batch_size: int = 5000) -> Iterator[list]:
+def customer_id_batches(queryset: QuerySet, *, batch_size: int = 5000) -> Iterator[list[StoredId]]:
     """The ids of the customers a queryset selects, in id order, a batch at a time.
 
     Keyset-paged (``id > last``), so memory stays at one batch for any number of customers and
     a change that moves customers out of the selection (removing the very tag it selects on)
-    neither skips nor repeats any. Ids come in the database's own form, as the set-based
-    writes take them, without a conversion per row.
+    neither skips nor repeats any. Ids come as the database holds them (``StoredId``), the
+    form the set-based writes take, without a conversion per row.
     """
     last = None
     while True:
         page = queryset.order_by("pk")
         if last is not None:
             page = page.filter(pk__gt=last)
-        sql, params = page.values("pk").query.sql_with_params()
+        stored = page.annotate(stored_id=Cast("pk", TextField())).values("stored_id")
+        sql, params = stored.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(f"{sql} LIMIT {int(batch_size)}", params)
-            ids = [row[0] for row in cursor.fetchall()]
+            ids = [StoredId(row[0]) for row in cursor.fetchall()]
         if not ids:
             return
         yield ids

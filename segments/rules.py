@@ -13,7 +13,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from customers.models import Customer
-from tags.models import TagAssignment
+from tags.models import Tag, TagAssignment, unexpired_assignment_sql
 
 ASSIGNMENTS = TagAssignment._meta.db_table
 CUSTOMERS = Customer._meta.db_table
@@ -49,7 +49,6 @@ def rule_q(rule: Rule) -> Q:
     checked for deletion once here (one small query), so the EXISTS subqueries only read the
     (tag, customer) index instead of joining the tags table for every row.
     """
-    from tags.models import Tag
 
     named = {*rule.all, *rule.any, *rule.none}
     live = (
@@ -83,7 +82,6 @@ def rule_count(rule: Rule) -> int:
     customer) instead of scanning every customer: the same members as ``rule_q``, checked by
     a test, at the speed of the best hand-written SQL.
     """
-    from tags.models import Tag
 
     if len(rule.all) < 2:
         return Customer.objects.filter(rule_q(rule)).count()
@@ -113,14 +111,14 @@ def rule_count(rule: Rule) -> int:
     now = timezone.now()
     for tag_ids, negate in ((any_live, False), (none_live, True)):
         if tag_ids:
+            # the tags are live (checked above): "current" is "unexpired", as in _has
+            unexpired, unexpired_params = unexpired_assignment_sql("a.expires_at", now)
             conditions.append(
                 f"{'NOT ' if negate else ''}EXISTS (SELECT 1 FROM {ASSIGNMENTS} a "
                 "WHERE a.customer_id = m.customer_id AND a.tag_id IN "
-                f"({', '.join(['%s'] * len(tag_ids))}) AND (a.expires_at IS NULL OR a.expires_at > %s))"
+                f"({', '.join(['%s'] * len(tag_ids))}) AND {unexpired})"
             )
-            params += [_db(TagAssignment, "tag", t) for t in tag_ids] + [
-                _db(TagAssignment, "expires_at", now)
-            ]
+            params += [_db(TagAssignment, "tag", t) for t in tag_ids] + unexpired_params
     if rule.status_labels:
         conditions.append(
             f"EXISTS (SELECT 1 FROM {CUSTOMERS} c WHERE c.id = m.customer_id AND c.status_label_id IN "

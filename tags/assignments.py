@@ -1,14 +1,25 @@
-"""Set-based writes of tag assignments and their history rows.
+"""Set-based writes of tag assignments and their history rows: one writer per database.
 
 Each write is one SQL statement per batch of rows on PostgreSQL (a data-modifying CTE that
 also inserts the history rows) and two on SQLite, returns what it actually changed, and is safe
 against concurrent writers: inserts skip rows that exist, deletes remove by key and report what
 they removed. History rows carry the operation's user and reason, so no path ever falls back to
-per-row saves or simple-history's per-row signals. Ids travel as one array parameter on
-PostgreSQL and in their raw database form, so a million rows cost no per-row conversion.
+per-row saves or simple-history's per-row signals.
+
+The functions at the end of the module are the boundary the services call. They take ids as
+callers hold them: ULID strings (the models' primary keys), or ``StoredId``s, the text of the
+id as its column holds it (what ``customer_id_batches`` yields, so a million ids cost no
+conversion in Python). They turn ULIDs into ``StoredId``s once and hand the work to the
+writer of the database in use, ``PostgresAssignmentWriter`` or ``SqliteAssignmentWriter``:
+the same methods, ``StoredId``s only, chosen once per database. A list of ids goes into SQL
+as one parameter joined from them as they are (cheaper to send and to plan than thousands of
+placeholders): a ``uuid[]`` array on PostgreSQL, a JSON array read by ``json_each`` on
+SQLite. SQL hands ids back as text (``CAST(… AS text)``), in the same form.
 """
 
+import sqlite3
 import uuid
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,22 +29,23 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from config.databases import per_database
+from config.fields import StoredId, ulid_to_uuid, uuid_from_db, uuid_to_ulid
 from customers.models import Customer
-from tags.models import Tag, TagAssignment
+from tags.models import (
+    Tag,
+    TagAssignment,
+    current_assignment_sql,
+    expired_assignment_sql,
+    unexpired_assignment_sql,
+)
 
 HistoricalTagAssignment = TagAssignment.history.model
 
-
-def _max_params() -> int:
-    """Parameters one raw statement may carry (PostgreSQL: 65535; SQLite: its compiled limit,
-    250000 in current builds, 999 in old ones). Django's ORM keeps 999 for SQLite, which is
-    why bulk paths here use raw statements."""
-    if connection.vendor == "sqlite":
-        import sqlite3
-
-        connection.ensure_connection()
-        return min(30_000, connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    return 30_000
+# Parameters one raw statement may carry at most here. PostgreSQL takes 65535; SQLite its
+# compiled limit (250000 in current builds, 999 in old ones), while Django's ORM keeps 999 for
+# SQLite: one reason why the bulk paths are raw statements.
+MAX_PARAMS = 30_000
 
 
 @dataclass(frozen=True)
@@ -58,57 +70,9 @@ COLUMNS = (
     "assigned_by_id",
     "created_at",
 )
-
-
-def _table() -> str:
-    return connection.ops.quote_name(TagAssignment._meta.db_table)
-
-
-def _prep(field_name: str, value):
-    field = TagAssignment._meta.get_field(field_name)
-    return field.get_db_prep_value(value, connection, prepared=False)
-
-
-def _datetime(value):
-    if value is None:
-        return None
-    # SQLite hands raw SQL results back naive (or as text); they are UTC.
-    parsed = value if isinstance(value, datetime) else parse_datetime(value)
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
-
-
-def _rows(cursor) -> list[AssignmentRow]:
-    ulid = TagAssignment._meta.get_field("tag").target_field
-    rows = []
-    for id_, customer_id, tag_id, category, source, expires_at, by, created_at in cursor.fetchall():
-        rows.append(
-            AssignmentRow(
-                id=id_,
-                customer_id=ulid.from_db_value(customer_id, None, connection),
-                tag_id=ulid.from_db_value(tag_id, None, connection),
-                category=category,
-                source=source,
-                expires_at=_datetime(expires_at),
-                assigned_by_id=by,
-                created_at=_datetime(created_at),
-            )
-        )
-    return rows
-
-
-def db_ids(field_name: str, values: Iterable) -> list:
-    """The database form of many ids, fast: raw database values (UUIDs on PostgreSQL, hex text
-    on SQLite, as a raw cursor returns them) pass through; ULID strings are converted."""
-    native = connection.features.has_native_uuid_field
-    out = []
-    for value in values:
-        if isinstance(value, uuid.UUID):
-            out.append(value if native else value.hex)
-        elif len(value) == 32:
-            out.append(uuid.UUID(value) if native else value)
-        else:
-            out.append(_prep(field_name, value))
-    return out
+HISTORY_COLUMNS = (
+    *COLUMNS, "history_date", "history_type", "history_user_id", "history_change_reason",
+)  # fmt: skip
 
 
 @dataclass
@@ -126,44 +90,444 @@ class Changed:
         self.by_tag.update(other.by_tag)
 
 
-HISTORY_COLUMNS = (
-    *COLUMNS, "history_date", "history_type", "history_user_id", "history_change_reason",
-)  # fmt: skip
+@dataclass(frozen=True)
+class Stamp:
+    """Who writes and why (the history rows' user and reason), and the one clock of the write:
+    what has expired by then, the created_at of new rows, the history date on SQLite."""
+
+    user_id: int | None
+    reason: str
+    now: datetime
 
 
-def _history_table() -> str:
-    return connection.ops.quote_name(HistoricalTagAssignment._meta.db_table)
+@dataclass(frozen=True)
+class AssignmentValues:
+    """What an add gives each assignment it writes."""
+
+    category: str
+    source: str
+    expires_at: datetime | None
 
 
-def _customers_table() -> str:
-    return connection.ops.quote_name(Customer._meta.db_table)
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _prep(field_name: str, value):
+    field = TagAssignment._meta.get_field(field_name)
+    return field.get_db_prep_value(value, connection, prepared=False)
+
+
+def _datetime(value):
+    if value is None:
+        return None
+    # SQLite hands raw SQL results back naive (or as text); they are UTC.
+    parsed = value if isinstance(value, datetime) else parse_datetime(value)
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
 def _marks(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _in(column: str, values: Sequence) -> tuple[str, list]:
-    """``column`` is one of ``values``: one array parameter on PostgreSQL (cheaper to send and
-    to plan than thousands of placeholders), an IN list on SQLite."""
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s::uuid[])", ["{" + ",".join(map(str, values)) + "}"]
-    return f"{column} IN ({_marks(values)})", list(values)
+def _history_insert(history_date: str, source: str) -> str:
+    """INSERT of one history row per assignment row ``source`` yields; the parameters are
+    those of ``history_date`` (SQL), then the type ("+"/"-"), the user and the reason."""
+    return (
+        f"INSERT INTO {_table(HistoricalTagAssignment)} ({', '.join(HISTORY_COLUMNS)}) "
+        f"SELECT {', '.join(COLUMNS)}, {history_date}, %s, %s, %s FROM {source}"
+    )
 
 
-def _batches(values: Sequence, reserve: int) -> Iterable[Sequence]:
-    size = max(1, _max_params() - reserve)
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+def _per_tag(counts: Counter) -> Counter:
+    """Counts keyed by tag ids as SQL returned them (text), keyed by ``StoredId``."""
+    return Counter({StoredId(tag): n for tag, n in counts.items() if n})
 
 
-def _select_summary() -> str:
-    """The final SELECT of a PostgreSQL write: per tag, how many assignments it wrote."""
-    return "SELECT tag_id, count(*) FROM hist GROUP BY tag_id"
+class AssignmentWriter(ABC):
+    """The assignment SQL of one database, with ids as ``StoredId``s throughout.
+
+    The statements both databases run alike are here; a subclass per database supplies what
+    differs (ids as parameters, a write together with its history rows, row locks, the size of
+    a statement), so no method asks which database it runs on. ``max_params`` overrides the
+    parameters per statement (tests use it to force many batches).
+    """
+
+    def __init__(self, *, max_params: int | None = None) -> None:
+        self._max_params = max_params
+
+    # --- what differs by database -----------------------------------------------------------
+
+    @abstractmethod
+    def _statement_limit(self) -> int:
+        """Parameters one statement may carry on this database (at most ``MAX_PARAMS``)."""
+
+    @abstractmethod
+    def _stored_text(self, value: uuid.UUID) -> str:
+        """A UUID written as this database writes the column as text."""
+
+    @abstractmethod
+    def one_of(self, column: str, ids: Sequence[StoredId]) -> tuple[str, list]:
+        """The condition ``column`` is one of ``ids``, and its parameters."""
+
+    @abstractmethod
+    def _insert(self, insert: str, params: list, stamp: Stamp) -> Counter:
+        """Run ``insert`` (an INSERT … SELECT, no RETURNING) and write a "+" history row for
+        each assignment it inserted or refreshed; per tag id, how many."""
+
+    @abstractmethod
+    def _delete(self, where: str, params: list, stamp: Stamp) -> Counter:
+        """Delete the assignments matching ``where`` and write a "-" history row for each;
+        per tag id, how many."""
+
+    @abstractmethod
+    def _holding_more_than(self, customers: Sequence[StoredId], count: int) -> list[StoredId]:
+        """Of one batch of customers, those holding more than ``count`` assignments of any
+        kind (expired ones and those of deleted tags included)."""
+
+    @abstractmethod
+    def lock_customers(self, customers: Sequence[StoredId]) -> None:
+        """Keep other writers off these customers' assignments until the transaction ends."""
+
+    @abstractmethod
+    def near_limit(
+        self, customers: Sequence[StoredId], *, adding: int, limit: int
+    ) -> list[StoredId] | None:
+        """Before adding ``adding`` tags: the customers the add could take past ``limit``, or
+        None when counting every customer after the write is as cheap."""
+
+    # --- the same on both -------------------------------------------------------------------
+
+    def stored(self, value: str | uuid.UUID) -> StoredId:
+        """One id given as a ULID string or a UUID, as a ``StoredId`` of this database."""
+        as_uuid = value if isinstance(value, uuid.UUID) else ulid_to_uuid(value)
+        return StoredId(self._stored_text(as_uuid))
+
+    def max_params(self) -> int:
+        if self._max_params is None:
+            self._max_params = self._statement_limit()
+        return self._max_params
+
+    def batches(self, values: Sequence, *, reserve: int, per_item: int = 1) -> Iterable[Sequence]:
+        """``values`` in slices that fit a statement, at ``per_item`` parameters each, beside
+        ``reserve`` other parameters."""
+        size = max(1, (self.max_params() - reserve) // per_item)
+        for start in range(0, len(values), size):
+            yield values[start : start + size]
+
+    def _upsert(self, select: str, params: list, now: datetime) -> tuple[str, list]:
+        """INSERT of the assignments ``select`` yields: a customer holding the tag keeps its
+        assignment unless it has expired, when it is refreshed in place (a write, counted)."""
+        table = _table(TagAssignment)
+        expired, expired_params = expired_assignment_sql(f"{table}.expires_at", now)
+        return (
+            f"INSERT INTO {table} ({', '.join(COLUMNS[1:])}) {select} "
+            "ON CONFLICT (customer_id, tag_id) DO UPDATE SET category = excluded.category, "
+            "source = excluded.source, expires_at = excluded.expires_at, "
+            "assigned_by_id = excluded.assigned_by_id, created_at = excluded.created_at "
+            f"WHERE {expired}"
+        ), [*params, *expired_params]
+
+    def add(
+        self,
+        *,
+        customers: Sequence[StoredId],
+        tags: Sequence[StoredId],
+        values: AssignmentValues,
+        stamp: Stamp,
+    ) -> Counter:
+        """Give every tag to every customer lacking it (or holding it expired); per tag, how
+        many assignments were written. Customers that no longer exist are skipped."""
+        if not customers or not tags:
+            return Counter()
+        added: Counter = Counter()
+        in_tags, tag_params = self.one_of("t.id", tags)
+        row = [
+            values.category,
+            values.source,
+            _prep("expires_at", values.expires_at),
+            stamp.user_id,
+            _prep("created_at", stamp.now),
+        ]
+        for batch in self.batches(customers, reserve=len(tags) + 20):
+            in_batch, batch_params = self.one_of("c.id", batch)
+            insert, params = self._upsert(
+                f"SELECT c.id, t.id, %s, %s, %s, %s, %s FROM {_table(Customer)} c, "
+                f"{_table(Tag)} t WHERE {in_batch} AND {in_tags}",
+                [*row, *batch_params, *tag_params],
+                stamp.now,
+            )
+            added += self._insert(insert, params, stamp)
+        return added
+
+    def remove(
+        self, *, customers: Sequence[StoredId], tags: Sequence[StoredId], stamp: Stamp
+    ) -> Counter:
+        """Take the tags off the customers where they are unexpired; per tag, how many."""
+        if not customers or not tags:
+            return Counter()
+        removed: Counter = Counter()
+        in_tags, tag_params = self.one_of("tag_id", tags)
+        unexpired, unexpired_params = unexpired_assignment_sql("expires_at", stamp.now)
+        for batch in self.batches(customers, reserve=len(tags) + 20):
+            in_batch, batch_params = self.one_of("customer_id", batch)
+            removed += self._delete(
+                f"{in_batch} AND {in_tags} AND {unexpired}",
+                [*batch_params, *tag_params, *unexpired_params],
+                stamp,
+            )
+        return removed
+
+    def move(self, *, source: StoredId, target: StoredId, stamp: Stamp) -> tuple[int, int]:
+        """Every assignment of ``source`` onto ``target`` (a customer holding the target keeps
+        its own, unless expired), then off ``source``: (written to target, taken off source)."""
+        of_source, source_params = self.one_of("a.tag_id", [source])
+        is_target, target_params = self.one_of("t.id", [target])
+        insert, params = self._upsert(
+            "SELECT a.customer_id, t.id, a.category, a.source, a.expires_at, a.assigned_by_id, "
+            f"a.created_at FROM {_table(TagAssignment)} a, {_table(Tag)} t "
+            f"WHERE {of_source} AND {is_target}",
+            [*source_params, *target_params],
+            stamp.now,
+        )
+        added = self._insert(insert, params, stamp)
+        removed = self._delete(*self.one_of("tag_id", [source]), stamp)
+        return added.total(), removed.total()
+
+    def over_limit(
+        self, customers: Sequence[StoredId], *, limit: int, now: datetime
+    ) -> list[StoredId]:
+        """Up to five of the customers holding more than ``limit`` current assignments: first
+        an upper bound from the (customer, tag) index alone, and only for customers past it
+        the current ones counted, so the usual case costs one index scan per batch."""
+        over: list[StoredId] = []
+        for batch in self.batches(customers, reserve=10):
+            suspects = self._holding_more_than(batch, limit)
+            if not suspects:
+                continue
+            in_suspects, params = self.one_of("a.customer_id", suspects)
+            current, current_params = current_assignment_sql(assignment="a", tag="t", now=now)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT CAST(a.customer_id AS text) FROM {_table(TagAssignment)} a "
+                    f"JOIN {_table(Tag)} t ON t.id = a.tag_id WHERE {in_suspects} AND {current} "
+                    "GROUP BY a.customer_id HAVING count(*) > %s LIMIT 5",
+                    [*params, *current_params, limit],
+                )
+                over += [StoredId(row[0]) for row in cursor.fetchall()]
+            if over:
+                break
+        return over[:5]
+
+    def delete_by_ids(self, ids: Sequence[int]) -> list[AssignmentRow]:
+        """Delete assignments by primary key; returns the deleted rows."""
+        removed: list[AssignmentRow] = []
+        for batch in self.batches(list(ids), reserve=10):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"DELETE FROM {_table(TagAssignment)} WHERE id IN ({_marks(batch)}) "
+                    f"RETURNING {', '.join(COLUMNS)}",
+                    list(batch),
+                )
+                removed += [self._row(values) for values in cursor.fetchall()]
+        return removed
+
+    def _row(self, values: tuple) -> AssignmentRow:
+        id_, customer_id, tag_id, category, source, expires_at, by, created_at = values
+        return AssignmentRow(
+            id=id_,
+            customer_id=uuid_to_ulid(uuid_from_db(customer_id)),
+            tag_id=uuid_to_ulid(uuid_from_db(tag_id)),
+            category=category,
+            source=source,
+            expires_at=_datetime(expires_at),
+            assigned_by_id=by,
+            created_at=_datetime(created_at),
+        )
+
+    def record_history(
+        self, rows_by_type: dict[str, Sequence[AssignmentRow]], stamp: Stamp
+    ) -> None:
+        """Insert history rows ("+" added, "-" removed) for rows in hand, dated
+        ``stamp.now``: one statement per batch."""
+        history_at = _prep("created_at", stamp.now)
+        values = [
+            [
+                row.id,
+                self.stored(row.customer_id),
+                self.stored(row.tag_id),
+                row.category,
+                row.source,
+                _prep("expires_at", row.expires_at),
+                row.assigned_by_id,
+                _prep("created_at", row.created_at),
+                history_at,
+                history_type,
+                stamp.user_id,
+                stamp.reason or None,
+            ]
+            for history_type, rows in rows_by_type.items()
+            for row in rows
+        ]
+        row_marks = "(" + _marks(HISTORY_COLUMNS) + ")"
+        for batch in self.batches(values, reserve=0, per_item=len(HISTORY_COLUMNS)):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {_table(HistoricalTagAssignment)} "
+                    f"({', '.join(HISTORY_COLUMNS)}) VALUES {', '.join([row_marks] * len(batch))}",
+                    [value for row in batch for value in row],
+                )
 
 
-def _fold(cursor, tags: dict) -> Changed:
-    return Changed(by_tag=Counter({tags[t]: n for t, n in cursor.fetchall() if n}))
+class PostgresAssignmentWriter(AssignmentWriter):
+    """One statement per batch: a data-modifying CTE writes the assignments and, from what
+    they RETURN, their history rows. Ids go as one ``uuid[]`` array parameter."""
+
+    def _statement_limit(self) -> int:
+        return MAX_PARAMS
+
+    def _stored_text(self, value: uuid.UUID) -> str:
+        return str(value)
+
+    def _array(self, ids: Sequence[StoredId]) -> str:
+        """Ids as one array literal: one parameter to quote and send, not thousands."""
+        return "{" + ",".join(ids) + "}"
+
+    def one_of(self, column: str, ids: Sequence[StoredId]) -> tuple[str, list]:
+        return f"{column} = ANY(%s::uuid[])", [self._array(ids)]
+
+    def _with_history(self, write: str, params: list, history_type: str, stamp: Stamp) -> Counter:
+        # history_date is the clock at each row's write, after any lock wait, so for one
+        # assignment the history order is the commit order.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH w AS ({write} RETURNING {', '.join(COLUMNS)}), "
+                f"hist AS ({_history_insert('clock_timestamp()', 'w')} RETURNING tag_id) "
+                "SELECT CAST(tag_id AS text), count(*) FROM hist GROUP BY tag_id",
+                [*params, history_type, stamp.user_id, stamp.reason or None],
+            )
+            return _per_tag(Counter(dict(cursor.fetchall())))
+
+    def _insert(self, insert: str, params: list, stamp: Stamp) -> Counter:
+        return self._with_history(insert, params, "+", stamp)
+
+    def _delete(self, where: str, params: list, stamp: Stamp) -> Counter:
+        return self._with_history(
+            f"DELETE FROM {_table(TagAssignment)} WHERE {where}", params, "-", stamp
+        )
+
+    def _holding_more_than(self, customers: Sequence[StoredId], count: int) -> list[StoredId]:
+        # an index-only count per customer
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT CAST(c AS text) FROM unnest(%s::uuid[]) c WHERE "
+                f"(SELECT count(*) FROM {_table(TagAssignment)} WHERE customer_id = c) > %s",
+                [self._array(customers), count],
+            )
+            return [StoredId(row[0]) for row in cursor.fetchall()]
+
+    def lock_customers(self, customers: Sequence[StoredId]) -> None:
+        """Lock the customers' rows, in id order (so two lockers queue, never deadlock)."""
+        for batch in self.batches(customers, reserve=10):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT 1 FROM {_table(Customer)} WHERE id = ANY(%s::uuid[]) "
+                    "ORDER BY id FOR NO KEY UPDATE",
+                    [self._array(batch)],
+                )
+
+    def near_limit(
+        self, customers: Sequence[StoredId], *, adding: int, limit: int
+    ) -> list[StoredId]:
+        if not customers or not adding:
+            return []
+        near: list[StoredId] = []
+        for batch in self.batches(customers, reserve=10):
+            near += self._holding_more_than(batch, limit - adding)
+        return near
+
+
+class SqliteAssignmentWriter(AssignmentWriter):
+    """Two statements per batch (SQLite has no INSERT or DELETE inside WITH): the write and
+    the history rows. A list of ids goes as one JSON array (the JSON functions are built in,
+    and JSONField needs them anyway), read by ``json_each``."""
+
+    def _statement_limit(self) -> int:
+        connection.ensure_connection()
+        limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        return min(MAX_PARAMS, limit)
+
+    def _stored_text(self, value: uuid.UUID) -> str:
+        return value.hex
+
+    def one_of(self, column: str, ids: Sequence[StoredId]) -> tuple[str, list]:
+        # hex digits need no escaping in JSON
+        return f"{column} IN (SELECT value FROM json_each(%s))", ['["' + '","'.join(ids) + '"]']
+
+    def _insert(self, insert: str, params: list, stamp: Stamp) -> Counter:
+        at = _prep("created_at", stamp.now)
+        table = _table(TagAssignment)
+        with connection.cursor() as cursor:
+            # ids and tag ids as returned: no per-row conversion for a million rows
+            cursor.execute(f"{insert} RETURNING id, tag_id", params)
+            returned = cursor.fetchall()
+            ids = [row[0] for row in returned]
+            for chunk in self.batches(ids, reserve=20):
+                cursor.execute(
+                    _history_insert("%s", f"{table} WHERE id IN ({_marks(chunk)})"),
+                    [at, "+", stamp.user_id, stamp.reason or None, *chunk],
+                )
+        return _per_tag(Counter(tag for _, tag in returned))
+
+    def _delete(self, where: str, params: list, stamp: Stamp) -> Counter:
+        at = _prep("created_at", stamp.now)
+        table = _table(TagAssignment)
+        with connection.cursor() as cursor:
+            # The transaction holds the database's write lock, so the rows read for the
+            # history are exactly the rows the DELETE then removes.
+            cursor.execute(
+                _history_insert("%s", f"{table} WHERE {where}"),
+                [at, "-", stamp.user_id, stamp.reason or None, *params],
+            )
+            cursor.execute(f"DELETE FROM {table} WHERE {where} RETURNING tag_id", params)
+            return _per_tag(Counter(tag for (tag,) in cursor.fetchall()))
+
+    def _holding_more_than(self, customers: Sequence[StoredId], count: int) -> list[StoredId]:
+        in_batch, params = self.one_of("customer_id", customers)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT customer_id FROM {_table(TagAssignment)} WHERE {in_batch} "
+                "GROUP BY customer_id HAVING count(*) > %s",
+                [*params, count],
+            )
+            return [StoredId(row[0]) for row in cursor.fetchall()]
+
+    def lock_customers(self, customers: Sequence[StoredId]) -> None:
+        """Nothing to do: SQLite's one write lock already serialises writers."""
+
+    def near_limit(self, customers: Sequence[StoredId], *, adding: int, limit: int) -> None:
+        """None: on SQLite counting every customer after the write is cheap enough."""
+        return None
+
+
+assignment_writer = per_database(
+    {"postgresql": PostgresAssignmentWriter, "sqlite": SqliteAssignmentWriter}
+)
+
+
+# --- the boundary: what the services call -----------------------------------------------------
+
+
+def _stored(writer: AssignmentWriter, ids: Iterable[str | StoredId]) -> list[StoredId]:
+    """Ids as ``StoredId``s, the writers' one id type: ``StoredId``s pass as they are, ULID
+    strings (primary keys as the models give them) are converted. Nothing is guessed from a
+    string's length: a plain string that is not a ULID is an error."""
+    return [id_ if isinstance(id_, StoredId) else writer.stored(id_) for id_ in ids]
+
+
+def _tags(writer: AssignmentWriter, tag_ids: Sequence[str]) -> dict[StoredId, str]:
+    """The tags as ``StoredId``s, each mapped back to the id the caller gave."""
+    return dict(zip(_stored(writer, tag_ids), tag_ids, strict=True))
 
 
 def assignments_add(
@@ -185,55 +549,15 @@ def assignments_add(
     added again, as does one given an expiry already past (a real, if invisible, change).
     Ids of customers that no longer exist are skipped.
     """
-    changed = Changed()
-    if not customer_ids or not tag_ids:
-        return changed
-    table, history, customers = _table(), _history_table(), _customers_table()
-    tags = dict(zip(db_ids("tag", tag_ids), tag_ids, strict=True))
-    columns = ", ".join(COLUMNS[1:])
-    values = [category, source, _prep("expires_at", expires_at), user_id, _prep("created_at", now)]
-    at = _prep("created_at", now)
-    for batch in _batches(customer_ids, reserve=len(tags) + 20):
-        batch = db_ids("customer", batch)
-        in_batch, batch_params = _in("c.id", batch)
-        in_tags, tag_params = _in("t.id", list(tags))
-        insert = (
-            f"INSERT INTO {table} ({columns}) "
-            f"SELECT c.id, t.id, %s, %s, %s, %s, %s FROM {customers} c, {Tag._meta.db_table} t "
-            f"WHERE {in_batch} AND {in_tags} "
-            "ON CONFLICT (customer_id, tag_id) DO UPDATE SET category = excluded.category, "
-            "source = excluded.source, expires_at = excluded.expires_at, "
-            "assigned_by_id = excluded.assigned_by_id, created_at = excluded.created_at "
-            f"WHERE {table}.expires_at IS NOT NULL AND {table}.expires_at <= %s"
-        )
-        params = [*values, *batch_params, *tag_params, _prep("expires_at", now)]
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # history_date is the clock at each row's write, after any lock wait, so for
-                # one assignment the history order is the commit order.
-                cursor.execute(
-                    f"WITH ins AS ({insert} RETURNING {', '.join(COLUMNS)}), "
-                    f"hist AS (INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) "
-                    f"SELECT {', '.join(COLUMNS)}, clock_timestamp(), '+', %s, %s FROM ins "
-                    f"RETURNING {', '.join(COLUMNS)}) "
-                    f"{_select_summary()}",
-                    [*params, user_id, reason or None],
-                )
-                changed.update(_fold(cursor, tags))
-                continue
-            # ids and raw tag ids only: no per-row conversion for a million rows
-            cursor.execute(f"{insert} RETURNING id, tag_id", params)
-            returned = cursor.fetchall()
-            ids = [row[0] for row in returned]
-            changed.update(Changed(by_tag=Counter(tags[row[1]] for row in returned)))
-            for chunk in _batches(ids, reserve=20):
-                where = f"id IN ({_marks(chunk)})"
-                cursor.execute(
-                    f"INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) "
-                    f"SELECT {', '.join(COLUMNS)}, %s, '+', %s, %s FROM {table} WHERE {where}",
-                    [at, user_id, reason or None, *chunk],
-                )
-    return changed
+    writer = assignment_writer()
+    tags = _tags(writer, tag_ids)
+    added = writer.add(
+        customers=_stored(writer, customer_ids),
+        tags=list(tags),
+        values=AssignmentValues(category=category, source=source, expires_at=expires_at),
+        stamp=Stamp(user_id=user_id, reason=reason, now=now),
+    )
+    return Changed(by_tag=Counter({tags[tag]: n for tag, n in added.items()}))
 
 
 def assignments_remove(
@@ -250,41 +574,14 @@ def assignments_remove(
     Only current assignments are removed: an expired one is already gone for the customer, so
     taking it off would change nothing visible; it stays until ``expire_tags`` records its
     expiry."""
-    changed = Changed()
-    if not customer_ids or not tag_ids:
-        return changed
-    table, history = _table(), _history_table()
-    tags = dict(zip(db_ids("tag", tag_ids), tag_ids, strict=True))
-    at = _prep("created_at", now)
-    for batch in _batches(customer_ids, reserve=len(tags) + 20):
-        batch = db_ids("customer", batch)
-        in_batch, batch_params = _in("customer_id", batch)
-        in_tags, tag_params = _in("tag_id", list(tags))
-        where = f"{in_batch} AND {in_tags} AND (expires_at IS NULL OR expires_at > %s)"
-        params = [*batch_params, *tag_params, _prep("expires_at", now)]
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(
-                    f"WITH del AS (DELETE FROM {table} WHERE {where} "
-                    f"RETURNING {', '.join(COLUMNS)}), "
-                    f"hist AS (INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) "
-                    f"SELECT {', '.join(COLUMNS)}, clock_timestamp(), '-', %s, %s FROM del "
-                    f"RETURNING {', '.join(COLUMNS)}) "
-                    f"{_select_summary()}",
-                    [*params, user_id, reason or None],
-                )
-                changed.update(_fold(cursor, tags))
-                continue
-            # SQLite: the transaction holds the database's write lock, so the rows read for
-            # the history are exactly the rows the DELETE then removes.
-            cursor.execute(
-                f"INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) "
-                f"SELECT {', '.join(COLUMNS)}, %s, '-', %s, %s FROM {table} WHERE {where}",
-                [at, user_id, reason or None, *params],
-            )
-            cursor.execute(f"DELETE FROM {table} WHERE {where} RETURNING tag_id", params)
-            changed.update(Changed(by_tag=Counter(tags[row[0]] for row in cursor.fetchall())))
-    return changed
+    writer = assignment_writer()
+    tags = _tags(writer, tag_ids)
+    removed = writer.remove(
+        customers=_stored(writer, customer_ids),
+        tags=list(tags),
+        stamp=Stamp(user_id=user_id, reason=reason, now=now),
+    )
+    return Changed(by_tag=Counter({tags[tag]: n for tag, n in removed.items()}))
 
 
 def assignments_move(
@@ -293,51 +590,10 @@ def assignments_move(
     """Move every assignment of one tag to another (a merge), with history: a customer that
     already holds the target keeps its own assignment (an expired one is replaced). Returns
     (assignments added to the target, assignments taken off the source)."""
-    table, history = _table(), _history_table()
-    source, target = db_ids("tag", [from_tag_id, to_tag_id])
-    cols, hist_cols = ", ".join(COLUMNS), ", ".join(HISTORY_COLUMNS)
-    at = _prep("created_at", now)
-    insert = (
-        f"INSERT INTO {table} ({', '.join(COLUMNS[1:])}) "
-        "SELECT customer_id, %s, category, source, expires_at, assigned_by_id, created_at "
-        f"FROM {table} WHERE tag_id = %s "
-        "ON CONFLICT (customer_id, tag_id) DO UPDATE SET category = excluded.category, "
-        "source = excluded.source, expires_at = excluded.expires_at, "
-        "assigned_by_id = excluded.assigned_by_id, created_at = excluded.created_at "
-        f"WHERE {table}.expires_at IS NOT NULL AND {table}.expires_at <= %s"
-    )
-    insert_params = [target, source, _prep("expires_at", now)]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            counts = []
-            for write, params, kind in (
-                (insert, insert_params, "+"),
-                (f"DELETE FROM {table} WHERE tag_id = %s", [source], "-"),
-            ):
-                cursor.execute(
-                    f"WITH w AS ({write} RETURNING {cols}), "
-                    f"hist AS (INSERT INTO {history} ({hist_cols}) "
-                    f"SELECT {cols}, clock_timestamp(), %s, %s, %s FROM w RETURNING customer_id) "
-                    "SELECT count(*) FROM hist",
-                    [*params, kind, user_id, reason or None],
-                )
-                counts.append(cursor.fetchone()[0])
-            return counts[0], counts[1]
-        cursor.execute(f"{insert} RETURNING id", insert_params)
-        ids = [row[0] for row in cursor.fetchall()]
-        for chunk in _batches(ids, reserve=20):
-            cursor.execute(
-                f"INSERT INTO {history} ({hist_cols}) SELECT {cols}, %s, '+', %s, %s "
-                f"FROM {table} WHERE id IN ({_marks(chunk)})",
-                [at, user_id, reason or None, *chunk],
-            )
-        cursor.execute(
-            f"INSERT INTO {history} ({hist_cols}) SELECT {cols}, %s, '-', %s, %s "
-            f"FROM {table} WHERE tag_id = %s",
-            [at, user_id, reason or None, source],
-        )
-        cursor.execute(f"DELETE FROM {table} WHERE tag_id = %s", [source])
-        return len(ids), cursor.rowcount
+    writer = assignment_writer()
+    source, target = _stored(writer, [from_tag_id, to_tag_id])
+    stamp = Stamp(user_id=user_id, reason=reason, now=now)
+    return writer.move(source=source, target=target, stamp=stamp)
 
 
 def customers_lock(customer_ids: Sequence) -> None:
@@ -349,97 +605,35 @@ def customers_lock(customer_ids: Sequence) -> None:
     changes do not (a million row locks would cost more than their writes); they retry a
     batch that loses a deadlock instead.
     """
-    if connection.vendor != "postgresql" or not customer_ids:
-        return
-    for batch in _batches(customer_ids, reserve=10):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT 1 FROM {_customers_table()} WHERE id = ANY(%s::uuid[]) "
-                "ORDER BY id FOR NO KEY UPDATE",
-                [pg_array(batch)],
-            )
+    writer = assignment_writer()
+    writer.lock_customers(_stored(writer, customer_ids))
 
 
-def _holding_more_than(batch: list, count: int) -> list:
-    """Of a batch of customer ids (database form), those holding more than ``count``
-    assignments of any kind: an index-only count per customer on PostgreSQL."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT c FROM unnest(%s::uuid[]) c WHERE "
-                f"(SELECT count(*) FROM {_table()} WHERE customer_id = c) > %s",
-                [pg_array(batch), count],
-            )
-        else:
-            cursor.execute(
-                f"SELECT customer_id FROM {_table()} WHERE customer_id IN ({_marks(batch)}) "
-                "GROUP BY customer_id HAVING count(*) > %s",
-                [*batch, count],
-            )
-        return [row[0] for row in cursor.fetchall()]
-
-
-def customers_near_limit(*, customer_ids: Sequence, adding: int, limit: int) -> list | None:
+def customers_near_limit(
+    *, customer_ids: Sequence, adding: int, limit: int
+) -> list[StoredId] | None:
     """Before a bulk add: the customers holding more than ``limit - adding`` assignments of
-    any kind, the only ones the add could take past the limit. None on SQLite, where the
-    count after the write is cheap enough to do for all."""
-    if connection.vendor != "postgresql":
-        return None
-    if not customer_ids or not adding:
-        return []
-    near: list = []
-    for batch in _batches(customer_ids, reserve=10):
-        near += _holding_more_than(db_ids("customer", batch), limit - adding)
-    return near
-
-
-def pg_array(ids: Sequence) -> str:
-    """Ids as one PostgreSQL array literal: one parameter to quote and send, not thousands."""
-    return "{" + ",".join(str(i) for i in db_ids("customer", ids)) + "}"
+    any kind, the only ones the add could take past the limit. None on SQLite, where the count
+    after the write is cheap enough to do for all."""
+    writer = assignment_writer()
+    return writer.near_limit(_stored(writer, customer_ids), adding=adding, limit=limit)
 
 
 def customers_over_limit(*, customer_ids: Sequence, limit: int, now: datetime) -> list[str]:
-    """Up to five of these customers holding more than ``limit`` current tags.
+    """Up to five of these customers holding more than ``limit`` current tags, as ULIDs.
 
     First an upper bound from the (customer, tag) index alone: every assignment, expired or
     of a deleted tag included. Only when some customer passes the limit that way are the
     current ones counted, so the usual case costs one index scan per batch.
     """
-    table, tags = _table(), connection.ops.quote_name(Tag._meta.db_table)
-    over: list[str] = []
-    for batch in _batches(customer_ids, reserve=10):
-        suspects = _holding_more_than(db_ids("customer", batch), limit)
-        if not suspects:
-            continue
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT a.customer_id FROM {table} a JOIN {tags} t ON t.id = a.tag_id "
-                f"WHERE a.customer_id IN ({_marks(suspects)}) AND NOT t.is_deleted "
-                "AND (a.expires_at IS NULL OR a.expires_at > %s) "
-                "GROUP BY a.customer_id HAVING count(*) > %s LIMIT 5",
-                [*suspects, _prep("expires_at", now), limit],
-            )
-            ulid = TagAssignment._meta.get_field("customer").target_field
-            over += [ulid.from_db_value(row[0], None, connection) for row in cursor.fetchall()]
-        if over:
-            break
-    return over[:5]
+    writer = assignment_writer()
+    over = writer.over_limit(_stored(writer, customer_ids), limit=limit, now=now)
+    return [uuid_to_ulid(uuid.UUID(customer)) for customer in over]
 
 
 def assignments_delete_by_ids(*, ids: Sequence[int]) -> list[AssignmentRow]:
     """Delete assignments by primary key; returns the deleted rows."""
-    removed: list[AssignmentRow] = []
-    batch_size = _max_params() - 10
-    for start in range(0, len(ids), batch_size):
-        batch = list(ids[start : start + batch_size])
-        sql = (
-            f"DELETE FROM {_table()} WHERE id IN ({', '.join(['%s'] * len(batch))}) "
-            f"RETURNING {', '.join(COLUMNS)}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, batch)
-            removed += _rows(cursor)
-    return removed
+    return assignment_writer().delete_by_ids(ids)
 
 
 def assignments_history_record(
@@ -451,39 +645,5 @@ def assignments_history_record(
 ) -> None:
     """Bulk-insert history rows ("+" added, "-" removed) for assignments, in one statement per
     batch, with the user and reason of the operation (never per-row saves or signals)."""
-    typed = [(row, history_type) for history_type, rows in rows_by_type.items() for row in rows]
-    if not typed:
-        return
-    at = at or timezone.now()
-    columns = [
-        "id", "customer_id", "tag_id", "category", "source", "expires_at", "assigned_by_id",
-        "created_at", "history_date", "history_type", "history_user_id", "history_change_reason",
-    ]  # fmt: skip
-    history_at = _prep("created_at", at)
-    values = [
-        [
-            row.id,
-            _prep("customer", row.customer_id),
-            _prep("tag", row.tag_id),
-            row.category,
-            row.source,
-            _prep("expires_at", row.expires_at),
-            row.assigned_by_id,
-            _prep("created_at", row.created_at),
-            history_at,
-            history_type,
-            user_id,
-            reason or None,
-        ]
-        for row, history_type in typed
-    ]
-    table = connection.ops.quote_name(HistoricalTagAssignment._meta.db_table)
-    batch_size = _max_params() // len(columns)
-    for start in range(0, len(values), batch_size):
-        batch = values[start : start + batch_size]
-        placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(batch))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders}",
-                [value for row in batch for value in row],
-            )
+    stamp = Stamp(user_id=user_id, reason=reason, now=at or timezone.now())
+    assignment_writer().record_history(rows_by_type, stamp)

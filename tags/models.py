@@ -1,9 +1,10 @@
 import re
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connection, models
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -114,18 +115,63 @@ class Tag(NamedModelMixin, models.Model):
         return f"{self.name} (deleted)" if self.is_deleted else self.name
 
 
+# --- "current": the one rule, in the three forms the code needs ----------------------------
+# An assignment is current when it has not expired (no expiry, or one still ahead of ``now``)
+# and its tag is not deleted; "unexpired" is the first half alone, "expired" its opposite. The
+# queryset methods (ORM reads), the ``*_sql`` conditions (raw statements: the assignment
+# writers, segment counts) and the ``assignment_is_*`` predicates (rows in hand) are that one
+# rule; tests/tags/test_current_rule.py checks that the three forms select the same rows.
+
+
+def assignment_is_unexpired(*, expires_at: datetime | None, now: datetime) -> bool:
+    """An assignment with this expiry has not expired at ``now``."""
+    return expires_at is None or expires_at > now
+
+
+def assignment_is_current(
+    *, expires_at: datetime | None, tag_is_deleted: bool, now: datetime
+) -> bool:
+    """An assignment with this expiry, of a tag deleted or not, is current at ``now``."""
+    return not tag_is_deleted and assignment_is_unexpired(expires_at=expires_at, now=now)
+
+
+def _expiry_param(now: datetime):
+    return TagAssignment._meta.get_field("expires_at").get_db_prep_value(
+        now, connection, prepared=False
+    )
+
+
+def unexpired_assignment_sql(column: str, now: datetime) -> tuple[str, list]:
+    """``unexpired()`` as a SQL condition and its parameters; ``column`` is the assignment's
+    ``expires_at`` as the statement names it (``a.expires_at``)."""
+    return f"({column} IS NULL OR {column} > %s)", [_expiry_param(now)]
+
+
+def expired_assignment_sql(column: str, now: datetime) -> tuple[str, list]:
+    """``expired()`` as a SQL condition and its parameters: the negation of
+    :func:`unexpired_assignment_sql` (an assignment without expiry never expires)."""
+    return f"({column} IS NOT NULL AND {column} <= %s)", [_expiry_param(now)]
+
+
+def current_assignment_sql(*, assignment: str, tag: str, now: datetime) -> tuple[str, list]:
+    """``current()`` as a SQL condition and its parameters, for a statement that joins the
+    assignments (alias ``assignment``) to their tags (alias ``tag``)."""
+    unexpired, params = unexpired_assignment_sql(f"{assignment}.expires_at", now)
+    return f"NOT {tag}.is_deleted AND {unexpired}", params
+
+
 class TagAssignmentQuerySet(models.QuerySet):
-    def current(self, now=None) -> "TagAssignmentQuerySet":
+    def current(self, now: datetime | None = None) -> "TagAssignmentQuerySet":
         """The one definition of a current assignment: tag not deleted, not expired."""
         return self.unexpired(now).filter(tag__is_deleted=False)
 
-    def unexpired(self, now=None) -> "TagAssignmentQuerySet":
+    def unexpired(self, now: datetime | None = None) -> "TagAssignmentQuerySet":
         """Not expired; for callers that have already checked that the tags are not deleted
         (segment rules, which name their tags, check that once instead of joining per row)."""
         now = now or timezone.now()
         return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
-    def expired(self, now=None) -> "TagAssignmentQuerySet":
+    def expired(self, now: datetime | None = None) -> "TagAssignmentQuerySet":
         return self.filter(expires_at__lte=now or timezone.now())
 
 

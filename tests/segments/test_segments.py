@@ -14,7 +14,7 @@ from segments.rules import rule_count, rule_matches
 from segments.selectors import segment_members, segment_rule
 from segments.services import segment_save
 from statuses.models import StatusLabel
-from tags.models import Tag, TagAssignment
+from tags.models import Tag, TagAssignment, assignment_is_current
 from tests.conftest import make_client
 from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory
 
@@ -111,7 +111,8 @@ def test_membership_query_and_per_customer_evaluation_agree(seed):
 
     Rules draw from every tag, deleted ones included (a tag deleted after it was put in a rule
     stays there), and assignments may be expired: the expected membership is computed from
-    the rows this test wrote, not with the app's own "current" queryset."""
+    the rows this test wrote with the rule's Python form (``assignment_is_current``), not
+    with a query."""
     rng = random.Random(seed)
     Segment.objects.all().delete()
     Customer.objects.all().delete()
@@ -139,7 +140,9 @@ def test_membership_query_and_per_customer_evaluation_agree(seed):
     )
     current = {}
     for row in written:
-        if row.tag_id not in deleted and (row.expires_at is None or row.expires_at > now):
+        if assignment_is_current(
+            expires_at=row.expires_at, tag_is_deleted=row.tag_id in deleted, now=now
+        ):
             current.setdefault(row.customer_id, set()).add(row.tag_id)
     for n in range(20):
         picked = rng.sample(pool, 6)

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from simple_history.utils import bulk_create_with_history
 
-from config.bulk import HISTORY_EXTRA, bulk_load
+from config.bulk import HISTORY_EXTRA, bulk_analyze, bulk_load
 from config.commands import ProjectCommand
 from config.fields import ulid_to_uuid
 from config.names import name_key
@@ -137,9 +137,7 @@ class Command(ProjectCommand):
                     self.stderr.write(f"... {made:,} customers, {assigned:,} assignments")
             self._assignment_history(after=last_assignment)
             made_segments = self._segments(rng, segments, tags)
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+        bulk_analyze()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Created {made} customers, {assigned} tag assignments, {made_segments} segments "
