@@ -6,6 +6,7 @@ history table's own columns).
 """
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -49,3 +50,13 @@ def bulk_load(model: type[models.Model], columns: list[str], rows: Iterable[tupl
 
 # The columns simple-history adds after the model's own in a history table.
 HISTORY_EXTRA = ["history_date", "history_type", "history_user_id", "history_change_reason"]
+
+
+def max_query_params() -> int:
+    """Parameters one raw statement may carry: PostgreSQL's 65535 (less a margin), SQLite's
+    compiled limit (250000 in current builds, 999 in old ones). Django's ORM keeps 999 for
+    SQLite, which is why bulk paths use raw statements."""
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        return min(30_000, connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    return 30_000

@@ -3,13 +3,18 @@
 Services raise ``DomainError`` (or Django's ``ValidationError``) for anything an operator can
 get wrong, such as a deleted tag or a name already taken. Django prints a ``CommandError`` as
 one line on stderr and exits with status 1; anything else would be a traceback.
+
+A command acts as ``system`` in what it records (the event log), or as the user named by its
+``--user`` option when it has one.
 """
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from config.context import SYSTEM, Actor, acting_as, actor_for_user
 from config.exceptions import DomainError
 
 
@@ -25,6 +30,16 @@ class ProjectCommand(BaseCommand):
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         try:
-            return super().execute(*args, **options)
+            with acting_as(command_actor(options.get("user"))):
+                return super().execute(*args, **options)
         except (DomainError, ValidationError) as exc:
             raise command_error(exc) from exc
+
+
+def command_actor(username: object) -> Actor:
+    """The user a command's ``--user`` names, or the system (an unknown name is the
+    command's own error to report)."""
+    if not isinstance(username, str) or not username:
+        return SYSTEM
+    user = get_user_model().objects.filter(username=username).first()
+    return actor_for_user(user) if user is not None else SYSTEM

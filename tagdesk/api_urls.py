@@ -2,6 +2,7 @@
 
 from config.api.routers import ApiRouter
 from customers.api.views import CustomerViewSet
+from events.api.views import EventViewSet
 from segments.api.views import SegmentViewSet
 from statuses.api.views import StatusLabelViewSet, StatusViewSet
 from tags.api.views import TagViewSet
@@ -12,5 +13,6 @@ router.register("customer_tags", TagViewSet, basename="customer_tag")
 router.register("segments", SegmentViewSet, basename="segment")
 router.register("statuses", StatusViewSet, basename="status")
 router.register("status_labels", StatusLabelViewSet, basename="status_label")
+router.register("events", EventViewSet, basename="event")
 
 urlpatterns = router.urls

@@ -50,7 +50,7 @@ CRUD_DESCRIPTIONS = {
 }
 
 # Filters that take several values, comma-separated (what the server parses).
-COMMA_SEPARATED_FILTERS = {"tags", "tags_any", "tags_none"}
+COMMA_SEPARATED_FILTERS = {"tags", "tags_any", "tags_none", "types"}
 # Serializers whose component name would clash once "Request" is no longer doubled.
 RENAMED_SERIALIZERS = {"CustomerStatusRequestSerializer": "CustomerStatusChangeRequestSerializer"}
 
@@ -235,7 +235,11 @@ class AutoSchema(StandardizedErrorsAutoSchema):
                 # the filter's own bound, within the bound on every query value
                 param["schema"]["maxLength"] = min(max_length, QUERY_VALUE_MAX_LENGTH)
             if param["name"] in COMMA_SEPARATED_FILTERS:
-                param.update(schema=openapi.comma_separated_schema(), style="form", explode=False)
+                # a filter may name the pattern of each item (``item_pattern``)
+                pattern = getattr(declared, "item_pattern", None)
+                param.update(
+                    schema=openapi.comma_separated_schema(pattern), style="form", explode=False
+                )
             elif param["name"] == "ordering":
                 fields = list(getattr(self.view, "ordering_fields", ()) or ())
                 param["schema"] = self._component(

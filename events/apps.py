@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class EventsConfig(AppConfig):
+    """The event log and its change feed: one floor above ``config``, below every domain app."""
+
+    name = "events"
