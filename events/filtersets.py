@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from config.api.filters import ApiFilterSet, CommaListFilter, CommaListWidget, DateTimeFilter
-from config.fields import parse_ulid
+from config.api.openapi import EXAMPLE_ID
+from config.fields import ULID_PATTERN, parse_ulid
 from events.models import EVENT_TYPES, Event
 from events.selectors import event_position, events_after, type_condition
 
@@ -51,17 +52,23 @@ class EventTypesField(forms.CharField):
 
 class EventTypesFilter(CommaListFilter):
     field_class = EventTypesField
-    item_pattern = TYPE_PATTERN  # each item's pattern in the schema
+    # what each item may be, for the schema
+    item_choices = [*EVENT_TYPES, *(f"{resource}.*" for resource in sorted(_RESOURCES))]
 
 
-class UlidField(forms.CharField):
+class UlidField(forms.Field):
+    """A ULID, any case; given empty (``?customer=``) it is an error, not "no filter"."""
+
     default_error_messages = {"invalid": "Must be a ULID (26 characters)."}
 
+    def __init__(self, *, max_length: int | None = None, **kwargs):
+        # max_length is the schema's; anything but 26 characters is already invalid
+        super().__init__(**kwargs)
+
     def to_python(self, value):
-        text = super().to_python(value)
-        if text in self.empty_values:
-            return text
-        ulid = parse_ulid(text.strip())
+        if value in self.empty_values:
+            return None
+        ulid = parse_ulid(str(value).strip())
         if ulid is None:
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         return ulid
@@ -69,6 +76,7 @@ class UlidField(forms.CharField):
 
 class UlidFilter(django_filters.CharFilter):
     field_class = UlidField
+    schema_extra = {"pattern": ULID_PATTERN, "example": EXAMPLE_ID}  # added to the schema
 
 
 class EventFilterSet(ApiFilterSet):

@@ -124,7 +124,8 @@ def _json(data: dict) -> str:
 
 
 def _new_id_sql() -> str:
-    """A ULID made by the database, per row: 48 bits of milliseconds, then random bits."""
+    """A ULID made by the database, per row: 48 bits of milliseconds, then random bits.
+    (``%%`` is a ``%`` once the statement's parameters are filled in.)"""
     if connection.vendor == "postgresql":
         return (
             "encode(overlay(uuid_send(gen_random_uuid()) placing "
@@ -132,7 +133,7 @@ def _new_id_sql() -> str:
             "FROM 3) FROM 1 FOR 6), 'hex')::uuid"
         )
     return (
-        "lower(printf('%012x', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)) "
+        "lower(printf('%%012x', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)) "
         "|| hex(randomblob(10)))"
     )
 

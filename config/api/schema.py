@@ -234,11 +234,16 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             if max_length and param["schema"].get("type") == "string":
                 # the filter's own bound, within the bound on every query value
                 param["schema"]["maxLength"] = min(max_length, QUERY_VALUE_MAX_LENGTH)
+            # what else a filter says of its values (a pattern, an example): ``schema_extra``
+            param["schema"].update(getattr(declared, "schema_extra", {}))
             if param["name"] in COMMA_SEPARATED_FILTERS:
-                # a filter may name the pattern of each item (``item_pattern``)
-                pattern = getattr(declared, "item_pattern", None)
+                # a filter may name the values each item may take (``item_choices``)
                 param.update(
-                    schema=openapi.comma_separated_schema(pattern), style="form", explode=False
+                    schema=openapi.comma_separated_schema(
+                        enum=getattr(declared, "item_choices", None)
+                    ),
+                    style="form",
+                    explode=False,
                 )
             elif param["name"] == "ordering":
                 fields = list(getattr(self.view, "ordering_fields", ()) or ())

@@ -2,10 +2,11 @@
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+
+from config.commands import ProjectCommand
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Run the jobs of the project's queue with the configured backend (TASKS_BACKEND): "
         "the database worker, or an RQ worker."
