@@ -61,10 +61,11 @@ class EventCursorPagination(CursorPagination):
         self._next = self._previous = None
         if reverse:
             self._previous = self._link(reverse=True, position=first) if more else None
-            self._next = self._link(reverse=False, position=last) if last else None
+            self._next = self._link(reverse=False, position=last)
         else:
             self._next = self._link(reverse=False, position=last) if more else None
-            self._previous = self._link(reverse=True, position=first) if first else None
+            # a page reached through a cursor has events before it
+            self._previous = self._link(reverse=True, position=first) if position else None
         return rows
 
     def get_next_link(self) -> str | None:
