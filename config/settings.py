@@ -71,7 +71,7 @@ INSTALLED_APPS = [
     "drf_standardized_errors",
     "simple_history",
     "django_tasks",
-    "django_tasks_db",  # the jobs table and its admin, whichever backend runs them
+    "tagdesk.apps.JobsConfig",  # django-tasks-db: the jobs table and its admin
     "events",
     "customers",
     "tags",
@@ -217,7 +217,7 @@ TASKS_QUEUE = os.environ.get("TASKS_QUEUE", "").strip() or (
     f"tagdesk-test-{os.getpid()}" if TESTING else "default"
 )
 if TASKS_BACKEND == "rq":
-    INSTALLED_APPS.insert(INSTALLED_APPS.index("django_tasks_db"), "django_rq")
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("tagdesk.apps.JobsConfig"), "django_rq")
     _redis = {"URL": REDIS_URL or "redis://127.0.0.1:6379/0"}
     # django-rq fetches jobs by id through its "default" connection.
     RQ_QUEUES = {"default": _redis, TASKS_QUEUE: _redis}
