@@ -8,7 +8,7 @@ request id come from the running request, command or job (``config.context``).
 Three writers:
 - ``event_record``: one event (one INSERT);
 - ``events_record_many``: many prepared events in one statement (PostgreSQL: ``unnest`` of
-  arrays; SQLite: multi-row VALUES, one statement per ~2,000 rows);
+  arrays; SQLite: multi-row VALUES, one statement per ~2,700 rows);
 - ``events_insert_select``: one statement that turns the rows of a SELECT into events, so a
   bulk path can write one event per changed customer without the rows ever reaching Python.
 

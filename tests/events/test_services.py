@@ -4,6 +4,7 @@ append-only, pruned past retention."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -237,3 +238,15 @@ def test_the_prune_command_reports_what_it_deleted(settings, capsys):
     call_command("prune_events")
     assert "Deleted 1 event(s) older than 30 days." in capsys.readouterr().out
     assert not Event.objects.exists()
+
+
+def test_the_api_groups_may_read_the_feed_and_nobody_may_write_events():
+    # events have a view permission only: nothing to add, change or delete by hand
+    assert sorted(
+        Permission.objects.filter(content_type__app_label="events").values_list(
+            "codename", flat=True
+        )
+    ) == ["view_event"]
+    for name in ("API read-only", "API read-write", "Back office"):
+        granted = Group.objects.get(name=name).permissions.filter(content_type__app_label="events")
+        assert list(granted.values_list("codename", flat=True)) == ["view_event"], name
