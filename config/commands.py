@@ -5,9 +5,10 @@ get wrong, such as a deleted tag or a name already taken. Django prints a ``Comm
 one line on stderr and exits with status 1; anything else would be a traceback.
 
 A command acts as ``system`` in what it records (the event log), or as the user named by its
-``--user`` option when it has one.
+``--user`` option when it has one (looked up when the first event is recorded).
 """
 
+import functools
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -29,11 +30,18 @@ class ProjectCommand(BaseCommand):
     """``BaseCommand`` whose domain errors become ``CommandError`` (exit status 1, no traceback)."""
 
     def execute(self, *args: Any, **options: Any) -> str | None:
+        username = options.get("user") if self._has_user_option() else None
         try:
-            with acting_as(command_actor(options.get("user"))):
+            with acting_as(functools.partial(command_actor, username)):
                 return super().execute(*args, **options)
         except (DomainError, ValidationError) as exc:
             raise command_error(exc) from exc
+
+    def _has_user_option(self) -> bool:
+        """Whether ``user`` is the ``--user`` option (who acts), not an argument such as
+        ``issue_token USER`` (whom the command is about)."""
+        parser = self.create_parser("manage.py", type(self).__module__.rsplit(".", 1)[-1])
+        return any("--user" in action.option_strings for action in parser._actions)
 
 
 def command_actor(username: object) -> Actor:

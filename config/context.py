@@ -8,6 +8,7 @@ Management commands and jobs act as ``system``, or as the user a command was giv
 """
 
 import contextvars
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ SYSTEM = Actor(type="system", id=None, username=SYSTEM_USERNAME)
 @dataclass(frozen=True)
 class _Context:
     request: HttpRequest | None = None
-    actor: Actor | None = None
+    # an Actor, or what finds it when first asked (a command's user, looked up on demand)
+    actor: "Actor | Callable[[], Actor] | None" = None
 
 
 _context: contextvars.ContextVar[_Context | None] = contextvars.ContextVar(
@@ -71,6 +73,8 @@ def current_actor() -> Actor:
     context = _context.get()
     if context is None:
         return SYSTEM
+    if callable(context.actor):
+        return context.actor()
     if context.actor is not None:
         return context.actor
     if context.request is not None:
@@ -85,11 +89,14 @@ def current_request_id() -> str | None:
 
 
 @contextmanager
-def acting_as(actor: Actor) -> Iterator[Actor]:
-    """Run a block (a command, a job) as ``actor``: what it records names that actor."""
+def acting_as(actor: Actor | Callable[[], Actor]) -> Iterator[None]:
+    """Run a block (a command, a job) as ``actor``: what it records names that actor. A
+    callable is called when the actor is first needed (and its answer kept)."""
+    if callable(actor):
+        actor = functools.cache(actor)
     token = _context.set(_Context(actor=actor))
     try:
-        yield actor
+        yield
     finally:
         _context.reset(token)
 

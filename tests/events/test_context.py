@@ -87,3 +87,31 @@ def test_acting_as_nests_and_restores():
             assert current_actor() == SYSTEM
         assert current_actor().username == "ops"
     assert current_actor() == SYSTEM
+
+
+class RecordForCommand(ProjectCommand):
+    """Like ``issue_token USER``: the user is whom the command is about, not who acts."""
+
+    def add_arguments(self, parser):
+        parser.add_argument("user")
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            event_record(type="tag.created")
+
+
+def test_a_command_s_user_argument_is_not_its_actor():
+    UserFactory(username="ops")
+    call_command(RecordForCommand(), "ops")
+    assert Event.objects.get().actor_type == "system"
+
+
+def test_a_command_looks_its_user_up_only_when_it_records_something(django_assert_num_queries):
+    UserFactory(username="ops")
+
+    class Quiet(RecordCommand):
+        def handle(self, *args, **options):
+            pass
+
+    with django_assert_num_queries(0):
+        call_command(Quiet(), "--user", "ops")
