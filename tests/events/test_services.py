@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from ulid import ULID
@@ -250,3 +251,10 @@ def test_the_api_groups_may_read_the_feed_and_nobody_may_write_events():
     for name in ("API read-only", "API read-write", "Back office"):
         granted = Group.objects.get(name=name).permissions.filter(content_type__app_label="events")
         assert list(granted.values_list("codename", flat=True)) == ["view_event"], name
+
+
+def test_prune_refuses_an_empty_batch():
+    with pytest.raises(ValueError, match="batch_size"):
+        events_prune(batch_size=0)
+    with pytest.raises(CommandError, match="--batch-size must be at least 1"):
+        call_command("prune_events", "--batch-size", "0")

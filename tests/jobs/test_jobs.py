@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 from django_tasks import TaskResultStatus
@@ -170,3 +171,8 @@ def test_staff_with_the_permission_see_jobs_with_their_state_and_error(client):
     other.save()
     client.force_login(other)
     assert client.get("/admin/django_tasks_database/dbtaskresult/").status_code == 403
+
+
+def test_the_schedule_refuses_an_interval_below_a_second():
+    with pytest.raises(CommandError, match="--every must be at least 1 second"):
+        call_command("enqueue_periodic", "--every", "0")
