@@ -35,7 +35,14 @@ def backend() -> str:
     queue = rq_queue()
     queue.empty()
     yield "rq"
-    queue.empty()
+    forget(queue)
+
+
+def forget(queue) -> None:
+    """Leave nothing of the test run's queue in Redis: jobs, registries, worker sets."""
+    queue.delete(delete_jobs=True)
+    for key in queue.connection.scan_iter(match=f"rq:*:{queue.name}"):
+        queue.connection.delete(key)
 
 
 def drain() -> None:
