@@ -52,14 +52,12 @@ class SharedDatabase:
         return done.stdout
 
     def worker(self, *args: str) -> subprocess.Popen:
-        # its own process group: the RQ worker runs each job in a child process
         return subprocess.Popen(
             [sys.executable, "manage.py", "run_worker", *args],
             cwd=ROOT,
             env=self.env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            start_new_session=True,
         )
 
     def scalar(self, sql: str):
@@ -89,6 +87,21 @@ def shared_database(tmp_path, backend) -> SharedDatabase:
     database = SharedDatabase(f"sqlite:///{path}", path)
     database.manage("migrate", "--noinput")
     return database
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants: an RQ worker runs each job in a forked work-horse, in a
+    session of its own, so killing the worker's process group would leave the job running."""
+    children = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True
+    ).stdout.split()
+    return [pid, *(p for child in children for p in process_tree(int(child)))]
+
+
+def kill_hard(pid: int) -> None:
+    """SIGKILL the worker and whatever runs its job, as when its machine goes away."""
+    for process in reversed(process_tree(pid)):
+        os.kill(process, signal.SIGKILL)
 
 
 def remaining(db: SharedDatabase) -> int:
@@ -135,7 +148,7 @@ def test_a_worker_killed_mid_job_loses_nothing_and_the_next_run_finishes(shared_
         assert worker.poll() is None, worker.stderr.read().decode()
         assert time.monotonic() < deadline, "the job made no progress"
         time.sleep(0.01)
-    os.killpg(worker.pid, signal.SIGKILL)
+    kill_hard(worker.pid)
     worker.wait(30)
     left = remaining(db)
     assert 0 < left < total, "killed too late to test anything"
