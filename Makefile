@@ -22,15 +22,21 @@ install: $(VENV)/.installed
 
 # Debug pages show settings and environment to anyone who reaches the server: off unless asked
 # for with `make run DEBUG=1` (a DEBUG line in .env from older runs is ignored). A missing
-# PostgreSQL database (DATABASE_URL) is created first.
+# PostgreSQL database (DATABASE_URL) is created first. A job worker (`run_worker`, on the
+# database backend unless TASKS_BACKEND/REDIS_URL say RQ) and the periodic schedule
+# (`enqueue_periodic --every`) run beside the server; Ctrl-C stops all three.
 DEBUG ?= 0
 run: install .env
 	@set -a; . ./.env; set +a; export DEBUG="$(DEBUG)"; \
 	$(PY) manage.py ensure_database && \
 	$(PY) manage.py migrate --noinput && \
 	$(PY) manage.py seed_demo --customers 300 --if-empty && \
-	$(PY) manage.py demo_admin && \
-	echo "" && echo "Tagdesk is at http://$(HOST):$(PORT)/admin/ (API: http://$(HOST):$(PORT)/api/docs/)" && \
+	$(PY) manage.py demo_admin || exit 1; \
+	$(PY) manage.py run_worker & worker=$$!; \
+	$(PY) manage.py enqueue_periodic --every & schedule=$$!; \
+	trap 'kill $$worker $$schedule 2>/dev/null; wait $$worker $$schedule 2>/dev/null' EXIT INT TERM; \
+	echo "" && echo "Tagdesk is at http://$(HOST):$(PORT)/admin/ (API: http://$(HOST):$(PORT)/api/docs/)"; \
+	echo "Jobs: a worker (pid $$worker) and the periodic schedule (pid $$schedule) run beside it."; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 # Production-style: gunicorn, DEBUG off, static files by whitenoise, JSON logs. Over plain http on

@@ -7,6 +7,7 @@ database, chosen once (``config.databases.per_database``).
 """
 
 import json
+import sqlite3
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -106,3 +107,13 @@ def bulk_analyze() -> None:
 
 # The columns simple-history adds after the model's own in a history table.
 HISTORY_EXTRA = ["history_date", "history_type", "history_user_id", "history_change_reason"]
+
+
+def max_query_params() -> int:
+    """Parameters one raw statement may carry: PostgreSQL's 65535 (less a margin), SQLite's
+    compiled limit (250000 in current builds, 999 in old ones). Django's ORM keeps 999 for
+    SQLite, which is why bulk paths use raw statements."""
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        return min(30_000, connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    return 30_000

@@ -12,6 +12,9 @@ from django.core import exceptions
 from django.db import models
 from ulid import ULID
 
+# A ULID as text: 26 characters of Crockford's base32 (any case), the first at most 7.
+ULID_PATTERN = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$"
+
 
 def new_ulid() -> str:
     return str(ULID()).lower()

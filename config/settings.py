@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "csp",
     "drf_standardized_errors",
     "simple_history",
+    "django_tasks",
+    "config.edge.apps.JobsConfig",  # django-tasks-db: the jobs table and its admin
+    "config.events",
     "customers",
     "tags",
     "statuses",
@@ -81,6 +84,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.observability.RequestIdMiddleware",
+    # Who is acting (user or API token) and the request id, for the event log.
+    "config.context.RequestContextMiddleware",
     # Outermost after the request id: it sees every error response, debug pages included.
     "config.middleware.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -195,6 +200,41 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# --- Background jobs ------------------------------------------------------------------------
+# Django's tasks API (the django-tasks backport; django.tasks from Django 6). The database
+# backend needs nothing but the database (`manage.py run_worker` works its queue); RQ on Redis
+# scales out: TASKS_BACKEND=rq, or a REDIS_URL without TASKS_BACKEND. docs/decisions.md, "Jobs".
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "").strip().lower() or (
+    "rq" if REDIS_URL else "database"
+)
+if TASKS_BACKEND not in {"database", "rq"}:
+    raise ImproperlyConfigured(f"TASKS_BACKEND must be 'database' or 'rq', got {TASKS_BACKEND!r}")
+# The one queue the project's jobs go to. Test runs name their own, so two runs sharing one
+# Redis never work each other's jobs.
+TASKS_QUEUE = os.environ.get("TASKS_QUEUE", "").strip() or (
+    f"tagdesk-test-{os.getpid()}" if TESTING else "default"
+)
+if TASKS_BACKEND == "rq":
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("config.edge.apps.JobsConfig"), "django_rq")
+    _redis = {"URL": REDIS_URL or "redis://127.0.0.1:6379/0"}
+    # django-rq fetches jobs by id through its "default" connection.
+    RQ_QUEUES = {"default": _redis, TASKS_QUEUE: _redis}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": [TASKS_QUEUE]}}
+else:
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": [TASKS_QUEUE]}}
+# A database-backend job still marked running this long after it started lost its worker
+# (killed, machine gone): the periodic run marks it failed (its work is redone by the next run).
+JOBS_ABANDONED_AFTER_SECONDS = env_int("JOBS_ABANDONED_AFTER_SECONDS", 3600)
+# Finished jobs are kept this long in the jobs table (the admin's list), then pruned.
+JOBS_RETENTION_DAYS = env_int("JOBS_RETENTION_DAYS", 14)
+# How often `make run` (and `manage.py enqueue_periodic --every`) enqueues the periodic jobs.
+PERIODIC_JOBS_EVERY_SECONDS = env_int("PERIODIC_JOBS_EVERY_SECONDS", 300)
+
+# --- Event log ------------------------------------------------------------------------------
+# Events older than this are pruned by the periodic job; the feed replays anything younger.
+EVENTS_RETENTION_DAYS = env_int("EVENTS_RETENTION_DAYS", 30)
 
 # --- Production hardening -------------------------------------------------------------------
 if PRODUCTION:
@@ -332,11 +372,17 @@ SPECTACULAR_SETTINGS = {
         {"name": "segments", "description": "Customers selected by tag rules."},
         {"name": "statuses", "description": "Statuses and the labels under them."},
         {"name": "status_labels", "description": "Status labels (unique names)."},
+        {"name": "events", "description": "The change feed: every change, in order, no gaps."},
     ],
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two "type" enums (a tag history entry's, an event actor's) each keep a name of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "TypeEnum": ["created", "changed", "deleted", "restored", "deleted_permanently"],
+        "EventActorTypeEnum": "config.events.models.ACTOR_TYPE_CHOICES",
+    },
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

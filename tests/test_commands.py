@@ -29,6 +29,8 @@ def project_commands() -> dict[str, str]:
         if name not in NOT_DOMAIN_COMMANDS
         and not app.startswith(("django.", "rest_framework", "drf_", "simple_history"))
         and Path(__import__(app, fromlist=["_"]).__file__).resolve().is_relative_to(ROOT)
+        # installed packages (the venv may live inside the checkout)
+        and "site-packages" not in Path(__import__(app, fromlist=["_"]).__file__).parts
     }
 
 

@@ -101,7 +101,7 @@ class DateTimeFilter(django_filters.IsoDateTimeFilter):
 # Query strings: bounds the schema declares and the API enforces (config.api.viewsets).
 QUERY_VALUE_MAX_LENGTH = 1000
 # Parameters that take a comma-separated list: at most this many items of ≤ 100 characters.
-LIST_QUERY_PARAMETERS = {"tags", "tags_any", "tags_none", "keys", "includes"}
+LIST_QUERY_PARAMETERS = {"tags", "tags_any", "tags_none", "keys", "includes", "types"}
 LIST_QUERY_MAX_ITEMS = 100
 LIST_QUERY_ITEM_MAX_LENGTH = 100
 

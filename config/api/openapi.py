@@ -276,12 +276,15 @@ RESPONSES = {
 }
 
 
-def comma_separated_schema(pattern: str | None = None) -> dict:
+def comma_separated_schema(pattern: str | None = None, enum: list[str] | None = None) -> dict:
     """The schema of a query parameter holding a list, sent as ``?tags=vip,early_adopter``
-    (``style: form``, ``explode: false``); ``pattern`` is what each item must match."""
+    (``style: form``, ``explode: false``); ``pattern`` is what each item must match, ``enum``
+    the values it may take."""
     items = {"type": "string", "minLength": 1, "maxLength": LIST_QUERY_ITEM_MAX_LENGTH}
     if pattern:
         items["pattern"] = pattern
+    if enum:
+        items = {"type": "string", "enum": list(enum)}
     return {"type": "array", "items": items, "maxItems": LIST_QUERY_MAX_ITEMS}
 
 

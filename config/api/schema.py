@@ -50,7 +50,7 @@ CRUD_DESCRIPTIONS = {
 }
 
 # Filters that take several values, comma-separated (what the server parses).
-COMMA_SEPARATED_FILTERS = {"tags", "tags_any", "tags_none"}
+COMMA_SEPARATED_FILTERS = {"tags", "tags_any", "tags_none", "types"}
 # Serializers whose component name would clash once "Request" is no longer doubled.
 RENAMED_SERIALIZERS = {"CustomerStatusRequestSerializer": "CustomerStatusChangeRequestSerializer"}
 
@@ -238,8 +238,17 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             if max_length and param["schema"].get("type") == "string":
                 # the filter's own bound, within the bound on every query value
                 param["schema"]["maxLength"] = min(max_length, QUERY_VALUE_MAX_LENGTH)
+            # what else a filter says of its values (a pattern, an example): ``schema_extra``
+            param["schema"].update(getattr(declared, "schema_extra", {}))
             if param["name"] in COMMA_SEPARATED_FILTERS:
-                param.update(schema=openapi.comma_separated_schema(), style="form", explode=False)
+                # a filter may name the values each item may take (``item_choices``)
+                param.update(
+                    schema=openapi.comma_separated_schema(
+                        enum=getattr(declared, "item_choices", None)
+                    ),
+                    style="form",
+                    explode=False,
+                )
             elif param["name"] == "ordering":
                 fields = list(getattr(self.view, "ordering_fields", ()) or ())
                 param["schema"] = self._component(

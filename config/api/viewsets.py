@@ -5,6 +5,7 @@ from collections.abc import Callable
 from django.db.models import Model
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
+from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from config.api import idempotency
@@ -131,6 +132,8 @@ class ApiViewMixin:
         filterset_class = getattr(self, "filterset_class", None)
         allowed = set(filterset_class.base_filters) if filterset_class else set()
         allowed |= LIST_PARAMETERS
+        if not any(issubclass(backend, OrderingFilter) for backend in self.filter_backends):
+            allowed.discard("ordering")  # a list in one fixed order (the change feed)
         if unknown := sorted(set(self.request.query_params) - allowed):
             detail = f"Unknown query parameter. Allowed: {', '.join(sorted(allowed))}."
             raise ValidationError({key: [ErrorDetail(detail, UNKNOWN_FIELD)] for key in unknown})

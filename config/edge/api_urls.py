@@ -2,6 +2,7 @@
 
 from config.api.routers import ApiRouter
 from config.edge.segment_customers import SegmentCustomersViewSet
+from config.events.api.views import EventViewSet
 from customers.api.status_views import CustomerStatusViewSet
 from customers.api.tagging_views import CustomerTaggingViewSet
 from customers.api.views import CustomerViewSet
@@ -18,5 +19,6 @@ router.register("segments", SegmentViewSet, basename="segment")
 router.register("segments", SegmentCustomersViewSet, basename="segment_customers")
 router.register("statuses", StatusViewSet, basename="status")
 router.register("status_labels", StatusLabelViewSet, basename="status_label")
+router.register("events", EventViewSet, basename="event")
 
 urlpatterns = router.urls

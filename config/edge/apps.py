@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
+from django_tasks_db.apps import TasksAppConfig
 
 
 class TagdeskConfig(AppConfig):
@@ -13,3 +14,10 @@ class TagdeskAdminConfig(admin_apps.AdminConfig):
 
     default = False
     default_site = "config.edge.admin_site.TagdeskAdminSite"
+
+
+class JobsConfig(TasksAppConfig):
+    """django-tasks-db (the jobs table, its worker and admin) under the name staff read."""
+
+    default = False
+    verbose_name = "Background jobs"

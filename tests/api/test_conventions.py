@@ -496,7 +496,7 @@ def test_check_deploy_is_clean_with_production_settings():
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DJANGO_ENV": "production",
         "SECRET_KEY": "x" * 20 + "-production-secret-key-that-is-long-enough-0123456789",
-        "ALLOWED_HOSTS": "tagdesk.example.com",
+        "ALLOWED_HOSTS": "config.edge.example.com",
         "DEBUG": "0",
     }
     result = subprocess.run(

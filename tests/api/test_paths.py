@@ -3,9 +3,11 @@
 import re
 
 import pytest
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from config.api.services import token_issue
+from config.events.services import event_record
 from segments.services import segment_save
 from statuses.models import Status, StatusLabel
 from tests.factories import CustomerFactory, TagFactory, UserFactory
@@ -40,7 +42,13 @@ def ids():
         ).id,
         "statuses": Status.objects.first().id,
         "status_labels": StatusLabel.objects.first().id,
+        "events": _event_id(),
     }
+
+
+def _event_id() -> str:
+    with transaction.atomic():
+        return event_record(type="tag.created").id
 
 
 def concrete(route: str, ids: dict[str, str]) -> str:

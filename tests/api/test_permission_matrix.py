@@ -9,8 +9,10 @@ fail.
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import transaction
 from rest_framework.test import APIClient
 
+from config.events.services import event_record
 from segments.models import Segment
 from statuses.models import Status, StatusLabel
 from tests.conftest import make_client
@@ -23,6 +25,7 @@ TAGS = "/api/v1/customer_tags"
 SEGMENTS = "/api/v1/segments"
 STATUSES = "/api/v1/statuses"
 LABELS = "/api/v1/status_labels"
+EVENTS = "/api/v1/events"
 
 MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     # customers
@@ -71,10 +74,13 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("PUT", f"{LABELS}/{{id}}"): ("statuses.change_statuslabel",),
     ("PATCH", f"{LABELS}/{{id}}"): ("statuses.change_statuslabel",),
     ("DELETE", f"{LABELS}/{{id}}"): ("statuses.delete_statuslabel",),
+    # the change feed: read-only
+    ("GET", f"{EVENTS}/"): ("events.view_event",),
+    ("GET", f"{EVENTS}/{{id}}"): ("events.view_event",),
 }
 OPERATIONS = sorted(MATRIX)
 # Every permission of the domain apps: "all but one" tokens are built from these.
-DOMAIN_APPS = ("customers", "tags", "segments", "statuses")
+DOMAIN_APPS = ("customers", "tags", "segments", "statuses", "events")
 
 
 def operation_id(operation: tuple[str, str]) -> str:
@@ -89,12 +95,15 @@ def objects() -> dict[str, str]:
     label = StatusLabel.objects.create(name="Matrix label", status=status)
     segment = Segment.objects.create(name="Matrix segment")
     segment.tags_all.add(TagFactory(name="matrix-rule"))
+    with transaction.atomic():
+        event = event_record(type="tag.created", data={"name": "matrix"})
     return {
         CUSTOMERS: CustomerFactory().id,
         TAGS: TagFactory().id,
         SEGMENTS: segment.id,
         STATUSES: status.id,
         LABELS: label.id,
+        EVENTS: event.id,
     }
 
 
@@ -128,7 +137,7 @@ def test_the_matrix_covers_every_operation_of_the_schema():
     }
     # then the matrix has exactly one row for each of them
     assert operations == set(MATRIX)
-    assert len(operations) == 42
+    assert len(operations) == 44
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=operation_id)
