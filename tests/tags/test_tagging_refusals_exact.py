@@ -2,6 +2,7 @@
 the tags it creates on the way."""
 
 import pytest
+from django.utils import timezone
 
 from tags.models import Tag, TagAssignment
 from tests.conftest import make_client
@@ -76,3 +77,63 @@ def test_without_a_reason_the_created_tag_says_it_was_created_while_tagging(tagg
         tagger.user,
         "created while tagging",
     )
+
+
+def test_names_in_both_lists_are_all_named(tagger):
+    customer = CustomerFactory()
+    response = tag(
+        tagger, customer, tags_to_add=["VIP", "new", "Gold"], tags_to_remove=["gold", "vip"]
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "code": "in_both_lists",
+            "detail": "Tag(s) in both tags_to_add and tags_to_remove: VIP, Gold.",
+            "attr": "tags_to_remove",
+        }
+    ]
+    assert not Tag.objects.exists()
+
+
+def test_one_tag_in_both_lists_under_its_alias_is_named_too(tagger):
+    customer = CustomerFactory()
+    for target, alias in (("VIP", "vip_customer"), ("Gold", "gold_old")):
+        TagFactory(
+            name=alias,
+            is_deleted=True,
+            deleted_at=timezone.now(),
+            merged_into=TagFactory(name=target),
+        )
+    response = tag(
+        tagger,
+        customer,
+        tags_to_add=["vip_customer", "gold_old"],
+        tags_to_remove=["Gold", "plain", "VIP"],
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "code": "in_both_lists",
+            "detail": "Tag(s) in both tags_to_add and tags_to_remove (under another name): "
+            "Gold, VIP.",
+            "attr": "tags_to_remove",
+        }
+    ]
+    assert not TagAssignment.objects.exists()
+
+
+def test_every_inactive_tag_to_add_is_named_by_its_stored_name(tagger):
+    customer = CustomerFactory()
+    TagFactory(name="sleepy", is_active=False)
+    TagFactory(name="Dozy", is_active=False)
+    TagFactory(name="awake")
+    response = tag(tagger, customer, tags_to_add=["awake", "SLEEPY", "dozy"])
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "code": "tag_inactive",
+            "detail": "Inactive tag(s) cannot be assigned: sleepy, Dozy.",
+            "attr": "tags_to_add",
+        }
+    ]
+    assert not TagAssignment.objects.exists()
