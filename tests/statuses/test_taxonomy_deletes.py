@@ -178,7 +178,7 @@ def test_a_label_absent_from_other_labels_history_can_go(admin_api):
     assert (record.history_user, record.history_change_reason) == (admin_api.user, "unused")
 
 
-def test_a_label_deleted_in_the_admin_records_the_user_and_no_reason():
+def test_a_label_deleted_in_the_admin_records_the_user_and_the_admin_reason():
     # given a label nobody holds and a back-office user
     gold = new_label("Gold")
     boss = UserFactory(username="boss", is_staff=True, is_superuser=True)
@@ -186,8 +186,8 @@ def test_a_label_deleted_in_the_admin_records_the_user_and_no_reason():
     client.force_login(boss)
     # when it is deleted from its admin page (the page asks for no reason)
     response = client.post(f"/admin/statuses/statuslabel/{gold.pk}/delete/", {"post": "yes"})
-    # then it is gone, and its history names the user and no reason
+    # then it is gone, and its history names the user and the admin's default reason
     assert response.status_code == 302
     assert not StatusLabel.objects.filter(pk=gold.pk).exists()
     record = StatusLabel.history.filter(id=gold.id, history_type="-").get()
-    assert (record.history_user, record.history_change_reason) == (boss, None)
+    assert (record.history_user, record.history_change_reason) == (boss, "Deleted in the admin")

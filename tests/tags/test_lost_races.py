@@ -11,7 +11,8 @@ from contextlib import contextmanager
 import pytest
 from django.db import IntegrityError, connection
 
-from tags.models import Tag, TagAssignment, tag_name_key
+from config.names import name_key as tag_name_key
+from tags.models import Tag, TagAssignment
 from tests.factories import CustomerFactory, TagFactory
 
 pytestmark = pytest.mark.django_db

@@ -51,7 +51,7 @@ def test_the_response_time_is_the_time_of_the_change_in_the_history(tagger):
     assert when.replace(microsecond=when.microsecond // 1000 * 1000) == at
 
 
-def test_the_251st_tag_is_refused_naming_the_limit_and_the_count(tagger):
+def test_the_251st_tag_is_refused_naming_the_limit_and_the_customer(tagger):
     customer = CustomerFactory()
     tags = Tag.objects.bulk_create([Tag(name=f"t{i}", name_key=f"t{i}") for i in range(250)])
     TagAssignment.objects.bulk_create([TagAssignment(customer=customer, tag=t) for t in tags])
@@ -60,7 +60,8 @@ def test_the_251st_tag_is_refused_naming_the_limit_and_the_count(tagger):
     assert response.json()["errors"] == [
         {
             "code": "too_many_tags",
-            "detail": "A customer can hold at most 250 tags; this change would give it 252.",
+            "detail": "A customer can hold at most 250 tags; this change would exceed it "
+            f"for {customer.id}.",
             "attr": "tags_to_add",
         }
     ]

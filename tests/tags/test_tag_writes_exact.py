@@ -81,5 +81,5 @@ def test_a_permanent_delete_in_the_admin_names_who_and_why():
     record = Tag.history.get(id=tag.pk, history_type="-")
     assert (record.history_user, record.history_change_reason) == (
         boss,
-        "deleted permanently in the admin",
+        "Deleted permanently in the admin",
     )
