@@ -1,7 +1,7 @@
 """POST /customers/{id}/tag: the response's warnings, time and the one-customer tag limit,
 exactly."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -74,3 +74,16 @@ def test_the_251st_tag_is_refused_naming_the_limit_and_the_customer(tagger):
     ]
     assert TagAssignment.objects.filter(customer=customer).count() == 250
     assert not Tag.objects.filter(name="one more").exists()
+
+
+def test_a_tag_expiring_later_is_current_and_can_be_removed(tagger):
+    customer = CustomerFactory()
+    TagAssignmentFactory(
+        customer=customer,
+        tag=TagFactory(name="trial"),
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    response = tag(tagger, customer, tags_to_remove=["trial"])
+    assert response.status_code == 200
+    assert (response.json()["tags_removed"], response.json()["warnings"]) == (["trial"], [])
+    assert not TagAssignment.objects.filter(customer=customer).exists()
