@@ -27,18 +27,18 @@ def staff():
     return client
 
 
-def test_a_tag_added_in_the_admin_is_recorded_with_its_user_and_no_reason(staff):
+def test_a_tag_added_in_the_admin_is_recorded_with_its_user_and_the_admin_reason(staff):
     response = staff.post("/admin/tags/tag/add/", {**FORM, "name": "Gold"})
     assert response.status_code == 302
     record = Tag.objects.get(name="Gold").history.get()
     assert (record.history_type, record.history_user, record.history_change_reason) == (
         "+",
         staff.user,
-        None,
+        "Created in the admin",
     )
 
 
-def test_a_tag_edited_in_the_admin_is_recorded_with_its_user_and_no_reason(staff):
+def test_a_tag_edited_in_the_admin_is_recorded_with_its_user_and_the_admin_reason(staff):
     tag = TagFactory(name="Gold")
     response = staff.post(
         f"/admin/tags/tag/{tag.pk}/change/", {**FORM, "name": "Gold", "description": "shiny"}
@@ -48,6 +48,6 @@ def test_a_tag_edited_in_the_admin_is_recorded_with_its_user_and_no_reason(staff
     assert (record.history_type, record.history_user, record.history_change_reason) == (
         "~",
         staff.user,
-        None,
+        "Changed in the admin",
     )
     assert record.description == "shiny"
