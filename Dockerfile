@@ -9,6 +9,8 @@ COPY . .
 RUN SECRET_KEY=build-only ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput -v 0
 USER tagdesk
 EXPOSE 8000
-HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
+# The probe names a host the app accepts (the first of ALLOWED_HOSTS): /healthz answers 400 to
+# a host outside ALLOWED_HOSTS like every other page.
+HEALTHCHECK CMD python -c "import os, urllib.request as u; h = os.environ['ALLOWED_HOSTS'].split(',')[0].strip().lstrip('.'); h = 'localhost' if h in ('', '*') else h; u.urlopen(u.Request('http://127.0.0.1:' + os.environ.get('PORT', '8000') + '/healthz', headers={'Host': h}), timeout=5)"
 # Run `python manage.py migrate` once per release (e.g. a release job) before starting new pods.
 CMD ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi"]
