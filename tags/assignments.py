@@ -4,7 +4,10 @@ Each write is one SQL statement per batch of rows on PostgreSQL (a data-modifyin
 also inserts the history rows) and two on SQLite, returns what it actually changed, and is safe
 against concurrent writers: inserts skip rows that exist, deletes remove by key and report what
 they removed. History rows carry the operation's user and reason, so no path ever falls back to
-per-row saves or simple-history's per-row signals.
+per-row saves or simple-history's per-row signals. A change (``assignments_change``) can also
+record one ``customer.tags_changed`` event per customer it changed, from the rows it changed:
+inside the same statement on PostgreSQL, in one more per batch on SQLite (from the history
+rows it wrote).
 
 The functions at the end of the module are the boundary the services call. They take ids as
 callers hold them: ULID strings (the models' primary keys), or ``StoredId``s, the text of the
@@ -515,7 +518,8 @@ class AssignmentWriter(ABC):
 
 class PostgresAssignmentWriter(AssignmentWriter):
     """One statement per batch: a data-modifying CTE writes the assignments and, from what
-    they RETURN, their history rows. Ids go as one ``uuid[]`` array parameter."""
+    they RETURN, their history rows (and a change's events). Ids go as one ``uuid[]`` array
+    parameter."""
 
     def _statement_limit(self) -> int:
         return MAX_PARAMS
@@ -695,7 +699,8 @@ class PostgresAssignmentWriter(AssignmentWriter):
 
 class SqliteAssignmentWriter(AssignmentWriter):
     """Two statements per batch (SQLite has no INSERT or DELETE inside WITH): the write and
-    the history rows. A list of ids goes as one JSON array (the JSON functions are built in,
+    the history rows (and the events: one more, reading those history rows). A list of ids
+    goes as one JSON array (the JSON functions are built in,
     and JSONField needs them anyway), read by ``json_each``."""
 
     def _statement_limit(self) -> int:
