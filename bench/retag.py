@@ -1,13 +1,17 @@
 """retag against the hand-written SQL a DBA would run, side by side, on seed_demo's customers.
 
 Per round, each on a fresh tag so both do the same work:
-  add     hand: INSERT … SELECT … ON CONFLICT DO NOTHING of the assignments (no history)
-          retag --all --add T (history rows, batches, the tag-limit check)
+  add     hand: INSERT … SELECT … ON CONFLICT DO NOTHING of the assignments (no history, no
+          events)
+          retag --all --add T (history rows, one customer.tags_changed event per customer,
+          batches, the tag-limit check)
   remove  hand: DELETE … RETURNING feeding an INSERT of the history rows
-          retag --all --remove T (history rows, batches)
+          retag --all --remove T (history rows, events, batches)
 The order alternates between rounds; autovacuum is held off the tables and VACUUM runs between
-steps (untimed) so neither side pays for the other's dead rows. Then the peak memory (max RSS)
-of ``retag --customers FILE`` over a file of every customer's id, in a subprocess.
+steps (untimed) so neither side pays for the other's dead rows; the event log is emptied
+between steps (untimed), so each retag writes into a table of the same size. Then the peak
+memory (max RSS) of ``retag --customers FILE`` over a file of every customer's id, in a
+subprocess.
 
     cd bench && ../.venv/bin/python retag.py [--customers 1000000] [--rounds 2] [--reuse]
     BENCH_DATABASE_URL=sqlite:////tmp/tagdesk-bench.sqlite3 ../.venv/bin/python retag.py
@@ -38,6 +42,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from config.events.models import Event
     from customers.models import Customer
 
     if not (args.reuse and Customer.objects.exists()):
@@ -47,7 +52,8 @@ def main() -> None:
         print(f"seed_demo: {args.customers:,} customers in {time.perf_counter() - started:.0f} s")
     n = Customer.objects.count()
     pg = connection.vendor == "postgresql"
-    tables = ["customers_customer", "tags_tagassignment", "tags_historicaltagassignment"]
+    events = Event._meta.db_table
+    tables = ["customers_customer", "tags_tagassignment", "tags_historicaltagassignment", events]
 
     def sql(statement: str, params=()) -> int:
         with connection.cursor() as cursor:
@@ -55,6 +61,7 @@ def main() -> None:
             return cursor.rowcount
 
     def maintain() -> None:
+        sql(f"DELETE FROM {events}")  # raw: the ORM refuses to delete events
         if pg:
             for table in tables:
                 sql(f"VACUUM ANALYZE {table}")
@@ -107,6 +114,8 @@ def main() -> None:
         out = StringIO()
         call_command("retag", "--all", "--batch-size", str(args.batch_size), *options,
                      stdout=out, stderr=StringIO())  # fmt: skip
+        # one event per customer changed, besides the tag's own
+        _check(Event.objects.filter(type="customer.tags_changed").count(), n)
         return out.getvalue()
 
     def clock(fn) -> float:
@@ -145,10 +154,12 @@ def main() -> None:
         f"retag --all on {n:,} customers, {vendor} (best of {args.rounds}; ratio = retag / hand SQL)",
         ["operation", "hand SQL (s)", "retag (s)", "ratio", "target"],
         [
-            ["add (history included)", f"{best['hand add']:.1f}", f"{best['retag add']:.1f}",
-             f"{best['retag add'] / best['hand add']:.2f}x", "<= 2.0x" if pg else "reported"],
-            ["remove (history included)", f"{best['hand rm']:.1f}", f"{best['retag rm']:.1f}",
-             f"{best['retag rm'] / best['hand rm']:.2f}x", "<= 2.0x" if pg else "reported"],
+            ["add (history and events included)", f"{best['hand add']:.1f}",
+             f"{best['retag add']:.1f}", f"{best['retag add'] / best['hand add']:.2f}x",
+             "<= 2.5x" if pg else "reported"],
+            ["remove (history and events included)", f"{best['hand rm']:.1f}",
+             f"{best['retag rm']:.1f}", f"{best['retag rm'] / best['hand rm']:.2f}x",
+             "<= 2.5x" if pg else "reported"],
         ],
     )  # fmt: skip
     print(f"\npeak memory of retag --customers FILE ({n:,} ids): {peak:.0f} MB (target < 300 MB)")

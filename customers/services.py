@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.concurrency import key_share, locked_for_write
+from config.events.services import event_record, field_changes
 from config.exceptions import Conflict, InvalidInput, NotFound
 from config.history import with_history
 from customers.models import Customer
@@ -64,11 +65,25 @@ def _save(customer: Customer, *, actor, reason: str, create: bool) -> Customer:
     return customer
 
 
+def customer_fields(customer: Customer) -> dict[str, Any]:
+    """The customer as its events show it (the writable fields)."""
+    return {field: getattr(customer, field) for field in WRITABLE_FIELDS}
+
+
 def customer_create(
     *, data: dict[str, Any], actor: AbstractBaseUser | None, reason: str = ""
 ) -> Customer:
+    """Create a customer, with its history row and a ``customer.created`` event."""
     customer = Customer(**{field: data[field] for field in WRITABLE_FIELDS if field in data})
-    return _save(customer, actor=actor, reason=reason, create=True)
+    with transaction.atomic():
+        _save(customer, actor=actor, reason=reason, create=True)
+        event_record(
+            type="customer.created",
+            customer_id=customer.pk,
+            subject_id=customer.pk,
+            data={"customer": customer_fields(customer), "reason": reason or None},
+        )
+    return customer
 
 
 def customer_update(
@@ -79,9 +94,11 @@ def customer_update(
     reason: str = "",
     if_match: list[str] | None = None,
 ) -> Customer:
-    """Apply the given fields; writes nothing (and no history) when nothing changes."""
+    """Apply the given fields; writes nothing (no history, no event) when nothing changes,
+    else a ``customer.updated`` event listing each changed field's old and new value."""
     with transaction.atomic():
         locked = locked_for_write(Customer, customer.pk, if_match, no_key=False)
+        before = customer_fields(locked)
         changed = False
         for field in WRITABLE_FIELDS:
             if field in data and getattr(locked, field) != data[field]:
@@ -89,6 +106,14 @@ def customer_update(
                 changed = True
         if changed:
             _save(locked, actor=actor, reason=reason, create=False)
+            # normalizing may have turned the new value back into the old one
+            if changes := field_changes(before=before, after=customer_fields(locked)):
+                event_record(
+                    type="customer.updated",
+                    customer_id=locked.pk,
+                    subject_id=locked.pk,
+                    data={"changed": changes, "reason": reason or None},
+                )
     return locked
 
 
@@ -99,9 +124,16 @@ def customer_delete(
     reason: str = "",
     if_match: list[str] | None = None,
 ) -> None:
-    """Delete for good; the history keeps the last state, who deleted it and why."""
+    """Delete for good; the history keeps the last state, who deleted it and why, and a
+    ``customer.deleted`` event says so (with the customer's last fields)."""
     with transaction.atomic():
         locked = locked_for_write(Customer, customer.pk, if_match, no_key=False)
+        event_record(
+            type="customer.deleted",
+            customer_id=locked.pk,
+            subject_id=locked.pk,
+            data={"customer": customer_fields(locked), "reason": reason or None},
+        )
         with_history(locked, actor=actor, reason=reason)
         locked.delete()
 
@@ -171,5 +203,18 @@ def customer_status_change(
         locked.status_label = target
         with_history(locked, actor=actor, reason=reason)
         locked.save(update_fields=["status_label", "updated_at"])
+        event_record(
+            type="customer.status_changed",
+            customer_id=locked.pk,
+            subject_id=locked.pk,
+            data={
+                "from": {"status": current.status.name, "label": current.name},
+                "to": {"status": target.status.name, "label": target.name},
+                "reason": reason,
+                "source": source,
+                "effective_at": change.effective_at,
+            },
+            occurred_at=change.created_at,
+        )
     customer.status_label = target
     return StatusChangeResult(change)

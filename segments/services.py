@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.concurrency import locked_for_write
+from config.events.services import event_record, field_changes
 from config.exceptions import Conflict, InvalidInput
 from config.history import with_history
 from config.names import name_key
@@ -16,6 +17,7 @@ from segments.models import Segment
 from segments.selectors import (
     TagMergeWithRules,
     active_segments_invalidate,
+    segment_rule_names,
     segments_naming_tags,
     segments_of_customer,
 )
@@ -120,6 +122,21 @@ def _set_rule(segment: Segment, resolved: dict[str, list]) -> None:
         )
 
 
+SEGMENT_FIELDS = ("name", "description", "is_active")
+
+
+def _segment_fields(segment: Segment, rule: dict[str, list[str]] | None) -> dict[str, Any]:
+    """The segment as its events show it; the rule by names, sorted (as ``Segment.rule``)."""
+    fields = {field: getattr(segment, field) for field in SEGMENT_FIELDS}
+    if rule is not None:
+        fields["rule"] = rule
+    return fields
+
+
+def _rule_names(resolved: dict[str, list]) -> dict[str, list[str]]:
+    return {key: sorted(obj.name for obj in objs) for key, objs in resolved.items()}
+
+
 def _check_name(name: str, exclude: str | None = None) -> None:
     if Segment.objects.filter(name_key=name_key(name)).exclude(pk=exclude).exists():
         raise Conflict(
@@ -140,12 +157,18 @@ def segment_save(
     A change locks the segment's row first and checks ``if_match`` on it (412), so two
     writers holding the same ETag cannot both win. The segment row is saved last, so its
     ``updated_at`` (which the rule cache watches) moves after the rule has changed.
+    Events: ``segment.created`` with the segment and its rule; ``segment.updated`` listing
+    each changed field (the rule as a whole), none when nothing changed.
     """
     create = segment is None
     resolved = rule_resolve(data["rule"]) if "rule" in data else None
     try:
         with transaction.atomic():
             segment = Segment() if create else locked_for_write(Segment, segment.pk, if_match)
+            before = None
+            if not create:
+                old_rule = segment_rule_names(segment.pk) if resolved is not None else None
+                before = _segment_fields(segment, old_rule)
             if "name" in data:
                 _check_name(data["name"], exclude=None if create else segment.pk)
                 segment.name = data["name"]
@@ -159,6 +182,20 @@ def segment_save(
                 _set_rule(segment, resolved)
             segment.updated_at = timezone.now()
             segment.save()
+            new_rule = _rule_names(resolved) if resolved is not None else None
+            after = _segment_fields(segment, new_rule)
+            if before is None:
+                event_record(
+                    type="segment.created",
+                    subject_id=segment.pk,
+                    data={"segment": after, "reason": reason or None},
+                )
+            elif changes := field_changes(before=before, after=after):
+                event_record(
+                    type="segment.updated",
+                    subject_id=segment.pk,
+                    data={"changed": changes, "reason": reason or None},
+                )
     except IntegrityError:
         raise Conflict(
             "A segment with this name already exists.", code="duplicate_name", attr="name"
@@ -174,8 +211,14 @@ def segment_delete(
     reason: str = "",
     if_match: list[str] | None = None,
 ) -> None:
+    """Delete a segment, with its history row and a ``segment.deleted`` event."""
     with transaction.atomic():
         locked = locked_for_write(Segment, segment.pk, if_match, no_key=False)
+        event_record(
+            type="segment.deleted",
+            subject_id=locked.pk,
+            data={"segment": _segment_fields(locked, None), "reason": reason or None},
+        )
         with_history(locked, actor=actor, reason=reason)
         locked.delete()
     transaction.on_commit(active_segments_invalidate)

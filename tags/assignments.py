@@ -4,7 +4,10 @@ Each write is one SQL statement per batch of rows on PostgreSQL (a data-modifyin
 also inserts the history rows) and two on SQLite, returns what it actually changed, and is safe
 against concurrent writers: inserts skip rows that exist, deletes remove by key and report what
 they removed. History rows carry the operation's user and reason, so no path ever falls back to
-per-row saves or simple-history's per-row signals.
+per-row saves or simple-history's per-row signals. A change (``assignments_change``) can also
+record one ``customer.tags_changed`` event per customer it changed, from the rows it changed:
+inside the same statement on PostgreSQL, in one more per batch on SQLite (from the history
+rows it wrote).
 
 The functions at the end of the module are the boundary the services call. They take ids as
 callers hold them: ULID strings (the models' primary keys), or ``StoredId``s, the text of the
@@ -17,11 +20,12 @@ placeholders): a ``uuid[]`` array on PostgreSQL, a JSON array read by ``json_eac
 SQLite. SQL hands ids back as text (``CAST(… AS text)``), in the same form.
 """
 
+import json
 import sqlite3
 import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,6 +34,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from config.databases import per_database
+from config.events.services import events_insert_select_sql
 from config.fields import StoredId, ulid_to_uuid, uuid_from_db, uuid_to_ulid
 from customers.models import Customer
 from tags.models import (
@@ -109,6 +114,20 @@ class AssignmentValues:
     expires_at: datetime | None
 
 
+TAGS_CHANGED = "customer.tags_changed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeEvents:
+    """The ``customer.tags_changed`` events a write records beside its rows, one per customer
+    it changed: ``names`` maps the id (ULID) of every tag the write touches to its name,
+    ``common`` is ``config.events.services.events_common()`` (time, actor, request id)."""
+
+    names: Mapping[str, str]
+    reason: str
+    common: dict
+
+
 def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
@@ -171,14 +190,46 @@ class AssignmentWriter(ABC):
         """The condition ``column`` is one of ``ids``, and its parameters."""
 
     @abstractmethod
-    def _insert(self, insert: str, params: list, stamp: Stamp) -> Counter:
+    def _insert(
+        self, insert: str, params: list, stamp: Stamp, history_ids: list | None = None
+    ) -> Counter:
         """Run ``insert`` (an INSERT … SELECT, no RETURNING) and write a "+" history row for
-        each assignment it inserted or refreshed; per tag id, how many."""
+        each assignment it inserted or refreshed; per tag id, how many. The history rows' ids
+        go into ``history_ids`` when given."""
 
     @abstractmethod
-    def _delete(self, where: str, params: list, stamp: Stamp) -> Counter:
+    def _delete(
+        self, where: str, params: list, stamp: Stamp, history_ids: list | None = None
+    ) -> Counter:
         """Delete the assignments matching ``where`` and write a "-" history row for each;
-        per tag id, how many."""
+        per tag id, how many (history ids into ``history_ids`` when given)."""
+
+    @abstractmethod
+    def _change_batch(
+        self,
+        batch: Sequence[StoredId],
+        *,
+        add: Sequence[StoredId],
+        remove: Sequence[StoredId],
+        values: AssignmentValues,
+        stamp: Stamp,
+        events: ChangeEvents | None,
+    ) -> tuple[Counter, Counter]:
+        """One batch of customers: remove, add, their history rows and (``events``) one
+        ``customer.tags_changed`` event per customer changed; (added, removed) per tag."""
+
+    @abstractmethod
+    def _ints_in(self, column: str, values: Sequence[int]) -> tuple[str, list]:
+        """The condition ``column`` is one of the integers ``values`` (one parameter)."""
+
+    @abstractmethod
+    def _tags_changed_select(
+        self, rows: str, params: list, events: ChangeEvents, *, one_per_customer: bool
+    ) -> tuple[str, list]:
+        """A SELECT of ``customer_id, subject_id, data`` for ``events_insert_select_sql``:
+        one row per customer of ``rows`` (assignment columns and ``kind``, "+" or "-"), its
+        ``data`` the ``added`` and ``removed`` lists (sorted by tag name) and the reason.
+        ``one_per_customer``: the rows hold at most one per customer (no grouping needed)."""
 
     @abstractmethod
     def _holding_more_than(self, customers: Sequence[StoredId], count: int) -> list[StoredId]:
@@ -228,6 +279,65 @@ class AssignmentWriter(ABC):
             f"WHERE {expired}"
         ), [*params, *expired_params]
 
+    def _add_sql(
+        self, batch: Sequence[StoredId], tags: Sequence[StoredId], values: AssignmentValues, stamp
+    ) -> tuple[str, list]:
+        """The upsert giving every tag to every customer of ``batch``."""
+        in_tags, tag_params = self.one_of("t.id", tags)
+        in_batch, batch_params = self.one_of("c.id", batch)
+        row = [
+            values.category,
+            values.source,
+            _prep("expires_at", values.expires_at),
+            stamp.user_id,
+            _prep("created_at", stamp.now),
+        ]
+        return self._upsert(
+            f"SELECT c.id, t.id, %s, %s, %s, %s, %s FROM {_table(Customer)} c, "
+            f"{_table(Tag)} t WHERE {in_batch} AND {in_tags}",
+            [*row, *batch_params, *tag_params],
+            stamp.now,
+        )
+
+    def _remove_where(
+        self, batch: Sequence[StoredId], tags: Sequence[StoredId], stamp: Stamp
+    ) -> tuple[str, list]:
+        """The condition of the unexpired assignments of ``tags`` held by ``batch``."""
+        in_tags, tag_params = self.one_of("tag_id", tags)
+        in_batch, batch_params = self.one_of("customer_id", batch)
+        unexpired, unexpired_params = unexpired_assignment_sql("expires_at", stamp.now)
+        return (
+            f"{in_batch} AND {in_tags} AND {unexpired}",
+            [*batch_params, *tag_params, *unexpired_params],
+        )
+
+    def change(
+        self,
+        *,
+        customers: Sequence[StoredId],
+        add: Sequence[StoredId] = (),
+        remove: Sequence[StoredId] = (),
+        values: AssignmentValues | None = None,
+        stamp: Stamp,
+        events: ChangeEvents | None = None,
+    ) -> tuple[Counter, Counter]:
+        """Take ``remove`` off the customers where unexpired, then give them every tag of
+        ``add`` they lack (or hold expired), with history rows, and with ``events`` one
+        ``customer.tags_changed`` event per customer changed (both lists in one event);
+        (added, removed) per tag. Customers that no longer exist are skipped."""
+        added: Counter = Counter()
+        removed: Counter = Counter()
+        if not customers or not (add or remove):
+            return added, removed
+        values = values or AssignmentValues(category="", source="", expires_at=None)
+        for batch in self.batches(customers, reserve=len(add) + len(remove) + 40):
+            batch_added, batch_removed = self._change_batch(
+                batch, add=add, remove=remove, values=values, stamp=stamp, events=events
+            )
+            added += batch_added
+            removed += batch_removed
+        return added, removed
+
     def add(
         self,
         *,
@@ -238,49 +348,72 @@ class AssignmentWriter(ABC):
     ) -> Counter:
         """Give every tag to every customer lacking it (or holding it expired); per tag, how
         many assignments were written. Customers that no longer exist are skipped."""
-        if not customers or not tags:
-            return Counter()
-        added: Counter = Counter()
-        in_tags, tag_params = self.one_of("t.id", tags)
-        row = [
-            values.category,
-            values.source,
-            _prep("expires_at", values.expires_at),
-            stamp.user_id,
-            _prep("created_at", stamp.now),
-        ]
-        for batch in self.batches(customers, reserve=len(tags) + 20):
-            in_batch, batch_params = self.one_of("c.id", batch)
-            insert, params = self._upsert(
-                f"SELECT c.id, t.id, %s, %s, %s, %s, %s FROM {_table(Customer)} c, "
-                f"{_table(Tag)} t WHERE {in_batch} AND {in_tags}",
-                [*row, *batch_params, *tag_params],
-                stamp.now,
-            )
-            added += self._insert(insert, params, stamp)
-        return added
+        return self.change(customers=customers, add=tags, values=values, stamp=stamp)[0]
 
     def remove(
         self, *, customers: Sequence[StoredId], tags: Sequence[StoredId], stamp: Stamp
     ) -> Counter:
         """Take the tags off the customers where they are unexpired; per tag, how many."""
-        if not customers or not tags:
-            return Counter()
-        removed: Counter = Counter()
-        in_tags, tag_params = self.one_of("tag_id", tags)
-        unexpired, unexpired_params = unexpired_assignment_sql("expires_at", stamp.now)
-        for batch in self.batches(customers, reserve=len(tags) + 20):
-            in_batch, batch_params = self.one_of("customer_id", batch)
-            removed += self._delete(
-                f"{in_batch} AND {in_tags} AND {unexpired}",
-                [*batch_params, *tag_params, *unexpired_params],
-                stamp,
-            )
-        return removed
+        return self.change(customers=customers, remove=tags, stamp=stamp)[1]
 
-    def move(self, *, source: StoredId, target: StoredId, stamp: Stamp) -> tuple[int, int]:
+    def tag_map(self, names: Mapping[str, str]) -> list[tuple[str, str, str]]:
+        """(stored id, name, ULID) of each tag an event names."""
+        return [(self.stored(ulid), name, ulid) for ulid, name in names.items()]
+
+    def tags_changed_insert(
+        self, rows: str, params: list, events: ChangeEvents, *, one_per_customer: bool = False
+    ) -> tuple[str, list]:
+        """The INSERT of one ``customer.tags_changed`` event per customer of ``rows``."""
+        select, select_params = self._tags_changed_select(
+            rows, params, events, one_per_customer=one_per_customer
+        )
+        return events_insert_select_sql(
+            type=TAGS_CHANGED, select_sql=select, params=select_params, common=events.common
+        )
+
+    def record_events(self, rows: str, params: list, events: ChangeEvents) -> int:
+        """One ``customer.tags_changed`` event per customer of ``rows``, in one statement."""
+        sql, sql_params = self.tags_changed_insert(rows, params, events)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, sql_params)
+            return cursor.rowcount
+
+    def events_from_history(self, history_ids: Sequence[int], events: ChangeEvents) -> int:
+        """One event per customer of the history rows ``history_ids`` (written by this
+        transaction), in one statement: the rows as the write recorded them."""
+        if not history_ids:
+            return 0
+        in_ids, params = self._ints_in("history_id", history_ids)
+        return self.record_events(
+            f"SELECT {', '.join(COLUMNS)}, history_type AS kind "
+            f"FROM {_table(HistoricalTagAssignment)} WHERE {in_ids}",
+            params,
+            events,
+        )
+
+    def events_for_tag_removal(self, tag: StoredId, events: ChangeEvents, now: datetime) -> int:
+        """Before a tag's assignments go with it: one event per customer holding it
+        unexpired, each naming it removed."""
+        of_tag, params = self.one_of("tag_id", [tag])
+        unexpired, unexpired_params = unexpired_assignment_sql("expires_at", now)
+        return self.record_events(
+            f"SELECT {', '.join(COLUMNS)}, '-' AS kind FROM {_table(TagAssignment)} "
+            f"WHERE {of_tag} AND {unexpired}",
+            [*params, *unexpired_params],
+            events,
+        )
+
+    def move(
+        self,
+        *,
+        source: StoredId,
+        target: StoredId,
+        stamp: Stamp,
+        history_ids: list | None = None,
+    ) -> tuple[int, int]:
         """Every assignment of ``source`` onto ``target`` (a customer holding the target keeps
-        its own, unless expired), then off ``source``: (written to target, taken off source)."""
+        its own, unless expired), then off ``source``: (written to target, taken off source).
+        The history rows' ids go into ``history_ids`` when given."""
         of_source, source_params = self.one_of("a.tag_id", [source])
         is_target, target_params = self.one_of("t.id", [target])
         insert, params = self._upsert(
@@ -290,8 +423,8 @@ class AssignmentWriter(ABC):
             [*source_params, *target_params],
             stamp.now,
         )
-        added = self._insert(insert, params, stamp)
-        removed = self._delete(*self.one_of("tag_id", [source]), stamp)
+        added = self._insert(insert, params, stamp, history_ids)
+        removed = self._delete(*self.one_of("tag_id", [source]), stamp, history_ids)
         return added.total(), removed.total()
 
     def over_limit(
@@ -347,9 +480,9 @@ class AssignmentWriter(ABC):
 
     def record_history(
         self, rows_by_type: dict[str, Sequence[AssignmentRow]], stamp: Stamp
-    ) -> None:
+    ) -> list[int]:
         """Insert history rows ("+" added, "-" removed) for rows in hand, dated
-        ``stamp.now``: one statement per batch."""
+        ``stamp.now``: one statement per batch; returns their ids."""
         history_at = _prep("created_at", stamp.now)
         values = [
             [
@@ -370,18 +503,23 @@ class AssignmentWriter(ABC):
             for row in rows
         ]
         row_marks = "(" + _marks(HISTORY_COLUMNS) + ")"
+        history_ids: list[int] = []
         for batch in self.batches(values, reserve=0, per_item=len(HISTORY_COLUMNS)):
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"INSERT INTO {_table(HistoricalTagAssignment)} "
-                    f"({', '.join(HISTORY_COLUMNS)}) VALUES {', '.join([row_marks] * len(batch))}",
+                    f"({', '.join(HISTORY_COLUMNS)}) VALUES {', '.join([row_marks] * len(batch))} "
+                    "RETURNING history_id",
                     [value for row in batch for value in row],
                 )
+                history_ids += [row[0] for row in cursor.fetchall()]
+        return history_ids
 
 
 class PostgresAssignmentWriter(AssignmentWriter):
     """One statement per batch: a data-modifying CTE writes the assignments and, from what
-    they RETURN, their history rows. Ids go as one ``uuid[]`` array parameter."""
+    they RETURN, their history rows (and a change's events). Ids go as one ``uuid[]`` array
+    parameter."""
 
     def _statement_limit(self) -> int:
         return MAX_PARAMS
@@ -396,24 +534,136 @@ class PostgresAssignmentWriter(AssignmentWriter):
     def one_of(self, column: str, ids: Sequence[StoredId]) -> tuple[str, list]:
         return f"{column} = ANY(%s::uuid[])", [self._array(ids)]
 
-    def _with_history(self, write: str, params: list, history_type: str, stamp: Stamp) -> Counter:
+    def _with_history(
+        self,
+        write: str,
+        params: list,
+        history_type: str,
+        stamp: Stamp,
+        history_ids: list | None = None,
+    ) -> Counter:
         # history_date is the clock at each row's write, after any lock wait, so for one
         # assignment the history order is the commit order.
+        ids = ", array_agg(history_id)" if history_ids is not None else ""
         with connection.cursor() as cursor:
             cursor.execute(
                 f"WITH w AS ({write} RETURNING {', '.join(COLUMNS)}), "
-                f"hist AS ({_history_insert('clock_timestamp()', 'w')} RETURNING tag_id) "
-                "SELECT CAST(tag_id AS text), count(*) FROM hist GROUP BY tag_id",
+                f"hist AS ({_history_insert('clock_timestamp()', 'w')} "
+                "RETURNING history_id, tag_id) "
+                f"SELECT CAST(tag_id AS text), count(*){ids} FROM hist GROUP BY tag_id",
                 [*params, history_type, stamp.user_id, stamp.reason or None],
             )
-            return _per_tag(Counter(dict(cursor.fetchall())))
+            rows = cursor.fetchall()
+        if history_ids is not None:
+            history_ids += [i for row in rows for i in row[2]]
+        return _per_tag(Counter({row[0]: row[1] for row in rows}))
 
-    def _insert(self, insert: str, params: list, stamp: Stamp) -> Counter:
-        return self._with_history(insert, params, "+", stamp)
+    def _insert(
+        self, insert: str, params: list, stamp: Stamp, history_ids: list | None = None
+    ) -> Counter:
+        return self._with_history(insert, params, "+", stamp, history_ids)
 
-    def _delete(self, where: str, params: list, stamp: Stamp) -> Counter:
+    def _delete(
+        self, where: str, params: list, stamp: Stamp, history_ids: list | None = None
+    ) -> Counter:
         return self._with_history(
-            f"DELETE FROM {_table(TagAssignment)} WHERE {where}", params, "-", stamp
+            f"DELETE FROM {_table(TagAssignment)} WHERE {where}", params, "-", stamp, history_ids
+        )
+
+    def _change_batch(
+        self,
+        batch: Sequence[StoredId],
+        *,
+        add: Sequence[StoredId],
+        remove: Sequence[StoredId],
+        values: AssignmentValues,
+        stamp: Stamp,
+        events: ChangeEvents | None,
+    ) -> tuple[Counter, Counter]:
+        """One statement: the delete, the upsert, the history rows of both and the events,
+        all data-modifying CTEs reading what the writes RETURN (remove and add name different
+        tags, so the two writes never meet on one row)."""
+        columns = ", ".join(COLUMNS)
+        history = [stamp.user_id, stamp.reason or None]
+        ctes, params, counts, rows = [], [], [], []
+        if remove:
+            where, where_params = self._remove_where(batch, remove, stamp)
+            ctes += [
+                f"d AS (DELETE FROM {_table(TagAssignment)} WHERE {where} RETURNING {columns})",
+                f"dh AS ({_history_insert('clock_timestamp()', 'd')} RETURNING tag_id)",
+            ]
+            params += [*where_params, "-", *history]
+            counts.append("SELECT '-', CAST(tag_id AS text), count(*) FROM dh GROUP BY tag_id")
+            rows.append(f"SELECT {columns}, '-' AS kind FROM d")
+        if add:
+            insert, insert_params = self._add_sql(batch, add, values, stamp)
+            ctes += [
+                f"w AS ({insert} RETURNING {columns})",
+                f"wh AS ({_history_insert('clock_timestamp()', 'w')} RETURNING tag_id)",
+            ]
+            params += [*insert_params, "+", *history]
+            counts.append("SELECT '+', CAST(tag_id AS text), count(*) FROM wh GROUP BY tag_id")
+            rows.append(f"SELECT {columns}, '+' AS kind FROM w")
+        if events is not None:
+            insert, insert_params = self.tags_changed_insert(
+                " UNION ALL ".join(rows),
+                [],
+                events,
+                one_per_customer=len(add) + len(remove) == 1,
+            )
+            ctes.append(f"ev AS ({insert})")
+            params += insert_params
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH {', '.join(ctes)} {' UNION ALL '.join(counts)}", params)
+            found = cursor.fetchall()
+        return (
+            _per_tag(Counter({tag: n for kind, tag, n in found if kind == "+"})),
+            _per_tag(Counter({tag: n for kind, tag, n in found if kind == "-"})),
+        )
+
+    def _ints_in(self, column: str, values: Sequence[int]) -> tuple[str, list]:
+        return f"{column} = ANY(%s::bigint[])", [list(values)]
+
+    def _tags_changed_select(
+        self, rows: str, params: list, events: ChangeEvents, *, one_per_customer: bool
+    ) -> tuple[str, list]:
+        tags = self.tag_map(events.names)
+        expires = (
+            "CASE WHEN r.expires_at IS NULL THEN NULL ELSE "
+            "to_char(r.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+            "CASE WHEN extract(microseconds FROM r.expires_at)::bigint %% 1000000 = 0 THEN '' "
+            "ELSE to_char(r.expires_at AT TIME ZONE 'UTC', '.MS') END || 'Z' END"
+        )
+        entries = (
+            "SELECT r.customer_id, r.kind, m.name, jsonb_build_object('name', m.name, "
+            "'tag_id', m.ulid, 'category', r.category, 'source', r.source, "
+            f"'expires_at', {expires}) AS entry FROM ({rows}) r "
+            "JOIN unnest(%s::uuid[], %s::text[], %s::text[]) AS m(id, name, ulid) "
+            "ON m.id = r.tag_id"
+        )
+        entries_params = [
+            *params,
+            self._array([t[0] for t in tags]),
+            [t[1] for t in tags],
+            [t[2] for t in tags],
+        ]
+        reason = [events.reason or None]
+        if one_per_customer:
+            return (
+                "SELECT e.customer_id, e.customer_id AS subject_id, jsonb_build_object("
+                "'added', CASE WHEN e.kind = '+' THEN jsonb_build_array(e.entry) "
+                "ELSE '[]'::jsonb END, 'removed', CASE WHEN e.kind = '-' THEN "
+                "jsonb_build_array(e.entry) ELSE '[]'::jsonb END, 'reason', %s::text) AS data "
+                f"FROM ({entries}) e",
+                [*reason, *entries_params],
+            )
+        return (
+            "SELECT e.customer_id, e.customer_id AS subject_id, jsonb_build_object("
+            "'added', COALESCE(jsonb_agg(e.entry ORDER BY e.name) FILTER (WHERE e.kind = '+'), "
+            "'[]'::jsonb), 'removed', COALESCE(jsonb_agg(e.entry ORDER BY e.name) "
+            "FILTER (WHERE e.kind = '-'), '[]'::jsonb), 'reason', %s::text) AS data "
+            f"FROM ({entries}) e GROUP BY e.customer_id",
+            [*reason, *entries_params],
         )
 
     def _holding_more_than(self, customers: Sequence[StoredId], count: int) -> list[StoredId]:
@@ -449,7 +699,8 @@ class PostgresAssignmentWriter(AssignmentWriter):
 
 class SqliteAssignmentWriter(AssignmentWriter):
     """Two statements per batch (SQLite has no INSERT or DELETE inside WITH): the write and
-    the history rows. A list of ids goes as one JSON array (the JSON functions are built in,
+    the history rows (and the events: one more, reading those history rows). A list of ids
+    goes as one JSON array (the JSON functions are built in,
     and JSONField needs them anyway), read by ``json_each``."""
 
     def _statement_limit(self) -> int:
@@ -464,9 +715,12 @@ class SqliteAssignmentWriter(AssignmentWriter):
         # hex digits need no escaping in JSON
         return f"{column} IN (SELECT value FROM json_each(%s))", ['["' + '","'.join(ids) + '"]']
 
-    def _insert(self, insert: str, params: list, stamp: Stamp) -> Counter:
+    def _insert(
+        self, insert: str, params: list, stamp: Stamp, history_ids: list | None = None
+    ) -> Counter:
         at = _prep("created_at", stamp.now)
         table = _table(TagAssignment)
+        returning = " RETURNING history_id" if history_ids is not None else ""
         with connection.cursor() as cursor:
             # ids and tag ids as returned: no per-row conversion for a million rows
             cursor.execute(f"{insert} RETURNING id, tag_id", params)
@@ -474,23 +728,89 @@ class SqliteAssignmentWriter(AssignmentWriter):
             ids = [row[0] for row in returned]
             for chunk in self.batches(ids, reserve=20):
                 cursor.execute(
-                    _history_insert("%s", f"{table} WHERE id IN ({_marks(chunk)})"),
+                    _history_insert("%s", f"{table} WHERE id IN ({_marks(chunk)})") + returning,
                     [at, "+", stamp.user_id, stamp.reason or None, *chunk],
                 )
+                if history_ids is not None:
+                    history_ids += [row[0] for row in cursor.fetchall()]
         return _per_tag(Counter(tag for _, tag in returned))
 
-    def _delete(self, where: str, params: list, stamp: Stamp) -> Counter:
+    def _delete(
+        self, where: str, params: list, stamp: Stamp, history_ids: list | None = None
+    ) -> Counter:
         at = _prep("created_at", stamp.now)
         table = _table(TagAssignment)
+        returning = " RETURNING history_id" if history_ids is not None else ""
         with connection.cursor() as cursor:
             # The transaction holds the database's write lock, so the rows read for the
             # history are exactly the rows the DELETE then removes.
             cursor.execute(
-                _history_insert("%s", f"{table} WHERE {where}"),
+                _history_insert("%s", f"{table} WHERE {where}") + returning,
                 [at, "-", stamp.user_id, stamp.reason or None, *params],
             )
+            if history_ids is not None:
+                history_ids += [row[0] for row in cursor.fetchall()]
             cursor.execute(f"DELETE FROM {table} WHERE {where} RETURNING tag_id", params)
             return _per_tag(Counter(tag for (tag,) in cursor.fetchall()))
+
+    def _change_batch(
+        self,
+        batch: Sequence[StoredId],
+        *,
+        add: Sequence[StoredId],
+        remove: Sequence[StoredId],
+        values: AssignmentValues,
+        stamp: Stamp,
+        events: ChangeEvents | None,
+    ) -> tuple[Counter, Counter]:
+        """The remove's and the add's statements, then (``events``) one more: the events,
+        from the history rows the two wrote."""
+        history_ids: list[int] | None = [] if events is not None else None
+        removed = (
+            self._delete(*self._remove_where(batch, remove, stamp), stamp, history_ids)
+            if remove
+            else Counter()
+        )
+        added = (
+            self._insert(*self._add_sql(batch, add, values, stamp), stamp, history_ids)
+            if add
+            else Counter()
+        )
+        if events is not None:
+            self.events_from_history(history_ids, events)
+        return added, removed
+
+    def _ints_in(self, column: str, values: Sequence[int]) -> tuple[str, list]:
+        return f"{column} IN (SELECT value FROM json_each(%s))", [
+            "[" + ",".join(str(int(v)) for v in values) + "]"
+        ]
+
+    def _tags_changed_select(
+        self, rows: str, params: list, events: ChangeEvents, *, one_per_customer: bool
+    ) -> tuple[str, list]:
+        # stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]' (UTC): ISO 8601 to the millisecond, as
+        # DjangoJSONEncoder writes datetimes
+        expires = (
+            "CASE WHEN length(r.expires_at) > 19 THEN substr(replace(r.expires_at, ' ', 'T'), "
+            "1, 23) ELSE replace(r.expires_at, ' ', 'T') END || 'Z'"
+        )
+        tags = json.dumps([list(t) for t in self.tag_map(events.names)])
+        entries = (
+            "SELECT r.customer_id, r.kind, m.name, json_object('name', m.name, "
+            "'tag_id', m.ulid, 'category', r.category, 'source', r.source, "
+            f"'expires_at', {expires}) AS entry FROM ({rows}) r JOIN (SELECT "
+            "json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS name, "
+            "json_extract(value, '$[2]') AS ulid FROM json_each(%s)) m ON m.id = r.tag_id "
+            "ORDER BY r.customer_id, m.name"
+        )
+        # SQLite 3.40 has no ORDER BY inside an aggregate: the rows come sorted instead
+        return (
+            "SELECT e.customer_id, e.customer_id AS subject_id, json_object("
+            "'added', json_group_array(json(e.entry)) FILTER (WHERE e.kind = '+'), "
+            "'removed', json_group_array(json(e.entry)) FILTER (WHERE e.kind = '-'), "
+            f"'reason', %s) AS data FROM ({entries}) e GROUP BY e.customer_id",
+            [events.reason or None, *params, tags],
+        )
 
     def _holding_more_than(self, customers: Sequence[StoredId], count: int) -> list[StoredId]:
         in_batch, params = self.one_of("customer_id", customers)
@@ -584,16 +904,72 @@ def assignments_remove(
     return Changed(by_tag=Counter({tags[tag]: n for tag, n in removed.items()}))
 
 
+def assignments_change(
+    *,
+    customer_ids: Sequence,
+    add_tag_ids: Sequence[str],
+    remove_tag_ids: Sequence[str],
+    category: str,
+    source: str,
+    expires_at: datetime | None,
+    user_id: int | None,
+    reason: str,
+    now: datetime,
+    events: ChangeEvents | None = None,
+) -> tuple[Changed, Changed]:
+    """Remove, then add (as :func:`assignments_remove` and :func:`assignments_add`), with
+    history rows and, given ``events``, one ``customer.tags_changed`` event per customer
+    changed, written from the rows the statements changed: on PostgreSQL inside the same
+    statement (one per batch), on SQLite one more statement per batch. Returns (added,
+    removed) per tag id."""
+    writer = assignment_writer()
+    add, remove = _tags(writer, add_tag_ids), _tags(writer, remove_tag_ids)
+    added, removed = writer.change(
+        customers=_stored(writer, customer_ids),
+        add=list(add),
+        remove=list(remove),
+        values=AssignmentValues(category=category, source=source, expires_at=expires_at),
+        stamp=Stamp(user_id=user_id, reason=reason, now=now),
+        events=events,
+    )
+    return (
+        Changed(by_tag=Counter({add[tag]: n for tag, n in added.items()})),
+        Changed(by_tag=Counter({remove[tag]: n for tag, n in removed.items()})),
+    )
+
+
 def assignments_move(
-    *, from_tag_id: str, to_tag_id: str, user_id: int | None, reason: str, now: datetime
+    *,
+    from_tag_id: str,
+    to_tag_id: str,
+    user_id: int | None,
+    reason: str,
+    now: datetime,
+    history_ids: list | None = None,
 ) -> tuple[int, int]:
     """Move every assignment of one tag to another (a merge), with history: a customer that
     already holds the target keeps its own assignment (an expired one is replaced). Returns
-    (assignments added to the target, assignments taken off the source)."""
+    (assignments added to the target, assignments taken off the source); the ids of the
+    history rows written go into ``history_ids`` when given (for
+    :func:`assignments_events_from_history`)."""
     writer = assignment_writer()
     source, target = _stored(writer, [from_tag_id, to_tag_id])
     stamp = Stamp(user_id=user_id, reason=reason, now=now)
-    return writer.move(source=source, target=target, stamp=stamp)
+    return writer.move(source=source, target=target, stamp=stamp, history_ids=history_ids)
+
+
+def assignments_events_from_history(*, history_ids: Sequence[int], events: ChangeEvents) -> int:
+    """One ``customer.tags_changed`` event per customer of these history rows (written in
+    this transaction), in one statement; "+" rows are its added tags, "-" its removed ones.
+    ``events.names`` must name every tag of the rows. Returns how many events."""
+    return assignment_writer().events_from_history(history_ids, events)
+
+
+def assignments_tag_removal_events(*, tag_id: str, events: ChangeEvents, now: datetime) -> int:
+    """Before a tag is deleted for good with its assignments: one event per customer that
+    holds it unexpired, naming it removed, in one statement."""
+    writer = assignment_writer()
+    return writer.events_for_tag_removal(writer.stored(tag_id), events, now)
 
 
 def customers_lock(customer_ids: Sequence) -> None:
@@ -642,8 +1018,9 @@ def assignments_history_record(
     user_id: int | None,
     reason: str,
     at: datetime | None = None,
-) -> None:
+) -> list[int]:
     """Bulk-insert history rows ("+" added, "-" removed) for assignments, in one statement per
-    batch, with the user and reason of the operation (never per-row saves or signals)."""
+    batch, with the user and reason of the operation (never per-row saves or signals); returns
+    their ids."""
     stamp = Stamp(user_id=user_id, reason=reason, now=at or timezone.now())
-    assignment_writer().record_history(rows_by_type, stamp)
+    return assignment_writer().record_history(rows_by_type, stamp)

@@ -293,3 +293,13 @@ def events_prune(*, now: datetime | None = None, batch_size: int = PRUNE_BATCH_S
         deleted += count
         if count < batch_size:
             return deleted
+
+
+def field_changes(*, before: dict, after: dict) -> dict:
+    """The ``changed`` of an ``*.updated`` event: ``{field: {"from": old, "to": new}}`` for
+    each field whose value differs (the fields of ``after``)."""
+    return {
+        name: {"from": before.get(name), "to": value}
+        for name, value in after.items()
+        if before.get(name) != value
+    }

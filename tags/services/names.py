@@ -8,8 +8,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from simple_history.utils import bulk_create_with_history
 
+from config.events.services import EventDraft, events_record_many
 from config.exceptions import InvalidInput, PermissionDenied
 from config.names import name_clean, name_key
+from tags.events import tag_created_data
 from tags.models import TAG_NAME_RULE, Tag, tag_name_is_valid
 from tags.rules import tag_deleted_error
 from tags.selectors import tags_by_key
@@ -60,17 +62,23 @@ def tags_may_create_check(*, actor: AbstractBaseUser | None, names: list[str]) -
 def _tags_create_missing(
     names: list[str], *, actor: AbstractBaseUser | None, reason: str
 ) -> list[Tag]:
-    """Create tags in bulk with their history; a concurrent creator of the same name wins."""
+    """Create tags in bulk with their history and a ``tag.created`` event each (one statement
+    for all); a concurrent creator of the same name wins (and records the events)."""
     tags = [Tag(name=name_clean(n), name_key=name_key(n)) for n in names]
     user = actor if getattr(actor, "is_authenticated", False) else None
+    why = reason or "created while tagging"
     try:
         with transaction.atomic():
-            return bulk_create_with_history(
-                tags,
-                Tag,
-                default_user=user,
-                default_change_reason=reason or "created while tagging",
+            created = bulk_create_with_history(
+                tags, Tag, default_user=user, default_change_reason=why
             )
+            events_record_many(
+                events=[
+                    EventDraft(type="tag.created", subject_id=t.pk, data=tag_created_data(t, why))
+                    for t in created
+                ]
+            )
+            return created
     except IntegrityError:
         return list(Tag.objects.filter(name_key__in=[t.name_key for t in tags]))
 

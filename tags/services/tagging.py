@@ -8,12 +8,13 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from config.events.services import events_common
 from config.exceptions import InvalidInput
 from config.transactions import atomic_with_retries
 from customers.models import Customer
 from tags.assignments import (
-    assignments_add,
-    assignments_remove,
+    ChangeEvents,
+    assignments_change,
     customers_lock,
     customers_over_limit,
 )
@@ -58,24 +59,26 @@ def assignments_apply(
     now: datetime,
 ) -> AssignmentCounts:
     """Remove, then add (so swapping tags at the limit works), for every customer × tag, with
-    history rows naming ``actor`` and the change's reason; returns what really changed."""
+    history rows naming ``actor`` and the change's reason and one ``customer.tags_changed``
+    event per customer really changed (none for the others), all in the caller's
+    transaction; returns what really changed."""
     user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
-    removed = assignments_remove(
+    named = [*tags.add.values(), *tags.remove.values()]
+    added, removed = assignments_change(
         customer_ids=customer_ids,
-        tag_ids=[t.pk for t in tags.remove.values()],
-        user_id=user_id,
-        reason=change.reason,
-        now=now,
-    )
-    added = assignments_add(
-        customer_ids=customer_ids,
-        tag_ids=[t.pk for t in tags.add.values()],
+        add_tag_ids=[t.pk for t in tags.add.values()],
+        remove_tag_ids=[t.pk for t in tags.remove.values()],
         category=change.category,
         source=change.source,
         expires_at=change.expires_at,
         user_id=user_id,
         reason=change.reason,
         now=now,
+        events=ChangeEvents(
+            names={t.pk: t.name for t in named},
+            reason=change.reason,
+            common=events_common(occurred_at=now),
+        ),
     )
     return AssignmentCounts(added=added.by_tag, removed=removed.by_tag)
 

@@ -1,5 +1,6 @@
 """Writes on tags themselves: create, change, soft delete, restore, delete for good."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -7,9 +8,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.concurrency import check_if_match, locked_for_write
+from config.events.services import event_record, events_common, field_changes
 from config.exceptions import Conflict
 from config.history import with_history
 from config.names import name_clean, name_key
+from tags.assignments import ChangeEvents, assignments_tag_removal_events
+from tags.events import tag_created_data, tag_fields, tag_snapshot
 from tags.models import Tag, default_tag_metadata
 from tags.rules import tag_deleted_error
 
@@ -44,9 +48,17 @@ def _check_unique(*, name: str, reference_id: str | None, exclude: str | None = 
         )
 
 
-def tag_write(tag: Tag, *, actor: AbstractBaseUser | None, reason: str, create: bool) -> Tag:
-    """Save the tag with its history row (who, why); a lost race on a unique name or
-    reference_id is the same 409 as the check before it."""
+def tag_write(
+    tag: Tag,
+    *,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    create: bool,
+    on_saved: Callable[[Tag], object] | None = None,
+) -> Tag:
+    """Save the tag with its history row (who, why), then run ``on_saved`` (its event) in the
+    same savepoint; a lost race on a unique name or reference_id is the same 409 as the check
+    before it."""
     tag.reference_id = tag.reference_id or None
     tag.description = tag.description or ""
     tag.metadata = tag.metadata or default_tag_metadata()
@@ -54,6 +66,8 @@ def tag_write(tag: Tag, *, actor: AbstractBaseUser | None, reason: str, create: 
     try:
         with transaction.atomic():
             tag.save(force_insert=create)
+            if on_saved is not None:
+                on_saved(tag)
     except IntegrityError:
         # A concurrent write took the name or reference_id between our check and our INSERT.
         _check_unique(name=tag.name, reference_id=tag.reference_id, exclude=tag.pk)
@@ -64,10 +78,19 @@ def tag_write(tag: Tag, *, actor: AbstractBaseUser | None, reason: str, create: 
 
 
 def tag_create(*, data: dict[str, Any], actor: AbstractBaseUser | None, reason: str = "") -> Tag:
+    """Create a tag, with its history row and a ``tag.created`` event."""
     tag = Tag(**{field: data[field] for field in TAG_FIELDS if field in data})
     tag.name = name_clean(tag.name)
     _check_unique(name=tag.name, reference_id=tag.reference_id)
-    return tag_write(tag, actor=actor, reason=reason, create=True)
+    return tag_write(
+        tag,
+        actor=actor,
+        reason=reason,
+        create=True,
+        on_saved=lambda saved: event_record(
+            type="tag.created", subject_id=saved.pk, data=tag_created_data(saved, reason)
+        ),
+    )
 
 
 def _locked(tag: Tag) -> Tag:
@@ -111,9 +134,17 @@ def tag_update(
                 reference_id=changes.get("reference_id"),
                 exclude=locked.pk,
             )
+        before = tag_fields(locked)
         for field, value in changes.items():
             setattr(locked, field, value)
-        return tag_write(locked, actor=actor, reason=reason, create=False)
+        tag_write(locked, actor=actor, reason=reason, create=False)
+        changed = field_changes(before=before, after=tag_fields(locked))
+        event_record(
+            type="tag.updated",
+            subject_id=locked.pk,
+            data={"changed": changed, "reason": reason or None},
+        )
+        return locked
 
 
 def tag_soft_delete(
@@ -123,12 +154,19 @@ def tag_soft_delete(
     reason: str = "",
     if_match: list[str] | None = None,
 ) -> Tag:
-    """Hide the tag and, with it, its assignments; restoring brings every one of them back."""
+    """Hide the tag and, with it, its assignments; restoring brings every one of them back.
+    One ``tag.deleted`` event (``permanent`` false) stands for all its customers."""
     with transaction.atomic():
         locked = _locked_live(tag, if_match)
         locked.is_deleted = True
         locked.deleted_at = timezone.now()
-        return tag_write(locked, actor=actor, reason=reason, create=False)
+        tag_write(locked, actor=actor, reason=reason, create=False)
+        event_record(
+            type="tag.deleted",
+            subject_id=locked.pk,
+            data={"tag": tag_snapshot(locked), "permanent": False, "reason": reason or None},
+        )
+        return locked
 
 
 def tag_restore(*, tag: Tag, actor: AbstractBaseUser | None, reason: str = "") -> Tag:
@@ -140,12 +178,34 @@ def tag_restore(*, tag: Tag, actor: AbstractBaseUser | None, reason: str = "") -
             raise tag_deleted_error(locked)
         locked.is_deleted = False
         locked.deleted_at = None
-        return tag_write(locked, actor=actor, reason=reason, create=False)
+        tag_write(locked, actor=actor, reason=reason, create=False)
+        event_record(
+            type="tag.restored",
+            subject_id=locked.pk,
+            data={"tag": tag_snapshot(locked), "reason": reason or None},
+        )
+        return locked
 
 
 def tag_hard_delete(*, tag: Tag, actor: AbstractBaseUser | None, reason: str = "") -> None:
-    """Delete for good, with its assignments (admin only, own permission)."""
+    """Delete for good, with its assignments (admin only, own permission): a ``tag.deleted``
+    event (``permanent`` true) and, when the tag was live, a ``customer.tags_changed`` event
+    for each customer that held it, written before the rows go."""
     with transaction.atomic():
         locked = _locked(tag)
+        now = timezone.now()
+        common = events_common(occurred_at=now)
+        event_record(
+            type="tag.deleted",
+            subject_id=locked.pk,
+            data={"tag": tag_snapshot(locked), "permanent": True, "reason": reason or None},
+            occurred_at=now,
+        )
+        if not locked.is_deleted:  # a soft-deleted tag's assignments are already hidden
+            assignments_tag_removal_events(
+                tag_id=locked.pk,
+                events=ChangeEvents(names={locked.pk: locked.name}, reason=reason, common=common),
+                now=now,
+            )
         with_history(locked, actor=actor, reason=reason)
         locked.delete()

@@ -28,7 +28,7 @@ class EventActorSerializer(serializers.Serializer):
     {
         "type": "object",
         "additionalProperties": {},
-        "description": "What changed; its shape depends on `type` (see the API guide). "
+        "description": "What changed; its shape depends on `type` (listed in the feed's description). "
         "Datetimes inside it are ISO 8601 strings whatever `X-Datetime-Format` asks.",
     }
 )

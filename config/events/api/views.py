@@ -16,7 +16,21 @@ FEED_DESCRIPTION = (
     "first, in the order events become visible. It has no gaps: an event never appears "
     "behind one already listed, so a reader that polls with `after=<the id of the last event "
     "it processed>` (or follows `next`) sees each event exactly once. Events are kept for "
-    "`EVENTS_RETENTION_DAYS` (30 by default); replay from any event younger than that."
+    "`EVENTS_RETENTION_DAYS` (30 by default); replay from any event younger than that.\n\n"
+    "Types and their `data` (every one also has `reason`):\n"
+    "- `customer.created`, `customer.deleted`: `customer` (reference_id, name, email, mobile, "
+    "metadata); `customer.updated`: `changed` (`{field: {from, to}}`).\n"
+    "- `customer.tags_changed`: `added`, `removed`, lists of `{name, tag_id, category, source, "
+    "expires_at}`; one event per customer per call (a bulk change: per customer it changed), "
+    "none when nothing changed.\n"
+    "- `customer.status_changed`: `from`, `to` (`{status, label}`), `source`, `effective_at`.\n"
+    "- `tag.created`, `tag.restored`: `tag` (name, reference_id, is_active); `tag.updated`: "
+    "`changed`; `tag.deleted`: `tag`, `permanent`; `tag.merged`: `sources`, `into` "
+    "(`{tag_id, name}`).\n"
+    "- `segment.created`, `segment.deleted`: `segment` (name, description, is_active, rule); "
+    "`segment.updated`: `changed`.\n\n"
+    "`customer_id` is the customer a customer event is about; `subject_id` the customer, tag "
+    "or segment."
 )
 
 
