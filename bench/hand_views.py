@@ -68,9 +68,13 @@ def _authenticate(request: HttpRequest, permission: str) -> tuple[int, str] | Ht
     now = timezone.now()
     if last_used_at is None or now - _aware(last_used_at) > timedelta(seconds=60):
         with connection.cursor() as cursor:
-            cursor.execute("UPDATE api_apitoken SET last_used_at = %s WHERE id = %s", [now, token_id])
+            cursor.execute(
+                "UPDATE api_apitoken SET last_used_at = %s WHERE id = %s", [now, token_id]
+            )
     if not allowed:
-        return _error(403, "permission_denied", "You do not have permission to perform this action.")
+        return _error(
+            403, "permission_denied", "You do not have permission to perform this action."
+        )
     return user_id, username
 
 
@@ -110,9 +114,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         fields.append("created_at")
     tags: dict[str, list] = {}
     for row in (
-        TagAssignment.objects.filter(
-            customer_id__in=[r[0] for r in rows], tag__is_deleted=False
-        )
+        TagAssignment.objects.filter(customer_id__in=[r[0] for r in rows], tag__is_deleted=False)
         .exclude(expires_at__lte=timezone.now())
         .order_by("tag__name")
         .values_list(*fields)
@@ -151,7 +153,9 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         cursor = base64.b64encode(urlencode({"p": rows[-1][0]}).encode()).decode()
         query = {**request.GET.dict(), "cursor": cursor}
         path = request.path.removeprefix("/hand")
-        next_url = f"{request.scheme}://{request.get_host()}{path}?{urlencode(sorted(query.items()))}"
+        next_url = (
+            f"{request.scheme}://{request.get_host()}{path}?{urlencode(sorted(query.items()))}"
+        )
     body = {"customers": customers, "next": next_url, "previous": None}
     return HttpResponse(orjson.dumps(body), content_type=JSON)
 
@@ -180,7 +184,8 @@ def _tag_statements(
             cursor.execute(
                 "DELETE FROM tags_tagassignment WHERE customer_id = %s AND tag_id IN ("
                 + ", ".join(["%s"] * len(remove))
-                + ") AND (expires_at IS NULL OR expires_at > %s) RETURNING " + columns,
+                + ") AND (expires_at IS NULL OR expires_at > %s) RETURNING "
+                + columns,
                 [stored(customer), *map(stored, remove), ts],
             )
             removed = cursor.fetchall()
@@ -198,7 +203,11 @@ def _tag_statements(
                 [v for tag in add for v in (stored(customer), stored(tag), user_id, ts)] + [ts],
             )
             added = cursor.fetchall()
-        history = [(*row, ts, kind, user_id) for kind, rows in (("-", removed), ("+", added)) for row in rows]
+        history = [
+            (*row, ts, kind, user_id)
+            for kind, rows in (("-", removed), ("+", added))
+            for row in rows
+        ]
         if history:
             cursor.execute(
                 "INSERT INTO tags_historicaltagassignment (" + columns + ", history_date, "
@@ -224,7 +233,10 @@ def customer_tag(request: HttpRequest, id: str) -> HttpResponse:
     data = json.loads(request.body)
     add_names, remove_names = data.get("tags_to_add", []), data.get("tags_to_remove", [])
     keys = [name_key(n) for n in [*add_names, *remove_names]]
-    tags = {k: (i, n) for k, i, n in Tag.objects.filter(name_key__in=keys).values_list("name_key", "id", "name")}
+    tags = {
+        k: (i, n)
+        for k, i, n in Tag.objects.filter(name_key__in=keys).values_list("name_key", "id", "name")
+    }
     customer = Customer.objects.filter(pk=id).values_list("id", "status_label_id").first()
     if customer is None:
         return _error(404, "not_found", "Not found.")
@@ -243,7 +255,7 @@ def customer_tag(request: HttpRequest, id: str) -> HttpResponse:
             .order_by("tag__name")
             .values_list("tag_id", "tag__name")
         )
-    names = {i: n for i, n in tags.values()}
+    names = dict(tags.values())
     body = {
         "id": customer[0],
         "current_tags": list(current.values()),
