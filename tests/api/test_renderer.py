@@ -24,9 +24,11 @@ SCALARS = (
 )
 DATA = st.recursive(
     SCALARS,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(), children, max_size=4)
-    | st.dictionaries(st.integers(), children, min_size=1, max_size=2),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(), children, max_size=4)
+        | st.dictionaries(st.integers(), children, min_size=1, max_size=2)
+    ),
     max_leaves=20,
 )
 
