@@ -153,7 +153,9 @@ def profile(client, headers: dict, data: dict, which: str, count: int) -> None:
             assert client.get(path, **headers).status_code == 200
     profiler.stop()
     text = profiler.output_text(unicode=True, color=False, show_all=False)
-    print("\n".join(text.splitlines()[:60]))
+    print("\n".join(line for line in text.splitlines()[:70] if line.strip()))
+    flat = profiler.output_text(unicode=True, color=False, flat=True)
+    print("\n".join(line for line in flat.splitlines()[:40] if line.strip()))
 
 
 def run_database(database: str, args: argparse.Namespace) -> None:

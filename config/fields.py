@@ -7,6 +7,7 @@ ULID string.
 """
 
 import uuid
+from functools import lru_cache
 
 from django.core import exceptions
 from django.db import models
@@ -61,13 +62,20 @@ def ulid_to_uuid(value: str) -> uuid.UUID:
     """The UUID a ULID is stored as (the same 128 bits), for raw SQL and bulk loads."""
     number = _ulid_int(value)
     if number is None:
-        raise ValueError(f"Not a ULID: {value!r}")
+        raise ValueError(f"Not a ULID (26 characters of Crockford's base32): {value!r}")
     return uuid.UUID(int=number)
 
 
 def uuid_to_ulid(value: uuid.UUID) -> str:
     """The ULID string of a stored UUID: what Python code and the API see."""
     return _ulid_text(value.int)
+
+
+@lru_cache(maxsize=16_384)
+def _ulid_from_db(value: uuid.UUID | str) -> str:
+    """``from_db_value``'s conversion, remembered for the ids a process keeps reading (a page's
+    tags, its customers): a pure function of the stored value, so nothing can go stale."""
+    return _ulid_text(value.int if isinstance(value, uuid.UUID) else uuid.UUID(value).int)
 
 
 class StoredId(str):
@@ -132,17 +140,16 @@ class ULIDField(models.Field):
     def from_db_value(self, value, expression, connection):
         if value is None:
             return None
-        return uuid_to_ulid(uuid_from_db(value))
+        return _ulid_from_db(value)
 
     def get_db_prep_value(self, value, connection, prepared=False):
         if value is None:
             return None
         if hasattr(value, "resolve_expression"):
             return value
-        as_uuid = ulid_to_uuid(self.to_python(value))
         if connection.features.has_native_uuid_field:
-            return as_uuid
-        return as_uuid.hex
+            return ulid_to_uuid(self.to_python(value))
+        return f"{_ulid_int(self.to_python(value)):032x}"  # uuid.hex, without the object
 
     def formfield(self, **kwargs):
         from django import forms

@@ -251,8 +251,9 @@ CUSTOMER_ROW_FIELDS = (
     "created_at",
     "updated_at",
 )
-ASSIGNMENT_ROW_FIELDS = ("customer_id", "tag_id", "tag__name")
+ASSIGNMENT_ROW_FIELDS = ("customer_id", "tag__name")
 ASSIGNMENT_DETAIL_FIELDS = (
+    "tag_id",
     "category",
     "source",
     "expires_at",
@@ -270,14 +271,16 @@ def customer_rows(queryset: QuerySet, *, metadata: bool = False) -> QuerySet:
 
 
 def current_assignment_rows(
-    *, customer_ids: Sequence[str], details: bool = False
+    *, customer_ids: Sequence[str], details: bool = False, tag_ids: bool = False
 ) -> dict[str, list[dict[str, Any]]]:
-    """The customers' current assignments as rows, by customer id, each customer's ordered by
-    tag name: one query however many customers. ``details`` adds the assignment's metadata
-    and its assigner's username (a join only then)."""
-    fields = (
-        (*ASSIGNMENT_ROW_FIELDS, *ASSIGNMENT_DETAIL_FIELDS) if details else ASSIGNMENT_ROW_FIELDS
-    )
+    """The customers' current assignments as rows (``customer_id``, ``tag__name``), by
+    customer id, each customer's ordered by tag name: one query however many customers.
+    ``details`` adds the tag id, the assignment's metadata and its assigner's username (a join
+    only then); ``tag_ids`` the tag id alone."""
+    if details:
+        fields = (*ASSIGNMENT_ROW_FIELDS, *ASSIGNMENT_DETAIL_FIELDS)
+    else:
+        fields = (*ASSIGNMENT_ROW_FIELDS, "tag_id") if tag_ids else ASSIGNMENT_ROW_FIELDS
     by_customer: dict[str, list[dict[str, Any]]] = {}
     if not customer_ids:
         return by_customer

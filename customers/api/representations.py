@@ -37,7 +37,9 @@ def customer_representations(
     details = "customer.tag_details" in includes
     segments = active_segments() if "customer.segments" in includes else None
     metadata = "customer.metadata" in includes
-    assignments = current_assignment_rows(customer_ids=[r["id"] for r in rows], details=details)
+    assignments = current_assignment_rows(
+        customer_ids=[r["id"] for r in rows], details=details, tag_ids=segments is not None
+    )
     result = []
     for row in rows:
         held = assignments.get(row["id"], ())
