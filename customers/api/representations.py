@@ -7,24 +7,11 @@ test_representations.py`` checks, on random data and both databases, that the tw
 """
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
-from config.api.fields import wants_unix_ms
+from config.api.fields import api_datetime, wants_unix_ms
 from segments.selectors import active_segments, segments_of_customer
 from tags.selectors import current_assignment_rows
-
-ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
-
-
-def api_datetime(value: datetime | None, *, unix_ms: bool) -> str | int | None:
-    """A datetime as ``ApiDateTimeField`` writes it: ISO 8601 UTC with milliseconds, or UNIX
-    milliseconds."""
-    if value is None:
-        return None
-    if unix_ms:
-        return int(value.timestamp() * 1000)
-    return value.astimezone(UTC).strftime(ISO_FORMAT)[:-3] + "Z"
 
 
 def customer_representations(

@@ -1,6 +1,7 @@
 """The customer list's read path (rows → dicts) and ``CustomerSerializer`` answer the same JSON,
 for random customers, tags, assignments, segments, includes and datetime formats."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,12 +15,14 @@ from rest_framework.test import APIRequestFactory
 from config.api.fields import UNIX_MS_HEADER
 from customers.api.representations import customer_representations
 from customers.api.serializers import CustomerSerializer
+from customers.api.tagging_serializers import CustomerTagResponseSerializer
 from customers.models import Customer
 from segments.models import Segment
 from segments.selectors import active_segments_invalidate
 from statuses.models import StatusLabel
 from tags.models import Tag, TagAssignment
 from tags.selectors import customer_list_queryset, customer_rows
+from tests.conftest import make_client
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -150,3 +153,33 @@ def test_rows_and_serializer_render_the_same_json(world):
         assert len(built) == len(world["customers"])
         assert JSONRenderer().render(built) == JSONRenderer().render(serialized)
         transaction.set_rollback(True)
+
+
+@pytest.mark.parametrize("unix_ms", [False, True])
+@pytest.mark.parametrize("sees_segments", [False, True])
+def test_the_tag_call_answers_what_its_response_serializer_renders(unix_ms, sees_segments):
+    # given a caller with or without the segments permission, and a segment the customer enters
+    perms = ["customers.tag_customer", "tags.add_tag"]
+    client = make_client(*perms, *(["segments.view_segment"] if sees_segments else []))
+    tag = Tag.objects.create(name="vip", name_key="vip")
+    Segment.objects.create(name="VIPs", name_key="vips").tags_all.add(tag)
+    active_segments_invalidate()
+    customer = Customer.objects.create(name="Ada")
+    headers = {"HTTP_X_DATETIME_FORMAT": "unix_ms"} if unix_ms else {}
+    # when
+    response = client.post(
+        f"/api/v1/customers/{customer.id}/tag",
+        {"tags_to_add": ["vip", "new"]},
+        format="json",
+        **headers,
+    )
+    # then
+    answer = json.loads(response.content)
+    request = APIRequestFactory().get("/", **headers)
+    request.user = client.user
+    body = dict(answer)
+    body["updated_at"] = TagAssignment.objects.filter(customer=customer).first().created_at
+    rendered = CustomerTagResponseSerializer(body, context={"request": request}).data
+    assert response.content == JSONRenderer().render(rendered)
+    assert ("segments" in answer) is sees_segments
+    assert answer.get("segments", [{}])[0].get("name", "VIPs") == "VIPs"
