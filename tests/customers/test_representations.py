@@ -54,7 +54,7 @@ CUSTOMER = st.fixed_dictionaries(
     {
         "name": TEXT,
         "email": st.none() | st.from_regex(r"\A[a-z0-9.]{1,10}@example\.com\Z"),
-        "mobile": st.none() | st.from_regex(r"\A[0-9]{7,15}\Z"),
+        "mobile": st.none() | st.from_regex(r"\A[0-9]{7,13}\Z"),
         "with_reference": st.booleans(),
         "metadata": st.dictionaries(TEXT, JSON, max_size=4),
         "label": st.integers(0, 2),
