@@ -90,7 +90,10 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
     def get_queryset(self):
         if self.action == "tags":
             return customer_list_queryset()  # with the current assignments
-        return Customer.objects.all()  # the write reads what it needs itself
+        if self.action == "tag":
+            # the write reads what it needs itself; the answer needs the id and the label
+            return Customer.objects.only("id", "status_label_id")
+        return Customer.objects.all()
 
     @extend_schema(
         operation_id="customer_tags_change",

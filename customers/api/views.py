@@ -26,13 +26,15 @@ class CustomerViewSet(CustomerViewMixin, ApiModelViewSet):
     ordering_fields = ("id", "created_at")
 
     def get_queryset(self):
+        if self.action == "list":
+            return Customer.objects.all()  # read as rows by ``list``, not as instances
         return customer_list_queryset()
 
     def list(self, request, *args, **kwargs) -> Response:
         """A page of customers built from rows (``customers.api.representations``): the same
         JSON as ``CustomerSerializer``, in two queries whatever the page's size."""
         includes = self.get_includes()
-        queryset = Customer.objects.all()
+        queryset = self.get_queryset()
         if any(key in CustomerFilterSet.base_filters for key in request.query_params):
             # without a filter named the filterset selects everyone; the order is the page's
             queryset = self.filter_queryset(queryset)
