@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from common import ROOT, median, ms, print_table, setup_django
 
@@ -261,7 +262,13 @@ def main() -> None:
     if args.database != "both":
         return run_database(args.database, args)
     for database in DATABASES:
-        command = [sys.executable, __file__, *sys.argv[1:], "--database", database]
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            *sys.argv[1:],
+            "--database",
+            database,
+        ]
         subprocess.run(command, check=True, cwd=ROOT)
 
 
