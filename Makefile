@@ -62,6 +62,7 @@ test: install
 # tagdesk_load, and starts its own gunicorn on a free loopback port).
 bench: install
 	cd bench && ../$(PY) tagging.py
+	cd bench && ../$(PY) api.py
 	cd bench && ../$(PY) segments.py
 	cd bench && ../$(PY) load.py
 	cd bench && ../$(PY) retag.py

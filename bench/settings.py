@@ -17,3 +17,4 @@ DATABASES = {"default": dj_database_url.parse(BENCH_DATABASE_URL)}
 INSTALLED_APPS = [*INSTALLED_APPS, "taggit", "bench.taggit_compare"]
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 DEBUG = False
+ROOT_URLCONF = "bench.urls"

@@ -235,3 +235,60 @@ def tags_merge_preview(*, sources: list[Tag], into: Tag) -> TagMerge:
 def customer_list_queryset() -> QuerySet:
     """Customers as every customer route shows them: status label and current tags loaded."""
     return customers_with_current_tags(Customer.objects.select_related("status_label__status"))
+
+
+# --- customers as rows: the API's read path -------------------------------------------------
+
+CUSTOMER_ROW_FIELDS = (
+    "id",
+    "reference_id",
+    "name",
+    "email",
+    "mobile",
+    "status_label_id",
+    "status_label__name",
+    "status_label__status__name",
+    "created_at",
+    "updated_at",
+)
+ASSIGNMENT_ROW_FIELDS = ("customer_id", "tag__name")
+ASSIGNMENT_DETAIL_FIELDS = (
+    "tag_id",
+    "category",
+    "source",
+    "expires_at",
+    "assigned_by__username",
+    "created_at",
+)
+
+
+def customer_rows(queryset: QuerySet, *, metadata: bool = False) -> QuerySet:
+    """Customers (any filtered queryset of them) as plain rows with their status label:
+    what the customer list answers, without a model instance per row. ``metadata`` only
+    when asked for: a column nobody shows is not read."""
+    fields = (*CUSTOMER_ROW_FIELDS, "metadata") if metadata else CUSTOMER_ROW_FIELDS
+    return queryset.values(*fields)
+
+
+def current_assignment_rows(
+    *, customer_ids: Sequence[str], details: bool = False, tag_ids: bool = False
+) -> dict[str, list[dict[str, Any]]]:
+    """The customers' current assignments as rows (``customer_id``, ``tag__name``), by
+    customer id, each customer's ordered by tag name: one query however many customers.
+    ``details`` adds the tag id, the assignment's metadata and its assigner's username (a join
+    only then); ``tag_ids`` the tag id alone."""
+    if details:
+        fields = (*ASSIGNMENT_ROW_FIELDS, *ASSIGNMENT_DETAIL_FIELDS)
+    else:
+        fields = (*ASSIGNMENT_ROW_FIELDS, "tag_id") if tag_ids else ASSIGNMENT_ROW_FIELDS
+    by_customer: dict[str, list[dict[str, Any]]] = {}
+    if not customer_ids:
+        return by_customer
+    for row in (
+        TagAssignment.objects.current()
+        .filter(customer_id__in=customer_ids)
+        .order_by("tag__name")
+        .values(*fields)
+    ):
+        by_customer.setdefault(row["customer_id"], []).append(row)
+    return by_customer

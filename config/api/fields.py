@@ -2,7 +2,7 @@
 
 import json
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
@@ -24,6 +24,19 @@ def max_length_error(limit: int) -> serializers.ErrorDetail:
 def wants_unix_ms(context: dict) -> bool:
     request = context.get("request")
     return bool(request) and request.headers.get(UNIX_MS_HEADER, "").lower() == "unix_ms"
+
+
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+
+
+def api_datetime(value: datetime | None, *, unix_ms: bool) -> str | int | None:
+    """A datetime as ``ApiDateTimeField`` writes it: ISO 8601 UTC with milliseconds, or UNIX
+    milliseconds."""
+    if value is None:
+        return None
+    if unix_ms:
+        return int(value.timestamp() * 1000)
+    return value.astimezone(UTC).strftime(ISO_FORMAT)[:-3] + "Z"
 
 
 @extend_schema_field({"$ref": "#/components/schemas/Timestamp"})  # see config/api/openapi.py

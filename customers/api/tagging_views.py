@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 
+from config.api.fields import api_datetime, wants_unix_ms
 from config.api.openapi import comma_separated_schema
 from config.api.viewsets import ApiViewMixin
 from customers.api.base import CustomerViewMixin
@@ -35,6 +36,7 @@ from tags.selectors import customer_list_queryset
 from tags.services import TagChange, customer_tags_change, customers_retag
 
 BULK_LIMIT = 10_000
+SEGMENTS_PERMISSION = CustomerTagResponseSerializer.field_permissions["segments"]
 
 
 def tag_change(data: dict, *, default_source: str) -> TagChange:
@@ -88,7 +90,10 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
     def get_queryset(self):
         if self.action == "tags":
             return customer_list_queryset()  # with the current assignments
-        return Customer.objects.all()  # the write reads what it needs itself
+        if self.action == "tag":
+            # the write reads what it needs itself; the answer needs the id and the label
+            return Customer.objects.only("id", "status_label_id")
+        return Customer.objects.all()
 
     @extend_schema(
         operation_id="customer_tags_change",
@@ -129,23 +134,24 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
             change=tag_change(data, default_source="api"),
             actor=request.user,
         )
+        # The answer is CustomerTagResponseSerializer's shape (the schema's), written out: its
+        # values are plain already, and segments are worked out only for who may see them.
         body = {
             "id": customer.id,
             "current_tags": result.current_tags,
             "tags_added": result.added,
             "tags_removed": result.removed,
             "tag_count": len(result.current_tags),
-            "segments": segments_for_customer(
-                customer=customer, tag_names_by_id=result.current_tag_names_by_id
-            ),
-            "warnings": result.warnings,
-            "updated_at": result.at,
-            "updated_by": request.user.get_username(),
-            "success": True,
         }
-        return Response(
-            CustomerTagResponseSerializer(body, context=self.get_serializer_context()).data
-        )
+        if request.user.has_perm(SEGMENTS_PERMISSION):
+            body["segments"] = segments_for_customer(
+                customer=customer, tag_names_by_id=result.current_tag_names_by_id
+            )
+        body["warnings"] = result.warnings
+        body["updated_at"] = api_datetime(result.at, unix_ms=wants_unix_ms({"request": request}))
+        body["updated_by"] = request.user.get_username()
+        body["success"] = True
+        return Response(body)
 
     @extend_schema(
         operation_id="customer_tags_list",

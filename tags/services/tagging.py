@@ -42,12 +42,16 @@ def customers_tag_limit_check(*, customer_ids: Sequence, now: datetime) -> None:
     customers it would take past the limit. One rule for one customer and for many."""
     limit = settings.MAX_TAGS_PER_CUSTOMER
     if over := customers_over_limit(customer_ids=customer_ids, limit=limit, now=now):
-        raise InvalidInput(
-            f"A customer can hold at most {limit} tags; this change would exceed it for "
-            f"{', '.join(over)}.",
-            code="too_many_tags",
-            attr="tags_to_add",
-        )
+        raise _too_many_tags(over)
+
+
+def _too_many_tags(customer_ids: Sequence[str]) -> InvalidInput:
+    return InvalidInput(
+        f"A customer can hold at most {settings.MAX_TAGS_PER_CUSTOMER} tags; this change would "
+        f"exceed it for {', '.join(customer_ids)}.",
+        code="too_many_tags",
+        attr="tags_to_add",
+    )
 
 
 def assignments_apply(
@@ -109,14 +113,16 @@ def customer_tags_change(
         counts = assignments_apply(
             customer_ids=[customer.pk], tags=tags, change=change, actor=actor, now=now
         )
-        if counts.added.total():
-            customers_tag_limit_check(customer_ids=[customer.pk], now=now)
         current_by_id = dict(
             TagAssignment.objects.current(now)
             .filter(customer_id=customer.pk)
             .order_by("tag__name")
             .values_list("tag_id", "tag__name")
         )
+        # The limit, checked on the current tags the answer reads anyway (the rule of
+        # customers_tag_limit_check, for one customer, without a count of its own).
+        if counts.added.total() and len(current_by_id) > settings.MAX_TAGS_PER_CUSTOMER:
+            raise _too_many_tags([customer.pk])
         return _Applied(tags=tags, counts=counts, current_by_id=current_by_id, at=now)
 
     done = atomic_with_retries(apply)

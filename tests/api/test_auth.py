@@ -4,12 +4,13 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from config.api.models import ApiToken, token_digest
-from config.api.services import token_issue, token_revoke
+from config.api.services import token_authenticate, token_issue, token_revoke
 from tests.conftest import make_client
 from tests.factories import CustomerFactory, UserFactory
 from tests.routes import all_routes
@@ -239,3 +240,27 @@ def test_a_token_issued_in_the_admin_is_shown_once_and_works():
     # revoking it in the admin shuts it out
     admin.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     assert client.get("/api/v1/customers/").status_code == 401
+
+
+def test_token_user_and_permissions_come_in_one_query_and_are_read_fresh_each_request(
+    django_assert_num_queries,
+):
+    # given a user holding one permission directly and another through a group
+    user = UserFactory(perms=["customers.view_customer"])
+    group = Group.objects.create(name="taggers")
+    group.permissions.add(Permission.objects.get(codename="tag_customer"))
+    user.groups.add(group)
+    _, raw = token_issue(user=user)
+    token_authenticate(raw=raw)  # first use records last_used_at
+    # when
+    with django_assert_num_queries(1):
+        token = token_authenticate(raw=raw)
+        held = [
+            token.user.has_perm(p)
+            for p in ("customers.view_customer", "customers.tag_customer", "tags.view_tag")
+        ]
+    # then
+    assert held == [True, True, False]
+    # a permission taken away counts from the next request on: nothing is kept across requests
+    group.permissions.clear()
+    assert not token_authenticate(raw=raw).user.has_perm("customers.tag_customer")
