@@ -53,7 +53,14 @@ def test_the_periodic_jobs_do_their_work_when_a_worker_runs_them(backend, settin
     removed = History.objects.get(id=expired.pk, history_type="-")
     assert removed.history_change_reason == "expired"
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
-    assert list(Event.objects.values_list("id", flat=True)) == [kept_event]
+    assert list(Event.objects.filter(type="tag.created").values_list("id", flat=True)) == [
+        kept_event
+    ]
+    # the expiry's own event: the expired tag removed from its customer, and nothing else
+    (expiry,) = Event.objects.filter(type="customer.tags_changed")
+    assert expiry.customer_id == expired.customer_id
+    assert [tag["name"] for tag in expiry.data["removed"]] == [expired.tag.name]
+    assert expiry.data["added"] == []
     assert queued() == 0
 
 
