@@ -343,3 +343,24 @@ def test_a_writer_allows_its_databases_parameters_per_statement_at_most_max_para
         assert SqliteAssignmentWriter().max_params() == 999
     finally:
         raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+
+
+def test_near_limit_finds_the_customers_of_every_batch_and_none_when_adding_nothing(writer, now):
+    if not PG:
+        pytest.skip("SQLite counts every customer after the write instead")
+    tags = TagFactory.create_batch(2)
+    near, *others = CustomerFactory.create_batch(30)  # the writer takes 15 a statement
+    for tag in tags:
+        TagAssignmentFactory(customer=near, tag=tag)
+    customers = [stored(near), *(stored(c) for c in others)]
+    with CaptureQueriesContext(connection) as queries:
+        assert writer.near_limit(customers, adding=1, limit=2) == [stored(near)]
+    assert len(queries) == 2
+    assert writer.near_limit(customers, adding=0, limit=1) == []
+
+
+def test_lock_customers_locks_a_statement_of_ids_at_a_time(writer):
+    customers = CustomerFactory.create_batch(30)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        writer.lock_customers([stored(c) for c in customers])
+    assert len(queries) == (2 if PG else 0)  # 15 ids a statement on PostgreSQL
