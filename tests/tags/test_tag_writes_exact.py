@@ -6,7 +6,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tags.models import Tag
-from tags.services import tag_hard_delete, tag_update
+from tags.services import tag_hard_delete, tag_restore, tag_soft_delete, tag_update
 from tests.factories import TagFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -100,3 +100,15 @@ def test_a_change_and_a_permanent_delete_without_a_reason_have_no_reason_in_thei
         ("-", user, None),
     ]
     assert not Tag.objects.filter(pk=tag.pk).exists()
+
+
+def test_a_restore_without_a_reason_has_no_reason_in_its_history():
+    tag = TagFactory(name="Back")
+    user = UserFactory()
+    tag_soft_delete(tag=tag, actor=user, reason="gone for now")
+    restored = tag_restore(tag=tag, actor=user)
+    assert (restored.is_deleted, restored.deleted_at) == (False, None)
+    latest = Tag.history.filter(id=tag.pk).latest("history_id")
+    assert (latest.history_type, latest.history_user, latest.history_change_reason) == (
+        "~", user, None,
+    )  # fmt: skip
