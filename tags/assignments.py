@@ -31,7 +31,6 @@ from datetime import UTC, datetime
 
 from django.db import connection
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from config.databases import per_database
 from config.events.services import events_insert_select_sql
@@ -87,13 +86,6 @@ class Changed:
 
     by_tag: Counter = field(default_factory=Counter)
 
-    @property
-    def total(self) -> int:
-        return sum(self.by_tag.values())
-
-    def update(self, other: "Changed") -> None:
-        self.by_tag.update(other.by_tag)
-
 
 @dataclass(frozen=True)
 class Stamp:
@@ -137,12 +129,11 @@ def _prep(field_name: str, value):
     return field.get_db_prep_value(value, connection, prepared=False)
 
 
-def _datetime(value):
+def _datetime(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    # SQLite hands raw SQL results back naive (or as text); they are UTC.
-    parsed = value if isinstance(value, datetime) else parse_datetime(value)
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+    # SQLite hands raw SQL results back naive (Django's converters parse them); they are UTC.
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
 
 
 def _marks(values: Sequence) -> str:

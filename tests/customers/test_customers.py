@@ -226,3 +226,20 @@ def test_customer_filter_text_longer_than_its_column_is_a_400(api, param, size):
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == param
     assert response.json()["errors"][0]["code"] == "max_length"
+
+
+def test_a_change_and_a_delete_without_a_reason_have_no_reason_in_their_history():
+    # given a customer and a signed-in user
+    customer = CustomerFactory(name="Ada")
+    user = UserFactory()
+    # when the service changes and then deletes it without naming a reason
+    services.customer_update(customer=customer, data={"name": "Ada L"}, actor=user)
+    services.customer_delete(customer=customer, actor=user)
+    # then both history rows name the user and no reason (not a placeholder)
+    rows = Customer.history.filter(id=customer.id).order_by("history_id")
+    assert [(r.history_type, r.name, r.history_user, r.history_change_reason) for r in rows] == [
+        ("+", "Ada", None, None),
+        ("~", "Ada L", user, None),
+        ("-", "Ada L", user, None),
+    ]
+    assert not Customer.objects.filter(pk=customer.pk).exists()

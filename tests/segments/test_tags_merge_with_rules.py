@@ -52,3 +52,16 @@ def test_a_rule_the_rewrite_breaks_rolls_the_tags_merge_back(world):
         tags_merge_with_rules(sources=[dup], into=vip, actor=None)
     assert not Tag.objects.get(pk=dup.pk).is_deleted
     assert TagAssignment.objects.get().tag_id == dup.pk
+
+
+def test_a_merge_without_a_reason_says_what_it_merged_and_a_second_one_does_nothing(world):
+    vip, dup, _ = world
+    done = tags_merge(sources=[dup], into=vip, actor=None)
+    assert (done.reason, done.moved, [t.name for t in done.sources]) == (
+        "merged 'vip2' into 'VIP'", 1, ["vip2"],
+    )  # fmt: skip
+    assert Tag.history.filter(id=dup.pk).latest("history_id").history_change_reason == (
+        "merged 'vip2' into 'VIP'"
+    )
+    again = tags_merge(sources=[dup], into=vip, actor=None)
+    assert (again.into, again.sources, again.moved, again.removed) == (vip, (), 0, 0)

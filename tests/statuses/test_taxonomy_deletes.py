@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from statuses.models import Status, StatusChange, StatusLabel
-from statuses.services import label_save, status_delete
+from statuses.services import label_delete, label_save, status_delete
 from tests.conftest import make_client
 from tests.factories import CustomerFactory, UserFactory
 
@@ -191,3 +191,17 @@ def test_a_label_deleted_in_the_admin_records_the_user_and_the_admin_reason():
     assert not StatusLabel.objects.filter(pk=gold.pk).exists()
     record = StatusLabel.history.filter(id=gold.id, history_type="-").get()
     assert (record.history_user, record.history_change_reason) == (boss, "Deleted in the admin")
+
+
+def test_a_label_deleted_without_a_reason_has_no_reason_in_its_history():
+    # given a label nobody holds or ever held, and a signed-in user
+    spare = label_save(
+        label=None, data={"name": "Spare", "status": Status.objects.get(name="Active")}, actor=None
+    )
+    user = UserFactory()
+    # when the service deletes it without naming a reason
+    label_delete(label=spare, actor=user)
+    # then the history row names the user and no reason (not a placeholder)
+    record = StatusLabel.history.filter(id=spare.id, history_type="-").get()
+    assert (record.history_user, record.history_change_reason) == (user, None)
+    assert not StatusLabel.objects.filter(pk=spare.pk).exists()

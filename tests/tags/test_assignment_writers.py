@@ -5,6 +5,7 @@ SQLite and again on PostgreSQL): what each method writes, the history rows, what
 batches.
 """
 
+import sqlite3
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -19,6 +20,7 @@ from config.fields import StoredId, ulid_to_uuid
 from customers.models import Customer
 from customers.selectors import customer_id_batches
 from tags.assignments import (
+    MAX_PARAMS,
     AssignmentValues,
     PostgresAssignmentWriter,
     SqliteAssignmentWriter,
@@ -310,3 +312,55 @@ def test_over_limit_and_move_answer_in_ulids_and_counts(now):
         from_tag_id=tag.pk, to_tag_id=other.pk, user_id=None, reason="", now=now
     )
     assert moved == (0, 1)
+
+
+def test_no_statement_carries_more_parameters_than_the_writer_allows(now, stamp):
+    assignments = TagAssignmentFactory.create_batch(21)
+    ids = [a.pk for a in assignments]
+    # 12 parameters a statement: the DELETE by ids (10 kept in reserve) takes two ids at a time
+    with CaptureQueriesContext(connection) as queries:
+        rows = type(assignment_writer())(max_params=12).delete_by_ids(ids)
+    deletes = [q["sql"] for q in queries if q["sql"].startswith("DELETE")]
+    assert len(deletes) == 11
+    # 24 parameters a statement: two history rows (12 columns each) at a time
+    with CaptureQueriesContext(connection) as queries:
+        type(assignment_writer())(max_params=24).record_history({"-": rows[:5]}, stamp)
+    inserts = [q["sql"] for q in queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 3
+    assert History.objects.filter(history_type="-").count() == 5
+
+
+def test_a_writer_allows_its_databases_parameters_per_statement_at_most_max_params():
+    if PG:
+        assert PostgresAssignmentWriter().max_params() == MAX_PARAMS
+        return
+    raw = connection.connection
+    limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    assert SqliteAssignmentWriter().max_params() == min(MAX_PARAMS, limit)
+    # an old SQLite build allowing 999 variables
+    raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    try:
+        assert SqliteAssignmentWriter().max_params() == 999
+    finally:
+        raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+
+
+def test_near_limit_finds_the_customers_of_every_batch_and_none_when_adding_nothing(writer, now):
+    if not PG:
+        pytest.skip("SQLite counts every customer after the write instead")
+    tags = TagFactory.create_batch(2)
+    near, *others = CustomerFactory.create_batch(30)  # the writer takes 15 a statement
+    for tag in tags:
+        TagAssignmentFactory(customer=near, tag=tag)
+    customers = [stored(near), *(stored(c) for c in others)]
+    with CaptureQueriesContext(connection) as queries:
+        assert writer.near_limit(customers, adding=1, limit=2) == [stored(near)]
+    assert len(queries) == 2
+    assert writer.near_limit(customers, adding=0, limit=1) == []
+
+
+def test_lock_customers_locks_a_statement_of_ids_at_a_time(writer):
+    customers = CustomerFactory.create_batch(30)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        writer.lock_customers([stored(c) for c in customers])
+    assert len(queries) == (2 if PG else 0)  # 15 ids a statement on PostgreSQL

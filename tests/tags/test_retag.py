@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from segments.services import segment_save
 from tags.management.commands import retag as retag_command
 from tags.models import Tag, TagAssignment
+from tags.services import TagChange, customers_retag
 from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -248,3 +249,12 @@ def test_a_refused_tag_creates_no_other_tag(customers):
     with pytest.raises(CommandError, match="deleted"):
         retag("--all", "--add", "brand_new,gone")
     assert not Tag.objects.filter(name="brand_new").exists()
+
+
+def test_an_empty_batch_is_skipped_and_the_batches_after_it_run():
+    first, second = CustomerFactory.create_batch(2)
+    result = customers_retag(
+        batches=[[first.pk], [], [second.pk]], change=TagChange(add=("vip",)), actor=None
+    )
+    assert (result.matched, result.batches, dict(result.added)) == (2, 2, {"vip": 2})
+    assert set(TagAssignment.objects.values_list("customer_id", flat=True)) == {first.pk, second.pk}

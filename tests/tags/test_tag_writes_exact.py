@@ -6,6 +6,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tags.models import Tag
+from tags.services import tag_hard_delete, tag_restore, tag_soft_delete, tag_update
 from tests.factories import TagFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +84,31 @@ def test_a_permanent_delete_in_the_admin_names_who_and_why():
         boss,
         "Deleted permanently in the admin",
     )
+
+
+def test_a_change_and_a_permanent_delete_without_a_reason_have_no_reason_in_their_history():
+    # given a tag and a signed-in user
+    tag = TagFactory(name="Plain")
+    user = UserFactory()
+    # when the services change it and delete it for good without naming a reason
+    tag_update(tag=tag, data={"description": "now described"}, actor=user)
+    tag_hard_delete(tag=tag, actor=user)
+    # then both history rows name the user and no reason (not a placeholder)
+    rows = Tag.history.filter(id=tag.pk).order_by("history_id")
+    assert [(r.history_type, r.history_user, r.history_change_reason) for r in rows][-2:] == [
+        ("~", user, None),
+        ("-", user, None),
+    ]
+    assert not Tag.objects.filter(pk=tag.pk).exists()
+
+
+def test_a_restore_without_a_reason_has_no_reason_in_its_history():
+    tag = TagFactory(name="Back")
+    user = UserFactory()
+    tag_soft_delete(tag=tag, actor=user, reason="gone for now")
+    restored = tag_restore(tag=tag, actor=user)
+    assert (restored.is_deleted, restored.deleted_at) == (False, None)
+    latest = Tag.history.filter(id=tag.pk).latest("history_id")
+    assert (latest.history_type, latest.history_user, latest.history_change_reason) == (
+        "~", user, None,
+    )  # fmt: skip
