@@ -1,0 +1,1 @@
+"""The webhooks in the admin (endpoints, their deliveries and attempts)."""
