@@ -112,6 +112,11 @@ class WebhookDelivery(models.Model):
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id} → {self.endpoint_id}"
 
+    @property
+    def next_attempt_due(self):
+        """When the next attempt is due; None once delivered or failed for good."""
+        return self.next_attempt_at if self.state == DeliveryState.PENDING else None
+
 
 class WebhookAttempt(models.Model):
     id = ULIDField(primary_key=True, default=new_ulid, editable=False)

@@ -21,6 +21,12 @@ from config.exceptions import InvalidInput
 EXCERPT_BYTES = 1000
 
 
+# What the API's schema says a URL looks like (the serializer checks it too): http(s), an ASCII
+# host with an optional port, no user name, no fragment, a printable ASCII path and query.
+PORT = r"([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+URL_PATTERN = rf"^https?://[A-Za-z0-9._~%!$&'()*+,;=-]+(:{PORT})?(/[!-\"$-~]*)?$"
+
+
 class Refused(InvalidInput):
     """A destination the guard refuses: a bad URL, or an address inside the network."""
 
@@ -92,13 +98,16 @@ def resolve(url: str) -> Target:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise Refused(f"The host {host!r} does not resolve.", attr="url") from None
+        raise Refused(
+            f"The host {host!r} does not resolve.", code="unresolvable_host", attr="url"
+        ) from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     for address in addresses:
         if reason := address_refusal(address):
             raise Refused(
                 f"The host {host!r} resolves to {reason} ({address}); webhooks go only to "
                 "public addresses (WEBHOOK_ALLOW_PRIVATE allows others).",
+                code="private_address",
                 attr="url",
             )
     return Target(scheme=scheme, host=host, port=port, path=path, address=addresses[0])
