@@ -24,10 +24,12 @@ install: $(VENV)/.installed
 # for with `make run DEBUG=1` (a DEBUG line in .env from older runs is ignored). A missing
 # PostgreSQL database (DATABASE_URL) is created first. A job worker (`run_worker`, on the
 # database backend unless TASKS_BACKEND/REDIS_URL say RQ) and the periodic schedule
-# (`enqueue_periodic --every`) run beside the server; Ctrl-C stops all three.
+# (`enqueue_periodic --every`) run beside the server; Ctrl-C stops all three. Webhooks may go to
+# private and loopback addresses (a receiver on this machine) unless WEBHOOK_ALLOW_PRIVATE=0.
 DEBUG ?= 0
 run: install .env
 	@set -a; . ./.env; set +a; export DEBUG="$(DEBUG)"; \
+	export WEBHOOK_ALLOW_PRIVATE="$${WEBHOOK_ALLOW_PRIVATE:-1}"; \
 	$(PY) manage.py ensure_database && \
 	$(PY) manage.py migrate --noinput && \
 	$(PY) manage.py seed_demo --customers 300 --if-empty && \

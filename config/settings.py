@@ -239,8 +239,11 @@ EVENTS_RETENTION_DAYS = env_int("EVENTS_RETENTION_DAYS", 30)
 
 # --- Webhooks (config/webhooks/; docs/decisions.md, "Webhooks") ------------------------------
 # Destinations resolving to private, loopback or link-local addresses are refused unless this is
-# on: on under `make run` (which sets it) and in tests (a receiver on 127.0.0.1), off otherwise.
-WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", default=TESTING and not PRODUCTION)
+# on: on under `make run` (which sets it), with DEBUG and in tests (a receiver on 127.0.0.1);
+# off otherwise, and by default in production.
+WEBHOOK_ALLOW_PRIVATE = env_bool(
+    "WEBHOOK_ALLOW_PRIVATE", default=(TESTING or DEBUG) and not PRODUCTION
+)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 15)
 # How often the dispatch job turns events into deliveries and wakes the due ones.
 WEBHOOK_DISPATCH_SECONDS = env_int("WEBHOOK_DISPATCH_SECONDS", 1)
@@ -248,6 +251,11 @@ WEBHOOK_DISPATCH_SECONDS = env_int("WEBHOOK_DISPATCH_SECONDS", 1)
 WEBHOOK_WAKE_LEASE_SECONDS = env_int("WEBHOOK_WAKE_LEASE_SECONDS", 300)
 # An endpoint failing (no success) for this long is disabled, with a notice in the admin.
 WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 5)
+# The retry schedule's waits are multiplied by this (fault drills and tests compress them).
+try:
+    WEBHOOK_RETRY_SCALE = float(os.environ.get("WEBHOOK_RETRY_SCALE") or 1)
+except ValueError as exc:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_SCALE must be a number") from exc
 
 # --- Production hardening -------------------------------------------------------------------
 if PRODUCTION:

@@ -362,7 +362,7 @@ def retry_delay(attempts: int, *, retry_after: int | None = None) -> timedelta |
         return None
     if retry_after is not None:
         return min(timedelta(seconds=retry_after), RETRY_AFTER_MAX)
-    wait = RETRY_SCHEDULE[attempts - 1]
+    wait = RETRY_SCHEDULE[attempts - 1] * settings.WEBHOOK_RETRY_SCALE
     return wait * random.uniform(1 - JITTER, 1 + JITTER)
 
 
