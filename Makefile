@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: install run serve test lint lint-schema fuzz format bench mutation
+.PHONY: install run serve test test-slow lint lint-schema fuzz format bench mutation
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ COVERAGE_MIN ?= 93
 test: install
 	$(VENV)/bin/pytest --cov --cov-report=
 	$(VENV)/bin/coverage report --fail-under=$(COVERAGE_MIN)
+
+# The long fault drills: webhooks to three endpoints with 10,000 events while workers are killed
+# and the receiver is down (CI runs the same test with 1,000 events in `make test`).
+test-slow: install
+	WEBHOOK_FAULT_EVENTS=10000 $(VENV)/bin/pytest -p no:cacheprovider tests/webhooks/test_fault.py
 
 # Benchmarks print tables; they need PostgreSQL (BENCH_DATABASE_URL, default a tagdesk_bench
 # database on 127.0.0.1:5432, dropped and recreated; load.py uses LOAD_DATABASE_URL, default

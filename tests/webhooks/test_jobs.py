@@ -10,11 +10,10 @@ from config.fields import new_ulid
 from config.webhooks.models import WebhookDelivery
 from config.webhooks.tasks import webhooks_dispatch
 from tests.events.conftest import commit_events
-from tests.jobs.conftest import backend, drain
+from tests.jobs.conftest import drain
 from tests.webhooks.helpers import endpoint_for
 
 pytestmark = [pytest.mark.jobs, pytest.mark.django_db(transaction=True)]
-__all__ = ["backend"]  # the fixture of tests/jobs, its queue emptied before and after
 
 
 def test_the_dispatch_is_a_periodic_job():
