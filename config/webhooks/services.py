@@ -289,21 +289,17 @@ def deliveries_sendable(*, now: datetime) -> QuerySet:
 def webhooks_wake(*, now: datetime | None = None, limit: int = WAKE_BATCH) -> list[str]:
     """The sweeper: sendable deliveries not woken recently, marked woken (a lease of
     ``WEBHOOK_WAKE_LEASE_SECONDS``); the caller enqueues a send for each. A message lost on
-    the way (a queue flushed, a worker killed) is woken again when the lease runs out. At
-    most ``limit`` are woken and unsent at a time."""
+    the way (a queue flushed, a worker killed) is woken again when the lease runs out. The
+    caller gives as ``limit`` the room left in the queue, so a queue behind on its work (whose
+    wake-ups outlive their lease) is not flooded with the same deliveries again."""
     now = now or timezone.now()
     lease = now + timedelta(seconds=settings.WEBHOOK_WAKE_LEASE_SECONDS)
     with transaction.atomic():
-        # Woken and not sent yet: a queue behind on its work gets no more until it catches up
-        # (else each lease's end would enqueue the same deliveries again).
-        waiting = WebhookDelivery.objects.pending().filter(wake_after__gt=now).count()
-        if waiting >= limit:
-            return []
         ids = list(
             deliveries_sendable(now=now)
             .filter(Q(wake_after__isnull=True) | Q(wake_after__lte=now))
             .order_by("next_attempt_at", "id")
-            .values_list("id", flat=True)[: limit - waiting]
+            .values_list("id", flat=True)[:limit]
         )
         WebhookDelivery.objects.filter(pk__in=ids).update(wake_after=lease)
     return ids

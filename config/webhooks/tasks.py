@@ -11,11 +11,13 @@ from django.utils import timezone
 
 from config.events.api.serializers import EventSerializer
 from config.events.models import Event
-from config.jobs import job
+from config.jobs import job, jobs_queued
 from config.webhooks import services
 from config.webhooks.models import WebhookDelivery
 
 BODY_MAX_BYTES = 20 * 1024
+# Sends queued at most: the dispatch wakes only as many as there is room for.
+SEND_QUEUE_MAX = 1000
 
 
 def render_body(delivery: WebhookDelivery, event: Event | None) -> dict | None:
@@ -51,7 +53,8 @@ def webhooks_dispatch(token: str = "") -> dict:
     schedule the next run ``WEBHOOK_DISPATCH_SECONDS`` later. The periodic schedule starts a
     chain that has stopped (a lost message, a flushed queue)."""
     created = services.webhooks_fan_out()
-    woken = services.webhooks_wake()
+    room = SEND_QUEUE_MAX - jobs_queued(webhook_send)
+    woken = services.webhooks_wake(limit=room) if room > 0 else []
     for delivery_id in woken:
         webhook_send.enqueue(delivery_id)
     next_token = services.webhooks_chain_turn(token=token)

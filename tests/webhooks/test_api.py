@@ -3,6 +3,8 @@
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -194,3 +196,24 @@ def test_integrators_manage_webhooks_and_readers_only_see_them():
     assert {"add_webhookendpoint", "change_webhookdelivery"} <= read_write
     assert "view_webhookendpoint" in read_only
     assert "add_webhookendpoint" not in read_only
+
+
+def queries_for(client, path: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    return len(captured.captured_queries)
+
+
+def test_the_lists_cost_the_same_queries_for_few_and_many_rows(api):
+    # given one endpoint with one delivery
+    endpoint, _ = endpoint_for("http://127.0.0.1:9/")
+    owed(endpoint, an_event(), now=timezone.now())
+    api.get(ENDPOINTS)  # the token's first use is recorded once
+    few = (queries_for(api, ENDPOINTS), queries_for(api, f"{ENDPOINTS}{endpoint.id}/deliveries"))
+    # when there are twenty of each
+    for _ in range(19):
+        endpoint_for("http://127.0.0.1:9/")
+        owed(endpoint, an_event(), now=timezone.now())
+    many = (queries_for(api, ENDPOINTS), queries_for(api, f"{ENDPOINTS}{endpoint.id}/deliveries"))
+    # then the lists take as many queries
+    assert many == few

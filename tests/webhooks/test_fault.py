@@ -128,7 +128,7 @@ def test_every_pair_is_delivered_despite_killed_workers_and_a_receiver_down(
     for name, value in {
         "WEBHOOK_ALLOW_PRIVATE": "1",
         "WEBHOOK_RETRY_SCALE": "0.002",
-        "WEBHOOK_WAKE_LEASE_SECONDS": "10",
+        "WEBHOOK_WAKE_LEASE_SECONDS": "20",
         "WEBHOOK_TIMEOUT_SECONDS": "2",
         "WEBHOOK_DISPATCH_SECONDS": "1",
     }.items():

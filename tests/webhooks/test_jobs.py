@@ -7,6 +7,8 @@ from standardwebhooks.webhooks import Webhook
 from config.edge.tasks import PERIODIC
 from config.events.services import EventDraft
 from config.fields import new_ulid
+from config.jobs import jobs_queued
+from config.webhooks import tasks
 from config.webhooks.models import WebhookDelivery
 from config.webhooks.tasks import webhooks_dispatch
 from tests.events.conftest import commit_events
@@ -47,3 +49,16 @@ def test_a_worker_delivers_what_the_dispatch_woke(backend, receiver):
     assert {tags.id, customers.id} == set(
         WebhookDelivery.objects.values_list("endpoint", flat=True)
     )
+
+
+def test_the_dispatch_wakes_no_more_than_the_queue_has_room_for(backend, monkeypatch):
+    # given five deliveries owed, and a queue with room for three sends
+    endpoint_for("http://127.0.0.1:9/")
+    commit_events(*(EventDraft(type="tag.created") for _ in range(5)))
+    monkeypatch.setattr(tasks, "SEND_QUEUE_MAX", 3)
+    # when the dispatch runs twice (nothing works the queue in between)
+    tasks.webhooks_dispatch.call()
+    tasks.webhooks_dispatch.call()
+    # then three sends wait, not six: the second run found no room
+    assert jobs_queued(tasks.webhook_send) == 3
+    assert WebhookDelivery.objects.filter(wake_after__isnull=False).count() == 3
