@@ -72,6 +72,7 @@ bench: install
 	cd bench && ../$(PY) segments.py
 	cd bench && ../$(PY) load.py
 	cd bench && ../$(PY) retag.py
+	cd bench && ../$(PY) webhooks.py
 	cd bench && BENCH_DATABASE_URL=sqlite:///$${TMPDIR:-/tmp}/tagdesk-bench.sqlite3 ../$(PY) retag.py
 
 # ruff, then the import contracts of docs/architecture.md (pyproject: [tool.importlinter]).

@@ -92,7 +92,12 @@ def main() -> None:
                     for _ in range(args.events)
                 ]
             )  # fmt: skip
-        services.webhooks_fan_out()
+        # PostgreSQL serves events once every older transaction on the server has ended.
+        deadline = time.monotonic() + 120
+        while WebhookDelivery.objects.pending().count() < args.events:
+            assert time.monotonic() < deadline, "the feed did not serve the events"
+            services.webhooks_fan_out()
+            time.sleep(0.05)
         pending = list(WebhookDelivery.objects.pending().select_related("endpoint"))
         # The same bodies and headers, for the bare client.
         events = Event.objects.in_bulk([d.event_id for d in pending])
