@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: install run serve test lint lint-schema fuzz format bench mutation
+.PHONY: install run serve test test-slow lint lint-schema fuzz format bench mutation
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,12 @@ install: $(VENV)/.installed
 # for with `make run DEBUG=1` (a DEBUG line in .env from older runs is ignored). A missing
 # PostgreSQL database (DATABASE_URL) is created first. A job worker (`run_worker`, on the
 # database backend unless TASKS_BACKEND/REDIS_URL say RQ) and the periodic schedule
-# (`enqueue_periodic --every`) run beside the server; Ctrl-C stops all three.
+# (`enqueue_periodic --every`) run beside the server; Ctrl-C stops all three. Webhooks may go to
+# private and loopback addresses (a receiver on this machine) unless WEBHOOK_ALLOW_PRIVATE=0.
 DEBUG ?= 0
 run: install .env
 	@set -a; . ./.env; set +a; export DEBUG="$(DEBUG)"; \
+	export WEBHOOK_ALLOW_PRIVATE="$${WEBHOOK_ALLOW_PRIVATE:-1}"; \
 	$(PY) manage.py ensure_database && \
 	$(PY) manage.py migrate --noinput && \
 	$(PY) manage.py seed_demo --customers 300 --if-empty && \
@@ -57,6 +59,11 @@ test: install
 	$(VENV)/bin/pytest --cov --cov-report=
 	$(VENV)/bin/coverage report --fail-under=$(COVERAGE_MIN)
 
+# The long fault drills: webhooks to three endpoints with 10,000 events while workers are killed
+# and the receiver is down (CI runs the same test with 1,000 events in `make test`).
+test-slow: install
+	WEBHOOK_FAULT_EVENTS=10000 $(VENV)/bin/pytest -p no:cacheprovider tests/webhooks/test_fault.py
+
 # Benchmarks print tables; they need PostgreSQL (BENCH_DATABASE_URL, default a tagdesk_bench
 # database on 127.0.0.1:5432, dropped and recreated; load.py uses LOAD_DATABASE_URL, default
 # tagdesk_load, and starts its own gunicorn on a free loopback port).
@@ -66,6 +73,7 @@ bench: install
 	cd bench && ../$(PY) segments.py
 	cd bench && ../$(PY) load.py
 	cd bench && ../$(PY) retag.py
+	cd bench && ../$(PY) webhooks.py
 	cd bench && BENCH_DATABASE_URL=sqlite:///$${TMPDIR:-/tmp}/tagdesk-bench.sqlite3 ../$(PY) retag.py
 
 # ruff, then the import contracts of docs/architecture.md (pyproject: [tool.importlinter]).

@@ -50,6 +50,18 @@ def job_waiting(job_task: Task) -> bool:
     )
 
 
+def jobs_queued(job_task: Task) -> int:
+    """How many runs of ``job_task`` wait in the queue (RQ: every job of the project's queue,
+    an upper bound that costs no scan of the queue)."""
+    if settings.TASKS_BACKEND == "rq":
+        return django_rq.get_queue(job_task.queue_name, job_class=Job).count
+    return (
+        DBTaskResult.objects.ready()
+        .filter(task_path=job_task.module_path, backend_name=job_task.backend)
+        .count()
+    )
+
+
 def jobs_mark_abandoned(*, older_than: timedelta | None = None) -> int:
     """Database backend: mark failed the jobs still "running" long after they started, whose
     worker was killed (the database worker claims a job, then runs it; a SIGKILL between the

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "config.edge.apps.JobsConfig",  # django-tasks-db: the jobs table and its admin
     "config.events",
+    "config.webhooks",
     "customers",
     "tags",
     "statuses",
@@ -235,6 +236,26 @@ PERIODIC_JOBS_EVERY_SECONDS = env_int("PERIODIC_JOBS_EVERY_SECONDS", 300)
 # --- Event log ------------------------------------------------------------------------------
 # Events older than this are pruned by the periodic job; the feed replays anything younger.
 EVENTS_RETENTION_DAYS = env_int("EVENTS_RETENTION_DAYS", 30)
+
+# --- Webhooks (config/webhooks/; docs/decisions.md, "Webhooks") ------------------------------
+# Destinations resolving to private, loopback or link-local addresses are refused unless this is
+# on: on under `make run` (which sets it), with DEBUG and in tests (a receiver on 127.0.0.1);
+# off otherwise, and by default in production.
+WEBHOOK_ALLOW_PRIVATE = env_bool(
+    "WEBHOOK_ALLOW_PRIVATE", default=(TESTING or DEBUG) and not PRODUCTION
+)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 15)
+# How often the dispatch job turns events into deliveries and wakes the due ones.
+WEBHOOK_DISPATCH_SECONDS = env_int("WEBHOOK_DISPATCH_SECONDS", 1)
+# A woken delivery whose queue message was lost is woken again after this long.
+WEBHOOK_WAKE_LEASE_SECONDS = env_int("WEBHOOK_WAKE_LEASE_SECONDS", 300)
+# An endpoint failing (no success) for this long is disabled, with a notice in the admin.
+WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 5)
+# The retry schedule's waits are multiplied by this (fault drills and tests compress them).
+try:
+    WEBHOOK_RETRY_SCALE = float(os.environ.get("WEBHOOK_RETRY_SCALE") or 1)
+except ValueError as exc:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_SCALE must be a number") from exc
 
 # --- Production hardening -------------------------------------------------------------------
 if PRODUCTION:

@@ -6,7 +6,7 @@ the policy below after every ``migrate``, so a model added later is covered auto
 
 from typing import Any
 
-DOMAIN_APPS = ("customers", "tags", "segments", "statuses", "events")
+DOMAIN_APPS = ("customers", "tags", "segments", "statuses", "events", "webhooks")
 
 # Permissions nobody gets through a group: they are granted to named people on purpose.
 RESERVED = {"tags.hard_delete_tag"}

@@ -3,6 +3,7 @@
 from config.api.routers import ApiRouter
 from config.edge.segment_customers import SegmentCustomersViewSet
 from config.events.api.views import EventViewSet
+from config.webhooks.api.views import WebhookDeliveryViewSet, WebhookEndpointViewSet
 from customers.api.status_views import CustomerStatusViewSet
 from customers.api.tagging_views import CustomerTaggingViewSet
 from customers.api.views import CustomerViewSet
@@ -20,5 +21,7 @@ router.register("segments", SegmentCustomersViewSet, basename="segment_customers
 router.register("statuses", StatusViewSet, basename="status")
 router.register("status_labels", StatusLabelViewSet, basename="status_label")
 router.register("events", EventViewSet, basename="event")
+router.register("webhook_endpoints", WebhookEndpointViewSet, basename="webhook_endpoint")
+router.register("webhook_deliveries", WebhookDeliveryViewSet, basename="webhook_delivery")
 
 urlpatterns = router.urls

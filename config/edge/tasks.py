@@ -7,6 +7,7 @@ so a run killed half-way loses nothing and the next run does the rest.
 from config.api.idempotency import prune as idempotency_keys_prune
 from config.events.services import events_prune
 from config.jobs import job, jobs_mark_abandoned, jobs_prune
+from config.webhooks.tasks import webhooks_dispatch
 from tags.services import tags_expire
 
 
@@ -34,4 +35,6 @@ def tidy_jobs() -> dict:
     return {"abandoned": jobs_mark_abandoned(), "pruned": jobs_prune()}
 
 
-PERIODIC = (expire_tags, prune_idempotency_keys, prune_events, tidy_jobs)
+# webhooks_dispatch keeps itself going every WEBHOOK_DISPATCH_SECONDS; the schedule restarts it
+# if its chain stopped (config/webhooks/tasks.py).
+PERIODIC = (expire_tags, prune_idempotency_keys, prune_events, tidy_jobs, webhooks_dispatch)

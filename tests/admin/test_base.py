@@ -54,6 +54,8 @@ def test_every_model_admin_of_the_project_writes_through_the_services():
         "statuses.StatusChange",
         "statuses.StatusLabel",
         "tags.Tag",
+        "webhooks.WebhookDelivery",
+        "webhooks.WebhookEndpoint",
     }
     assert all(isinstance(model_admin, ServiceAdmin) for model_admin in ours.values())
 

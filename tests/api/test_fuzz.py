@@ -133,6 +133,8 @@ INEXPRESSIBLE_RULE_CODES = {
     "unknown_tags",
     "tag_in_two_lists",
     "in_both_lists",
+    "unresolvable_host",  # a webhook URL whose host resolves nowhere
+    "private_address",  # … or to an address inside the network
 }
 
 

@@ -8,6 +8,8 @@ from rest_framework.test import APIClient
 
 from config.api.services import token_issue
 from config.events.services import event_record
+from config.webhooks.models import WebhookDelivery
+from config.webhooks.services import webhook_endpoint_create
 from segments.services import segment_save
 from statuses.models import Status, StatusLabel
 from tests.factories import CustomerFactory, TagFactory, UserFactory
@@ -43,7 +45,16 @@ def ids():
         "statuses": Status.objects.first().id,
         "status_labels": StatusLabel.objects.first().id,
         "events": _event_id(),
+        **_webhook_ids(),
     }
+
+
+def _webhook_ids() -> dict[str, str]:
+    endpoint, _ = webhook_endpoint_create(data={"url": "http://127.0.0.1:9/", "types": ["*"]})
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint, event_id=_event_id(), event_type="tag.created"
+    )
+    return {"webhook_endpoints": endpoint.id, "webhook_deliveries": delivery.id}
 
 
 def _event_id() -> str:

@@ -13,6 +13,8 @@ from django.db import transaction
 from rest_framework.test import APIClient
 
 from config.events.services import event_record
+from config.webhooks.models import WebhookDelivery
+from config.webhooks.services import webhook_endpoint_create
 from segments.models import Segment
 from statuses.models import Status, StatusLabel
 from tests.conftest import make_client
@@ -26,6 +28,8 @@ SEGMENTS = "/api/v1/segments"
 STATUSES = "/api/v1/statuses"
 LABELS = "/api/v1/status_labels"
 EVENTS = "/api/v1/events"
+WEBHOOKS = "/api/v1/webhook_endpoints"
+DELIVERIES = "/api/v1/webhook_deliveries"
 
 MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     # customers
@@ -77,10 +81,23 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     # the change feed: read-only
     ("GET", f"{EVENTS}/"): ("events.view_event",),
     ("GET", f"{EVENTS}/{{id}}"): ("events.view_event",),
+    # webhooks: the deliveries list shows the deliveries too; rotating a secret changes it
+    ("GET", f"{WEBHOOKS}/"): ("webhooks.view_webhookendpoint",),
+    ("POST", f"{WEBHOOKS}/"): ("webhooks.add_webhookendpoint",),
+    ("GET", f"{WEBHOOKS}/{{id}}"): ("webhooks.view_webhookendpoint",),
+    ("PUT", f"{WEBHOOKS}/{{id}}"): ("webhooks.change_webhookendpoint",),
+    ("PATCH", f"{WEBHOOKS}/{{id}}"): ("webhooks.change_webhookendpoint",),
+    ("DELETE", f"{WEBHOOKS}/{{id}}"): ("webhooks.delete_webhookendpoint",),
+    ("POST", f"{WEBHOOKS}/{{id}}/rotate_secret"): ("webhooks.change_webhookendpoint",),
+    ("GET", f"{WEBHOOKS}/{{id}}/deliveries"): (
+        "webhooks.view_webhookendpoint",
+        "webhooks.view_webhookdelivery",
+    ),
+    ("POST", f"{DELIVERIES}/{{id}}/retry"): ("webhooks.change_webhookdelivery",),
 }
 OPERATIONS = sorted(MATRIX)
 # Every permission of the domain apps: "all but one" tokens are built from these.
-DOMAIN_APPS = ("customers", "tags", "segments", "statuses", "events")
+DOMAIN_APPS = ("customers", "tags", "segments", "statuses", "events", "webhooks")
 
 
 def operation_id(operation: tuple[str, str]) -> str:
@@ -97,6 +114,10 @@ def objects() -> dict[str, str]:
     segment.tags_all.add(TagFactory(name="matrix-rule"))
     with transaction.atomic():
         event = event_record(type="tag.created", data={"name": "matrix"})
+    endpoint, _ = webhook_endpoint_create(data={"url": "http://127.0.0.1:9/", "types": ["*"]})
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint, event_id=event.id, event_type=event.type
+    )
     return {
         CUSTOMERS: CustomerFactory().id,
         TAGS: TagFactory().id,
@@ -104,6 +125,8 @@ def objects() -> dict[str, str]:
         STATUSES: status.id,
         LABELS: label.id,
         EVENTS: event.id,
+        WEBHOOKS: endpoint.id,
+        DELIVERIES: delivery.id,
     }
 
 
@@ -137,7 +160,7 @@ def test_the_matrix_covers_every_operation_of_the_schema():
     }
     # then the matrix has exactly one row for each of them
     assert operations == set(MATRIX)
-    assert len(operations) == 44
+    assert len(operations) == 53
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=operation_id)

@@ -30,6 +30,8 @@ class Command(ProjectCommand):
                 settings.TASKS_QUEUE,
                 job_class="django_tasks_rq.Job",
                 burst=batch,
+                # jobs enqueued to run later (the webhook dispatch's next turn)
+                with_scheduler=True,
                 verbosity=verbosity,
             )
             return

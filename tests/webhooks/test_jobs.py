@@ -1,0 +1,64 @@
+"""The webhook jobs on the configured backend: the periodic dispatch fans events out and wakes
+their deliveries; a worker sends them."""
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from config.edge.tasks import PERIODIC
+from config.events.services import EventDraft
+from config.fields import new_ulid
+from config.jobs import jobs_queued
+from config.webhooks import tasks
+from config.webhooks.models import WebhookDelivery
+from config.webhooks.tasks import webhooks_dispatch
+from tests.events.conftest import commit_events
+from tests.jobs.conftest import drain
+from tests.webhooks.helpers import endpoint_for
+
+pytestmark = [pytest.mark.jobs, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_dispatch_is_a_periodic_job():
+    assert webhooks_dispatch in PERIODIC
+
+
+def test_a_worker_delivers_what_the_dispatch_woke(backend, receiver):
+    # given two endpoints with different filters, and three committed events
+    tags, tags_secret = endpoint_for(receiver.url, ["tag.*"])
+    customers, customers_secret = endpoint_for(receiver.url + "/c", ["customer.created"])
+    commit_events(
+        EventDraft(type="tag.created"),
+        EventDraft(type="customer.created", customer_id=new_ulid()),
+        EventDraft(type="customer.deleted", customer_id=new_ulid()),
+    )
+    # when the dispatch runs and a worker works the queue
+    webhooks_dispatch.enqueue()
+    drain()
+    # then each endpoint got what its filter names, signed with its own secret
+    got = sorted(
+        (
+            r.path,
+            Webhook(tags_secret if r.path == "/hooks" else customers_secret).verify(
+                r.body, r.headers
+            )["type"],
+        )
+        for r in receiver.received
+    )
+    assert got == [("/hooks", "tag.created"), ("/hooks/c", "customer.created")]
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"succeeded"}
+    assert {tags.id, customers.id} == set(
+        WebhookDelivery.objects.values_list("endpoint", flat=True)
+    )
+
+
+def test_the_dispatch_wakes_no_more_than_the_queue_has_room_for(backend, monkeypatch):
+    # given five deliveries owed, and a queue with room for three sends
+    endpoint_for("http://127.0.0.1:9/")
+    commit_events(*(EventDraft(type="tag.created") for _ in range(5)))
+    monkeypatch.setattr(tasks, "SEND_QUEUE_MAX", 3)
+    # when the dispatch runs twice (nothing works the queue in between)
+    tasks.webhooks_dispatch.call()
+    tasks.webhooks_dispatch.call()
+    # then three sends wait, not six: the second run found no room
+    assert jobs_queued(tasks.webhook_send) == 3
+    assert WebhookDelivery.objects.filter(wake_after__isnull=False).count() == 3
