@@ -4,6 +4,7 @@ does the rest, each expiry recorded once. Runs a real worker process (`manage.py
 on the configured backend, against a database the test shares with it: the test database on
 PostgreSQL, a database file on SQLite."""
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -101,7 +102,9 @@ def process_tree(pid: int) -> list[int]:
 def kill_hard(pid: int) -> None:
     """SIGKILL the worker and whatever runs its job, as when its machine goes away."""
     for process in reversed(process_tree(pid)):
-        os.kill(process, signal.SIGKILL)
+        # an RQ work-horse may have finished its job (and exited) since it was listed
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process, signal.SIGKILL)
 
 
 def remaining(db: SharedDatabase) -> int:
