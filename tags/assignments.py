@@ -841,60 +841,6 @@ def _tags(writer: AssignmentWriter, tag_ids: Sequence[str]) -> dict[StoredId, st
     return dict(zip(_stored(writer, tag_ids), tag_ids, strict=True))
 
 
-def assignments_add(
-    *,
-    customer_ids: Sequence,
-    tag_ids: Sequence[str],
-    category: str,
-    source: str,
-    expires_at: datetime | None,
-    user_id: int | None,
-    reason: str,
-    now: datetime,
-) -> Changed:
-    """Give every tag to every customer that lacks it and record a "+" history row for each
-    assignment made: one statement per batch on PostgreSQL (a data-modifying CTE), two on
-    SQLite.
-
-    A current assignment is left alone; an expired one is refreshed in place and counts as
-    added again, as does one given an expiry already past (a real, if invisible, change).
-    Ids of customers that no longer exist are skipped.
-    """
-    writer = assignment_writer()
-    tags = _tags(writer, tag_ids)
-    added = writer.add(
-        customers=_stored(writer, customer_ids),
-        tags=list(tags),
-        values=AssignmentValues(category=category, source=source, expires_at=expires_at),
-        stamp=Stamp(user_id=user_id, reason=reason, now=now),
-    )
-    return Changed(by_tag=Counter({tags[tag]: n for tag, n in added.items()}))
-
-
-def assignments_remove(
-    *,
-    customer_ids: Sequence,
-    tag_ids: Sequence[str],
-    user_id: int | None,
-    reason: str,
-    now: datetime,
-) -> Changed:
-    """Take the tags off the customers and record a "-" history row for each assignment
-    removed, set-based like :func:`assignments_add`.
-
-    Only current assignments are removed: an expired one is already gone for the customer, so
-    taking it off would change nothing visible; it stays until ``expire_tags`` records its
-    expiry."""
-    writer = assignment_writer()
-    tags = _tags(writer, tag_ids)
-    removed = writer.remove(
-        customers=_stored(writer, customer_ids),
-        tags=list(tags),
-        stamp=Stamp(user_id=user_id, reason=reason, now=now),
-    )
-    return Changed(by_tag=Counter({tags[tag]: n for tag, n in removed.items()}))
-
-
 def assignments_change(
     *,
     customer_ids: Sequence,
@@ -908,11 +854,16 @@ def assignments_change(
     now: datetime,
     events: ChangeEvents | None = None,
 ) -> tuple[Changed, Changed]:
-    """Remove, then add (as :func:`assignments_remove` and :func:`assignments_add`), with
-    history rows and, given ``events``, one ``customer.tags_changed`` event per customer
-    changed, written from the rows the statements changed: on PostgreSQL inside the same
-    statement (one per batch), on SQLite one more statement per batch. Returns (added,
-    removed) per tag id."""
+    """Remove, then add, with history rows and, given ``events``, one ``customer.tags_changed``
+    event per customer changed, written from the rows the statements changed: on PostgreSQL
+    inside the same statement (one per batch), on SQLite one more statement per batch. Returns
+    (added, removed) per tag id.
+
+    Adding leaves a current assignment alone; an expired one is refreshed in place and counts
+    as added again, as does one given an expiry already past (a real, if invisible, change).
+    Removing takes only current assignments: an expired one is already gone for the customer,
+    so taking it off would change nothing visible; it stays until ``expire_tags`` records its
+    expiry. Ids of customers that no longer exist are skipped."""
     writer = assignment_writer()
     add, remove = _tags(writer, add_tag_ids), _tags(writer, remove_tag_ids)
     added, removed = writer.change(

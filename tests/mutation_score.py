@@ -53,6 +53,11 @@ _CONTENT_TYPE = (
 # name → why no test can kill it (the mutant behaves exactly like the original)
 EQUIVALENT: dict[str, str] = {
     # tags/services/expiry.py
+    "tags.services.expiry.x__batch__mutmut_10": (
+        "ordered by customer only: the order within one customer decides only which of its rows "
+        "share a batch when it alone fills one, and every order removes the same rows with the "
+        "same history and one event per batch"
+    ),
     "tags.services.expiry.x_tags_expire__mutmut_1": (
         "default batch size 5001 instead of 5000: the same rows go with the same history; "
         "batches are not visible"
@@ -71,6 +76,8 @@ EQUIVALENT: dict[str, str] = {
     "tags.services.bulk.x__batch_apply__mutmut_12": _NEAR_LIMIT,
     "tags.services.bulk.x__batch_apply__mutmut_38": _NEAR_LIMIT,
     # tags/assignments.py
+    "tags.assignments.xǁAssignmentWriterǁevents_for_tag_removal__mutmut_7": _CASE,
+    "tags.assignments.xǁAssignmentWriterǁevents_for_tag_removal__mutmut_14": _CASE,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_7": _CASE,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_14": _CASE,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_23": _CASE,

@@ -343,20 +343,34 @@ def test_deleting_a_live_tag_for_good_in_the_admin_tells_each_customer_holding_i
     holders = CustomerFactory.create_batch(2)
     for customer in holders:
         TagAssignmentFactory(customer=customer, tag=tag)
+    # one holder's assignment expires tomorrow: it still holds the tag today
+    later = CustomerFactory()
+    tomorrow = timezone.now() + timedelta(days=1)
+    TagAssignmentFactory(customer=later, tag=tag, expires_at=tomorrow)
     expired = CustomerFactory()
     TagAssignmentFactory(customer=expired, tag=tag, expires_at=timezone.now() - timedelta(days=1))
     response = boss.post(f"/admin/tags/tag/{tag.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not Tag.objects.filter(pk=tag.pk).exists()
     (deleted,) = events("tag.deleted")
-    assert deleted.data["permanent"] is True
-    assert (deleted.subject_id, deleted.actor_username) == (tag.pk, "boss")
     reason = deleted.data["reason"]
+    assert deleted.data == {
+        "tag": {"name": "legacy", "reference_id": None, "is_active": True},
+        "permanent": True,
+        "reason": reason,
+    }
+    assert (deleted.subject_id, deleted.actor_username) == (tag.pk, "boss")
     # the expired holder saw no change: no event for it
+    stamp = tomorrow.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     assert by_customer(events("customer.tags_changed")) == sorted(
-        (tags_changed(c, removed=[entry(tag)], reason=reason) for c in holders),
+        [
+            *(tags_changed(c, removed=[entry(tag)], reason=reason) for c in holders),
+            tags_changed(later, removed=[entry(tag, expires_at=stamp)], reason=reason),
+        ],
         key=lambda s: s[1],
     )
+    # one deletion, one moment: the tag's event and its customers' carry the same time
+    assert {e.occurred_at for e in events()} == {deleted.occurred_at}
 
 
 # --- segments -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ batches.
 import sqlite3
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import psycopg
 import pytest
@@ -26,9 +26,8 @@ from tags.assignments import (
     SqliteAssignmentWriter,
     Stamp,
     assignment_writer,
-    assignments_add,
+    assignments_change,
     assignments_move,
-    assignments_remove,
     customers_over_limit,
 )
 from tags.models import TagAssignment
@@ -264,14 +263,14 @@ def test_stored_ids_are_the_columns_own_text():
 def test_ulid_strings_and_stored_ids_alike_and_counts_by_the_callers_tag_ids(now):
     tag = TagFactory()
     by_ulid, by_stored = CustomerFactory.create_batch(2)
-    changed = assignments_add(
-        customer_ids=[by_ulid.pk, stored(by_stored)], tag_ids=[tag.pk], category="", source="api",
-        expires_at=None, user_id=None, reason="", now=now,
+    changed, _ = assignments_change(
+        customer_ids=[by_ulid.pk, stored(by_stored)], add_tag_ids=[tag.pk], remove_tag_ids=[],
+        category="", source="api", expires_at=None, user_id=None, reason="", now=now,
     )  # fmt: skip
     assert changed.by_tag == Counter({tag.pk: 2})
-    removed = assignments_remove(
-        customer_ids=[stored(by_ulid), by_stored.pk], tag_ids=[tag.pk], user_id=None, reason="",
-        now=now,
+    _, removed = assignments_change(
+        customer_ids=[stored(by_ulid), by_stored.pk], add_tag_ids=[], remove_tag_ids=[tag.pk],
+        category="", source="", expires_at=None, user_id=None, reason="", now=now,
     )  # fmt: skip
     assert removed.by_tag == Counter({tag.pk: 2})
 
@@ -280,9 +279,10 @@ def test_ulid_strings_and_stored_ids_alike_and_counts_by_the_callers_tag_ids(now
 def test_a_plain_string_that_is_not_a_ulid_is_refused_not_guessed(now, text):
     tag, customer = TagFactory(), CustomerFactory()
     with pytest.raises(ValueError, match="26 characters"):
-        assignments_add(
-            customer_ids=[text(ulid_to_uuid(customer.pk))], tag_ids=[tag.pk], category="",
-            source="api", expires_at=None, user_id=None, reason="", now=now,
+        assignments_change(
+            customer_ids=[text(ulid_to_uuid(customer.pk))], add_tag_ids=[tag.pk],
+            remove_tag_ids=[], category="", source="api", expires_at=None, user_id=None,
+            reason="", now=now,
         )  # fmt: skip
     assert not TagAssignment.objects.exists()
 
@@ -295,9 +295,9 @@ def test_customer_id_batches_feed_the_writers_as_they_are(now):
     assert [id_ for batch in batches for id_ in batch] == sorted(stored(c) for c in customers)
     assert all(type(id_) is StoredId for batch in batches for id_ in batch)
     for batch in batches:
-        assignments_add(
-            customer_ids=batch, tag_ids=[tag.pk], category="", source="bulk", expires_at=None,
-            user_id=None, reason="", now=now,
+        assignments_change(
+            customer_ids=batch, add_tag_ids=[tag.pk], remove_tag_ids=[], category="",
+            source="bulk", expires_at=None, user_id=None, reason="", now=now,
         )  # fmt: skip
     assert held() == {(c.pk, tag.name) for c in customers}
 
@@ -364,3 +364,15 @@ def test_lock_customers_locks_a_statement_of_ids_at_a_time(writer):
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
         writer.lock_customers([stored(c) for c in customers])
     assert len(queries) == (2 if PG else 0)  # 15 ids a statement on PostgreSQL
+
+
+@pytest.mark.parametrize("writer_class", [SqliteAssignmentWriter, PostgresAssignmentWriter])
+def test_returned_rows_keep_aware_times_and_read_naive_ones_as_utc(writer_class):
+    # PostgreSQL hands timestamps back aware, SQLite naive (in UTC): both come out the same
+    aware = timezone.now().replace(microsecond=0)
+    naive = aware.astimezone(UTC).replace(tzinfo=None)
+    customer, tag = uuid.uuid4(), uuid.uuid4()
+    for at in (aware, naive):
+        row = writer_class()._row((7, customer, tag, "loyalty", "api", at, None, at))
+        assert (row.expires_at, row.created_at) == (aware, aware)
+        assert row.expires_at.utcoffset() == timedelta(0)
