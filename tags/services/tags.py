@@ -151,7 +151,7 @@ def tag_soft_delete(
     *,
     tag: Tag,
     actor: AbstractBaseUser | None,
-    reason: str = "",
+    reason: str,
     if_match: list[str] | None = None,
 ) -> Tag:
     """Hide the tag and, with it, its assignments; restoring brings every one of them back.

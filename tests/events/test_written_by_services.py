@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from config.api.models import ApiToken
 from config.events.models import Event
+from customers.services import customer_delete, customer_fields
 from segments.models import Segment
 from statuses.models import StatusLabel
 from tags.models import Tag, TagAssignment
@@ -231,13 +232,25 @@ def test_customer_create_update_delete_through_the_api(api):
     # delete keeps the last fields
     assert api.delete(f"/api/v1/customers/{customer_id}").status_code == 204
     (deleted,) = events("customer.deleted")
-    assert deleted.customer_id == customer_id
+    assert (deleted.customer_id, deleted.subject_id) == (customer_id, customer_id)
     assert deleted.data["customer"]["name"] == "Ada L."
+    assert deleted.data["reason"] is None  # none given
     assert [e.type for e in events()] == [
         "customer.created",
         "customer.updated",
         "customer.deleted",
     ]
+
+
+def test_a_customer_deleted_with_a_reason_says_why(db):
+    customer = CustomerFactory(name="Ada")
+    customer_delete(customer=customer, actor=None, reason="duplicate of another")
+    (deleted,) = events("customer.deleted")
+    assert (deleted.customer_id, deleted.subject_id) == (customer.pk, customer.pk)
+    assert deleted.data == {
+        "customer": customer_fields(customer),
+        "reason": "duplicate of another",
+    }
 
 
 def test_a_refused_customer_create_writes_no_event(api):

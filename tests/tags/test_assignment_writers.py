@@ -221,10 +221,12 @@ def test_delete_by_ids_returns_the_rows_and_record_history_writes_them(writer, n
     assert (first.expires_at, first.created_at) == (expiry, assignments[0].created_at)
     assert first.expires_at.tzinfo is not None
 
-    small.record_history({"-": rows}, stamp)
+    history_ids = small.record_history({"-": rows}, stamp)
 
     written = History.objects.filter(history_type="-")
     assert sorted(written.values_list("id", flat=True)) == sorted(row.id for row in rows)
+    # the ids of every batch's history rows come back (the events are built from them)
+    assert sorted(history_ids) == sorted(written.values_list("history_id", flat=True))
     again = written.get(id=first.id)
     assert (again.customer_id, again.tag_id, again.expires_at, again.history_date) == (
         customer.pk, tag.pk, expiry, now,
