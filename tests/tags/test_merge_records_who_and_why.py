@@ -126,7 +126,6 @@ def test_a_source_already_merged_does_not_stop_the_others(world):
 
 
 def test_one_merge_one_moment_its_events_and_history_share_the_time(world):
-    vip, dup, old, _, _ = world
     merge("vip_customer", "vip_old", "--into", "VIP")
     moved = AssignmentHistory.objects.filter(history_change_reason__startswith="merged")
     assert moved.count() == 4  # two moved onto VIP, two taken off the sources
