@@ -79,7 +79,7 @@ def main() -> None:
 
     def fresh_tag(prefix: str) -> tuple[str, object]:
         """A new tag's name, and its id as the hand-written SQL passes it."""
-        tag = tag_create(data={"name": f"{prefix}{time.time_ns()}"}, actor=None)
+        tag = tag_create(data={"name": f"{prefix}{time.time_ns()}"}, actor=None, reason="")
         return tag.name, Tag._meta.pk.get_db_prep_value(tag.pk, connection)
 
     def hand_add(tag_id) -> int:

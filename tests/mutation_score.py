@@ -51,6 +51,11 @@ _CONTENT_TYPE = (
     "an empty body, the 204 of a DELETE): the default is never used"
 )
 
+_FORCE_INSERT = (
+    "a new instance whose primary key has a default is inserted without an UPDATE first "
+    "whatever force_insert says (Django's Model._save_table): create=True only restates it"
+)
+
 # name → why no test can kill it (the mutant behaves exactly like the original)
 EQUIVALENT: dict[str, str] = {
     # tags/services/expiry.py
@@ -79,6 +84,9 @@ EQUIVALENT: dict[str, str] = {
     # tags/assignments.py
     "tags.assignments.xǁAssignmentWriterǁevents_for_tag_removal__mutmut_7": _CASE,
     "tags.assignments.xǁAssignmentWriterǁevents_for_tag_removal__mutmut_14": _CASE,
+    "tags.assignments.xǁAssignmentWriterǁ_remove_where__mutmut_7": _CASE,
+    "tags.assignments.xǁAssignmentWriterǁ_remove_where__mutmut_14": _CASE,
+    "tags.assignments.xǁAssignmentWriterǁ_remove_where__mutmut_21": _CASE,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_7": _CASE,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_47": _CASE,
     "tags.assignments.xǁAssignmentWriterǁrecord_history__mutmut_49": _CASE,
@@ -126,6 +134,16 @@ EQUIVALENT: dict[str, str] = {
         "changed = None instead of False: only its truth is tested"
     ),
     "customers.services.x_customer_delete__mutmut_6": _NO_KEY_NONE,
+    "customers.services.x_customer_create__mutmut_12": _FORCE_INSERT,
+    "customers.services.x_customer_update__mutmut_14": (
+        "changed starts as None instead of False: only its truth is tested, and both are false"
+    ),
+    "tags.services.tags.x_tag_create__mutmut_20": _FORCE_INSERT,
+    "tags.services.tags.x__check_unique__mutmut_43": (
+        "reference_id is checked only when an update changes it (or on create, with no row of "
+        "its own yet), so the tag's own row never holds the value looked for: excluding it or "
+        "not finds the same rows"
+    ),
     # statuses/services.py
     "statuses.services.x_status_delete__mutmut_6": _NO_KEY_NONE,
     "statuses.services.x_label_delete__mutmut_6": _NO_KEY_NONE,
@@ -134,13 +152,15 @@ EQUIVALENT: dict[str, str] = {
 
 _ROW_LOCK = (
     "the strength of a row lock: select_for_update is a no-op on SQLite, where `make mutation` "
-    "runs (one writer at a time); on PostgreSQL a delete takes FOR UPDATE so that it waits for "
-    "writers holding FOR KEY SHARE on the row (for statuses and labels "
-    "tests/statuses/test_delete_locks.py shows it)"
+    "runs (one writer at a time); on PostgreSQL FOR UPDATE waits for writers holding FOR KEY "
+    "SHARE on the row, FOR NO KEY UPDATE does not (for status and label deletes "
+    "tests/statuses/test_delete_locks.py shows the difference)"
 )
 
 # name → why SQLite cannot show the difference (where PostgreSQL does, the test that does)
 SQLITE_BLIND: dict[str, str] = {
+    "customers.services.x_customer_update__mutmut_10": _ROW_LOCK,
+    "customers.services.x_customer_update__mutmut_11": _ROW_LOCK,
     "customers.services.x_customer_delete__mutmut_10": _ROW_LOCK,
     "customers.services.x_customer_delete__mutmut_11": _ROW_LOCK,
     "statuses.services.x_label_delete__mutmut_10": _ROW_LOCK,

@@ -77,7 +77,7 @@ def tag_write(
     return tag
 
 
-def tag_create(*, data: dict[str, Any], actor: AbstractBaseUser | None, reason: str = "") -> Tag:
+def tag_create(*, data: dict[str, Any], actor: AbstractBaseUser | None, reason: str) -> Tag:
     """Create a tag, with its history row and a ``tag.created`` event."""
     tag = Tag(**{field: data[field] for field in TAG_FIELDS if field in data})
     tag.name = name_clean(tag.name)

@@ -343,6 +343,19 @@ def test_tag_create_update_delete_restore_through_the_api(tag_api):
     ]
 
 
+def test_a_tag_created_with_a_reason_says_why(tag_api):
+    response = tag_api.post(
+        "/api/v1/customer_tags/", {"name": "Gold", "reason": "loyalty launch"}, format="json"
+    )
+    assert response.status_code == 201
+    (created,) = events("tag.created")
+    assert created.subject_id == response.json()["customer_tag"]["id"]
+    assert created.data == {
+        "tag": {"name": "Gold", "reference_id": None, "is_active": True},
+        "reason": "loyalty launch",
+    }
+
+
 def test_updating_a_deleted_tag_is_refused_without_an_event(tag_api):
     tag = TagFactory(name="old", is_deleted=True, deleted_at=timezone.now())
     response = tag_api.patch(f"/api/v1/customer_tags/{tag.pk}", {"name": "new"}, format="json")
