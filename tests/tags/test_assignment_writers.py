@@ -378,3 +378,16 @@ def test_returned_rows_keep_aware_times_and_read_naive_ones_as_utc(writer_class)
         row = writer_class()._row((7, customer, tag, "loyalty", "api", at, None, at))
         assert (row.expires_at, row.created_at) == (aware, aware)
         assert row.expires_at.utcoffset() == timedelta(0)
+
+
+def test_over_limit_looks_past_batches_with_nobody_over(writer, now):
+    # given customers in id order, only the last two holding more than one tag
+    customers = sorted(CustomerFactory.create_batch(6), key=lambda c: c.pk)
+    tags = TagFactory.create_batch(2)
+    for customer in customers:
+        TagAssignmentFactory(customer=customer, tag=tags[0])
+    for customer in customers[-2:]:
+        TagAssignmentFactory(customer=customer, tag=tags[1])
+    small = type(writer)(max_params=12)  # two customers a batch: the first two batches clean
+    over = small.over_limit([stored(c) for c in customers], limit=1, now=now)
+    assert sorted(over) == sorted(stored(c) for c in customers[-2:])
