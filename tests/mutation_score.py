@@ -51,6 +51,11 @@ _CONTENT_TYPE = (
     "an empty body, the 204 of a DELETE): the default is never used"
 )
 
+_FIRST_BRANCH = "= instead of += in the first branch that fills the list: it is still empty there"
+_ALIAS = (
+    "letters glued to the end of a select item are its alias in PostgreSQL (count(*)XX is "
+    "count(*) AS XX): the same columns by position"
+)
 _FORCE_INSERT = (
     "a new instance whose primary key has a default is inserted without an UPDATE first "
     "whatever force_insert says (Django's Model._save_table): create=True only restates it"
@@ -125,6 +130,34 @@ EQUIVALENT: dict[str, str] = {
         "changes at its first step, so unread returned rows change nothing"
     ),
     "tags.services.tags.x__locked__mutmut_3": _NO_KEY_NONE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_22": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_24": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_30": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_31": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_49": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_51": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_57": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_58": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_5": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_19": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_21": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_23": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_24": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_14": _FIRST_BRANCH,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_25": _FIRST_BRANCH,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_65": (
+        "one_per_customer None instead of computed: the flag only picks an ungrouped shortcut; "
+        "the grouped form writes the same events"
+    ),
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_3": (
+        "the history ids aggregated even when nobody asked for them: an extra column unread"
+    ),
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_4": _ALIAS,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_7": _ALIAS,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_33": (
+        "counts keyed by the count instead of the tag: its only caller (a merge's move) writes "
+        "one tag a statement and reads the total"
+    ),
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_7": _CASE,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_47": _CASE,
     "tags.assignments.xǁAssignmentWriterǁrecord_history__mutmut_49": _CASE,
