@@ -158,6 +158,12 @@ EQUIVALENT: dict[str, str] = {
         "counts keyed by the count instead of the tag: its only caller (a merge's move) writes "
         "one tag a statement and reads the total"
     ),
+    "tags.assignments.xǁAssignmentWriterǁ_add_sql__mutmut_7": _CASE,
+    "tags.services.tagging.x_customer_tags_change__mutmut_35": (
+        "current(None) reads the clock itself, a moment after the call's own now: the answer "
+        "differs only for an assignment expiring inside that moment (no test can place one there "
+        "without freezing the clock, which makes both the same)"
+    ),
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_7": _CASE,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_47": _CASE,
     "tags.assignments.xǁAssignmentWriterǁrecord_history__mutmut_49": _CASE,
@@ -241,6 +247,10 @@ SQLITE_BLIND: dict[str, str] = {
     "tags.assignments.x_customers_near_limit__mutmut_4": _NEAR_LIMIT_SQLITE,
     "tags.services.bulk.x__batch_apply__mutmut_14": _NEAR_LIMIT_SQLITE,
     "tags.services.bulk.x__batch_apply__mutmut_15": _NEAR_LIMIT_SQLITE,
+    "tags.assignments.x_customers_lock__mutmut_2": (
+        "SQLite's lock_customers does nothing (its one write lock serialises writers); the "
+        "PostgreSQL lock is tested by test_lock_customers_holds_their_rows_until_the_transaction_ends"
+    ),
     "tags.services.tags.x__locked__mutmut_6": _ROW_LOCK,
     "tags.services.tags.x__locked__mutmut_7": _ROW_LOCK,
     "customers.services.x_customer_update__mutmut_10": _ROW_LOCK,
