@@ -253,6 +253,31 @@ def test_a_customer_deleted_with_a_reason_says_why(db):
     }
 
 
+@pytest.mark.parametrize(("adding", "removing"), [(2, 1), (1, 0), (0, 1), (1, 1)])
+def test_one_event_per_customer_whatever_the_mix_of_adds_and_removes(tagger, adding, removing):
+    # (one tag in all takes a shortcut in the SQL; two or more group per customer)
+    customer = CustomerFactory()
+    tags = [TagFactory(name=f"t{i}") for i in range(adding + removing)]
+    for tag in tags[adding:]:
+        TagAssignmentFactory(customer=customer, tag=tag)
+    response = tagger.post(
+        f"/api/v1/customers/{customer.pk}/tag",
+        {
+            "tags_to_add": [t.name for t in tags[:adding]],
+            "tags_to_remove": [t.name for t in tags[adding:]],
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert [shape(e) for e in events("customer.tags_changed")] == [
+        tags_changed(
+            customer,
+            added=[entry(t) for t in tags[:adding]],
+            removed=[entry(t, source="api") for t in tags[adding:]],
+        )
+    ]
+
+
 def test_a_refused_customer_create_writes_no_event(api):
     CustomerFactory(email="taken@example.com")
     response = api.post("/api/v1/customers/", {"email": "taken@example.com"}, format="json")

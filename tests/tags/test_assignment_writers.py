@@ -391,3 +391,38 @@ def test_over_limit_looks_past_batches_with_nobody_over(writer, now):
     small = type(writer)(max_params=12)  # two customers a batch: the first two batches clean
     over = small.over_limit([stored(c) for c in customers], limit=1, now=now)
     assert sorted(over) == sorted(stored(c) for c in customers[-2:])
+
+
+def statements(queries, prefix: str) -> int:
+    return sum(1 for q in queries if q["sql"].lstrip().upper().startswith(prefix.upper()))
+
+
+def test_an_add_only_change_deletes_nothing_and_a_remove_only_one_inserts_no_assignment(now):
+    customer, tag = CustomerFactory(), TagFactory()
+    change = {
+        "customer_ids": [customer.pk], "category": "", "source": "api", "expires_at": None,
+        "user_id": None, "reason": "", "now": now,
+    }  # fmt: skip
+    table = TagAssignment._meta.db_table
+    with CaptureQueriesContext(connection) as adding:
+        assignments_change(add_tag_ids=[tag.pk], remove_tag_ids=[], **change)
+    with CaptureQueriesContext(connection) as removing:
+        assignments_change(add_tag_ids=[], remove_tag_ids=[tag.pk], **change)
+    if not PG:  # PostgreSQL: one statement either way, its parts inside
+        assert statements(adding.captured_queries, "DELETE") == 0
+        assert statements(removing.captured_queries, f'INSERT INTO "{table}"') == 0
+        assert statements(removing.captured_queries, f"INSERT INTO {table}") == 0
+    assert not TagAssignment.objects.exists()
+    assert list(History.objects.values_list("history_type", flat=True).order_by("history_id")) == [
+        "+", "-",
+    ]  # fmt: skip
+
+
+def test_a_change_naming_no_tag_runs_no_statement(now, django_assert_num_queries):
+    customer = CustomerFactory()
+    with django_assert_num_queries(0):
+        added, removed = assignments_change(
+            customer_ids=[customer.pk], add_tag_ids=[], remove_tag_ids=[], category="",
+            source="", expires_at=None, user_id=None, reason="", now=now,
+        )  # fmt: skip
+    assert (added.by_tag, removed.by_tag) == (Counter(), Counter())
