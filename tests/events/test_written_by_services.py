@@ -7,6 +7,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from config.api.models import ApiToken
@@ -276,6 +277,15 @@ def test_one_event_per_customer_whatever_the_mix_of_adds_and_removes(tagger, add
             removed=[entry(t, source="api") for t in tags[adding:]],
         )
     ]
+    # the event is dated by the call's clock, the one its history rows carry (PostgreSQL
+    # dates each history row at its write, a moment later)
+    (event,) = events("customer.tags_changed")
+    written = TagAssignment.history.filter(customer_id=customer.pk).order_by("-history_id")
+    call_rows = written[: adding + removing]  # the call's own, after the factory's
+    dates = {row.history_date for row in call_rows}
+    assert min(dates) >= event.occurred_at
+    if connection.vendor == "sqlite":
+        assert dates == {event.occurred_at}
 
 
 def test_a_refused_customer_create_writes_no_event(api):
