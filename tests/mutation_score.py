@@ -64,6 +64,11 @@ _VALUES_DEFAULT = (
     "the values of a change given none: they only stamp assignments added, and the only "
     "change given none is a remove"
 )
+_BATCH_SIZE = (
+    "the parameters kept in reserve when sizing a batch: a batch's ids go as one array "
+    "parameter on both databases, so only the batch size moves, and batches are not visible"
+)
+_DEFAULT_CODE = "code 'invalid' left out or None: InvalidInput's own code is 'invalid'"
 _FORCE_INSERT = (
     "a new instance whose primary key has a default is inserted without an UPDATE first "
     "whatever force_insert says (Django's Model._save_table): create=True only restates it"
@@ -191,6 +196,35 @@ EQUIVALENT: dict[str, str] = {
         "the history ids collected even without events to write from them: a list unread"
     ),
     "tags.services.tagging.x_assignments_apply__mutmut_6": _TRUTHY_DEFAULT,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_11": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_12": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_15": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_18": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_23": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_26": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_27": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_36": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_37": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_39": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_42": _CASE,
+    "tags.assignments.xǁAssignmentWriterǁ_upsert__mutmut_12": _CASE,
+    "tags.assignments.xǁAssignmentWriterǁ_upsert__mutmut_13": _CASE,
+    "tags.assignments.xǁAssignmentWriterǁ_upsert__mutmut_15": _CASE,
+    "tags.assignments.xǁAssignmentWriterǁ_upsert__mutmut_17": _CASE,
+    "tags.assignments.xǁAssignmentWriterǁchange__mutmut_14": _VALUES_DEFAULT,
+    "tags.assignments.xǁAssignmentWriterǁchange__mutmut_15": _VALUES_DEFAULT,
+    "tags.assignments.xǁAssignmentWriterǁchange__mutmut_20": _BATCH_SIZE,
+    "tags.assignments.xǁAssignmentWriterǁchange__mutmut_21": _BATCH_SIZE,
+    "tags.assignments.xǁAssignmentWriterǁchange__mutmut_22": _BATCH_SIZE,
+    "tags.assignments.xǁSqliteAssignmentWriterǁ_insert__mutmut_14": _CASE,
+    "tags.assignments.xǁSqliteAssignmentWriterǁ_insert__mutmut_15": _CASE,
+    "tags.assignments.xǁSqliteAssignmentWriterǁ_insert__mutmut_29": _BATCH_SIZE,
+    "tags.assignments.xǁSqliteAssignmentWriterǁ_insert__mutmut_12": (
+        "RETURNING on every history INSERT, read or not: SQLite makes all of a statement's "
+        "changes at its first step, so unread returned rows change nothing"
+    ),
+    "tags.services.names.x__names_check__mutmut_14": _DEFAULT_CODE,
+    "tags.services.names.x__names_check__mutmut_17": _DEFAULT_CODE,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_7": _CASE,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_47": _CASE,
     "tags.assignments.xǁAssignmentWriterǁrecord_history__mutmut_49": _CASE,
