@@ -164,6 +164,8 @@ def run_database(database: str, args: argparse.Namespace) -> None:
     from django.db import connection
     from django.test import Client
 
+    from config.events.models import Event
+
     data = seed(args.customers)
     client = Client()
     headers = {"HTTP_AUTHORIZATION": f"Bearer {data['token']}"}
@@ -199,6 +201,14 @@ def run_database(database: str, args: argparse.Namespace) -> None:
     first = plan(data, 1, random.Random(0))[0]
     api_answer, hand_answer = tag("", data["api"], first), tag("/hand", data["hand"], first)
     taggit(first)
+    # The same event by both: one ``customer.tags_changed`` with the same added and removed.
+    events = [
+        Event.objects.filter(customer_id=answer["id"], type="customer.tags_changed")
+        .values_list("data", flat=True)
+        .get()
+        for answer in (api_answer, hand_answer)
+    ]
+    assert events[0] == events[1], events
     for answer in (api_answer, hand_answer):
         answer.pop("id"), answer.pop("updated_at")
     assert api_answer == hand_answer, (api_answer, hand_answer)

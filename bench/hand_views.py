@@ -5,8 +5,7 @@ token, user and permissions), the same permission, the same queries as ``values(
 ``orjson`` for the JSON. The list answers the same bytes as ``GET /api/v1/customers/``
 (checked before timing). The tag call issues the minimal statements: the tag lookup, the
 customer lock, DELETE … RETURNING, INSERT … RETURNING, one INSERT of the history rows, and the
-current tags for the answer. A new per-call row (an event, say) is one more statement in
-``_tag_statements``.
+customer's ``customer.tags_changed`` event (one INSERT), and the current tags for the answer.
 """
 
 import base64
@@ -21,7 +20,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from config.fields import ulid_to_uuid, uuid_from_db, uuid_to_ulid
+from config.events.models import Event
+from config.fields import new_ulid, ulid_to_uuid, uuid_from_db, uuid_to_ulid
 from config.names import name_key
 from customers.models import Customer
 from segments.selectors import segments_of_customer
@@ -161,10 +161,16 @@ def customer_list(request: HttpRequest) -> HttpResponse:
 
 
 def _tag_statements(
-    customer: str, add: list[str], remove: list[str], user_id: int, now: datetime
+    customer: str,
+    add: list[str],
+    remove: list[str],
+    user: tuple[int, str],
+    now: datetime,
+    names: dict[str, str],
 ) -> tuple[list[str], list[str]]:
-    """Lock, delete-returning, insert-returning, the history rows of both; (added, removed)
-    tag ids. One transaction, called inside it."""
+    """Lock, delete-returning, insert-returning, the history rows of both, the customer's event;
+    (added, removed) tag ids. One transaction, called inside it."""
+    user_id, username = user
     sqlite = connection.vendor == "sqlite"
 
     def stored(ulid: str) -> str:
@@ -215,12 +221,50 @@ def _tag_statements(
                 + ", ".join(["(" + ", ".join(["%s"] * 11) + ")"] * len(history)),
                 [v for row in history for v in row],
             )
-        # (issue 18: one INSERT of the call's event row goes here)
+        added_ids = [uuid_to_ulid(uuid_from_db(row[2])) for row in added]
+        removed_ids = [uuid_to_ulid(uuid_from_db(row[2])) for row in removed]
+        if history:
 
-    def ulid(value) -> str:
-        return uuid_to_ulid(uuid_from_db(value))
+            def items(rows, ids) -> list[dict]:
+                return sorted(
+                    (
+                        {
+                            "name": names[tag],
+                            "tag_id": tag,
+                            "category": row[3],
+                            "source": row[4],
+                            "expires_at": row[5],
+                        }
+                        for row, tag in zip(rows, ids, strict=True)
+                    ),
+                    key=lambda item: item["name"],
+                )
 
-    return [ulid(row[2]) for row in added], [ulid(row[2]) for row in removed]
+            data = {
+                "added": items(added, added_ids),
+                "removed": items(removed, removed_ids),
+                "reason": None,
+            }
+            txid = (
+                f"(SELECT COALESCE(MAX(txid), 0) + 1 FROM {Event._meta.db_table})"
+                if sqlite
+                else "pg_current_xact_id()"
+            )
+            cursor.execute(
+                f"INSERT INTO {Event._meta.db_table} (id, txid, type, occurred_at, actor_type, "
+                "actor_id, actor_username, request_id, change_set_id, customer_id, subject_id, "
+                f"data) VALUES (%s, {txid}, 'customer.tags_changed', %s, 'user', %s, %s, '', "
+                "NULL, %s, NULL, %s)",
+                [
+                    stored(new_ulid()),
+                    ts,
+                    str(user_id),
+                    username,
+                    stored(customer),
+                    orjson.dumps(data).decode(),
+                ],
+            )
+    return added_ids, removed_ids
 
 
 @csrf_exempt
@@ -241,13 +285,15 @@ def customer_tag(request: HttpRequest, id: str) -> HttpResponse:
     if customer is None:
         return _error(404, "not_found", "Not found.")
     now = timezone.now()
+    names = dict(tags.values())
     with transaction.atomic():
         added, removed = _tag_statements(
             customer[0],
             [tags[name_key(n)][0] for n in add_names],
             [tags[name_key(n)][0] for n in remove_names if name_key(n) in tags],
-            user_id,
+            (user_id, username),
             now,
+            names,
         )
         current = dict(
             TagAssignment.objects.filter(customer_id=customer[0], tag__is_deleted=False)
@@ -255,7 +301,6 @@ def customer_tag(request: HttpRequest, id: str) -> HttpResponse:
             .order_by("tag__name")
             .values_list("tag_id", "tag__name")
         )
-    names = dict(tags.values())
     body = {
         "id": customer[0],
         "current_tags": list(current.values()),

@@ -2,11 +2,14 @@
 
 Recreates the PostgreSQL database ``tagdesk_load`` (``LOAD_DATABASE_URL``), seeds customers
 with ``seed_demo``, issues a token, starts gunicorn with ``config/gunicorn.py`` on a free
-loopback port the way ``make serve`` does, and drives three scenarios:
+loopback port the way ``make serve`` does (with ``bench/hand_views.py`` mounted under
+``/hand/``: ``bench/load_settings.py``), and drives five scenarios:
 
 - ``healthz``: ``GET /healthz`` (one ``SELECT 1``, no auth): the ceiling of the stack.
 - ``list``: ``GET /api/v1/customers/?limit=50`` (a page of customers with their tags).
 - ``tag``: ``POST /api/v1/customers/{id}/tag`` adding or removing 1-3 random demo tags.
+- ``list-hand``, ``tag-hand``: the same two requests to the hand-written views (same token
+  check, permission, statements and bytes, no framework): what the work itself sustains.
 
 The load is open-model: request ``i`` is due at ``start + i / rate`` whether or not earlier
 ones have answered, and latency runs from that due time, so a slow server cannot slow the
@@ -51,7 +54,9 @@ LOAD_DATABASE_URL = os.environ.get(
     "LOAD_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tagdesk_load"
 )
 HOST = "127.0.0.1"
-SCENARIOS = ("healthz", "list", "tag")
+SCENARIOS = ("healthz", "list", "list-hand", "tag", "tag-hand")
+# The hand-written views of bench/hand_views.py: what the same work costs without the framework.
+HAND = {"list": "list-hand", "tag": "tag-hand"}
 
 
 @dataclass
@@ -95,7 +100,8 @@ def production_server(port: int, workers: int | None) -> Iterator[Path]:
     whatever happens (exception, Ctrl-C, SIGTERM). Yields the path of its log."""
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
+        # config.settings with bench/hand_views.py under /hand/ (the same production stack)
+        "DJANGO_SETTINGS_MODULE": "bench.load_settings",
         "DJANGO_ENV": "production",
         "DEBUG": "0",
         "SECURE_SSL_REDIRECT": "0",
@@ -370,23 +376,28 @@ def main() -> None:
     args.port = free_port()
     rng = random.Random(1)
 
-    def tag_request() -> bytes:
+    def tag_request(prefix: str = "") -> bytes:
         picked = rng.sample(tag_names, rng.randint(1, 3))
         key = "tags_to_add" if rng.random() < 0.5 else "tags_to_remove"
-        path = f"/api/v1/customers/{rng.choice(customer_ids)}/tag"
+        path = f"{prefix}/api/v1/customers/{rng.choice(customer_ids)}/tag"
         return http_request("POST", path, args.port, token, {key: picked})
 
     list_raw = http_request("GET", "/api/v1/customers/?limit=50", args.port, token)
+    list_hand_raw = http_request("GET", "/hand/api/v1/customers/?limit=50", args.port, token)
     healthz_raw = http_request("GET", "/healthz", args.port, None)
     makers = {
         "healthz": lambda: healthz_raw,
         "list": lambda: list_raw,
+        "list-hand": lambda: list_hand_raw,
         "tag": tag_request,
+        "tag-hand": lambda: tag_request("/hand"),
     }
     labels = {
         "healthz": "GET /healthz (ceiling)",
         "list": "GET /api/v1/customers/?limit=50",
+        "list-hand": "the same, hand view (bench/hand_views.py)",
         "tag": "POST /api/v1/customers/{id}/tag",
+        "tag-hand": "the same, hand view (bench/hand_views.py)",
     }
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup on SIGTERM too
@@ -402,7 +413,7 @@ def main() -> None:
                 f"  light {name:8} {args.light_rate:8.1f}/s → {describe(light[name])}", flush=True
             )
         for name in SCENARIOS:
-            rate = getattr(args, f"rate_{name}")
+            rate = getattr(args, f"rate_{name.replace('-', '_')}")
             if rate is None:
                 probed[name] = probe(name, makers[name], args)
                 rate = probed[name] * args.load_factor
@@ -433,6 +444,7 @@ def main() -> None:
                 sum(result.errors.values()) + sum(light[name].errors.values()),
                 "yes" if result.sustained(args.slo_ms) else "no",
                 f"{result.achieved / ceiling.achieved:.2f}x",
+                (f"{result.achieved / results[HAND[name]].achieved:.2f}x" if name in HAND else "-"),
                 f"{light[name].p(50):.1f}",
                 f"{light[name].p(50) / light['healthz'].p(50):.1f}x",
                 f"{result.client_cpu:.0%}",
@@ -452,6 +464,7 @@ def main() -> None:
             "errors",
             "held",
             "throughput vs ceiling",
+            "vs hand view",
             f"p50 ms at {args.light_rate:g}/s",
             "vs ceiling",
             "client CPU",
