@@ -76,6 +76,7 @@ COLUMNS = (
 )
 HISTORY_COLUMNS = (
     *COLUMNS, "history_date", "history_type", "history_user_id", "history_change_reason",
+    "change_set_id",
 )  # fmt: skip
 
 
@@ -89,12 +90,21 @@ class Changed:
 
 @dataclass(frozen=True)
 class Stamp:
-    """Who writes and why (the history rows' user and reason), and the one clock of the write:
-    what has expired by then, the created_at of new rows, the history date on SQLite."""
+    """Who writes and why (the history rows' user and reason, and the change-set they belong
+    to, a ULID), and the one clock of the write: what has expired by then, the created_at of
+    new rows, the history date on SQLite."""
 
     user_id: int | None
     reason: str
     now: datetime
+    change_set_id: str | None = None
+
+    def history(self) -> list:
+        """The parameters of the history rows' user, reason and change-set."""
+        change_set = HistoricalTagAssignment._meta.get_field("change_set_id").get_db_prep_value(
+            self.change_set_id, connection, prepared=False
+        )
+        return [self.user_id, self.reason or None, change_set]
 
 
 @dataclass(frozen=True)
@@ -142,10 +152,11 @@ def _marks(values: Sequence) -> str:
 
 def _history_insert(history_date: str, source: str) -> str:
     """INSERT of one history row per assignment row ``source`` yields; the parameters are
-    those of ``history_date`` (SQL), then the type ("+"/"-"), the user and the reason."""
+    those of ``history_date`` (SQL), then the type ("+"/"-"), then ``Stamp.history()`` (the
+    user, the reason and the change-set)."""
     return (
         f"INSERT INTO {_table(HistoricalTagAssignment)} ({', '.join(HISTORY_COLUMNS)}) "
-        f"SELECT {', '.join(COLUMNS)}, {history_date}, %s, %s, %s FROM {source}"
+        f"SELECT {', '.join(COLUMNS)}, {history_date}, %s, %s, %s, %s FROM {source}"
     )
 
 
@@ -475,6 +486,7 @@ class AssignmentWriter(ABC):
         """Insert history rows ("+" added, "-" removed) for rows in hand, dated
         ``stamp.now``: one statement per batch; returns their ids."""
         history_at = _prep("created_at", stamp.now)
+        history = stamp.history()
         values = [
             [
                 row.id,
@@ -487,8 +499,7 @@ class AssignmentWriter(ABC):
                 _prep("created_at", row.created_at),
                 history_at,
                 history_type,
-                stamp.user_id,
-                stamp.reason or None,
+                *history,
             ]
             for history_type, rows in rows_by_type.items()
             for row in rows
@@ -542,7 +553,7 @@ class PostgresAssignmentWriter(AssignmentWriter):
                 f"hist AS ({_history_insert('clock_timestamp()', 'w')} "
                 "RETURNING history_id, tag_id) "
                 f"SELECT CAST(tag_id AS text), count(*){ids} FROM hist GROUP BY tag_id",
-                [*params, history_type, stamp.user_id, stamp.reason or None],
+                [*params, history_type, *stamp.history()],
             )
             rows = cursor.fetchall()
         if history_ids is not None:
@@ -575,7 +586,7 @@ class PostgresAssignmentWriter(AssignmentWriter):
         all data-modifying CTEs reading what the writes RETURN (remove and add name different
         tags, so the two writes never meet on one row)."""
         columns = ", ".join(COLUMNS)
-        history = [stamp.user_id, stamp.reason or None]
+        history = stamp.history()
         ctes, params, counts, rows = [], [], [], []
         if remove:
             where, where_params = self._remove_where(batch, remove, stamp)
@@ -720,7 +731,7 @@ class SqliteAssignmentWriter(AssignmentWriter):
             for chunk in self.batches(ids, reserve=20):
                 cursor.execute(
                     _history_insert("%s", f"{table} WHERE id IN ({_marks(chunk)})") + returning,
-                    [at, "+", stamp.user_id, stamp.reason or None, *chunk],
+                    [at, "+", *stamp.history(), *chunk],
                 )
                 if history_ids is not None:
                     history_ids += [row[0] for row in cursor.fetchall()]
@@ -737,7 +748,7 @@ class SqliteAssignmentWriter(AssignmentWriter):
             # history are exactly the rows the DELETE then removes.
             cursor.execute(
                 _history_insert("%s", f"{table} WHERE {where}") + returning,
-                [at, "-", stamp.user_id, stamp.reason or None, *params],
+                [at, "-", *stamp.history(), *params],
             )
             if history_ids is not None:
                 history_ids += [row[0] for row in cursor.fetchall()]
@@ -907,11 +918,13 @@ def assignments_change(
     reason: str,
     now: datetime,
     events: ChangeEvents | None = None,
+    change_set_id: str | None = None,
 ) -> tuple[Changed, Changed]:
     """Remove, then add (as :func:`assignments_remove` and :func:`assignments_add`), with
     history rows and, given ``events``, one ``customer.tags_changed`` event per customer
     changed, written from the rows the statements changed: on PostgreSQL inside the same
-    statement (one per batch), on SQLite one more statement per batch. Returns (added,
+    statement (one per batch), on SQLite one more statement per batch. The history rows carry
+    ``change_set_id`` (the events carry the one of ``events.common``). Returns (added,
     removed) per tag id."""
     writer = assignment_writer()
     add, remove = _tags(writer, add_tag_ids), _tags(writer, remove_tag_ids)
@@ -920,7 +933,7 @@ def assignments_change(
         add=list(add),
         remove=list(remove),
         values=AssignmentValues(category=category, source=source, expires_at=expires_at),
-        stamp=Stamp(user_id=user_id, reason=reason, now=now),
+        stamp=Stamp(user_id=user_id, reason=reason, now=now, change_set_id=change_set_id),
         events=events,
     )
     return (

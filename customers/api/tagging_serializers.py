@@ -238,6 +238,9 @@ class CustomerUntagQuerySerializer(serializers.Serializer):
 
 
 class BulkTagResponseSerializer(serializers.Serializer):
+    change_set_id = serializers.CharField(
+        help_text="The change-set recording this change (GET /change_sets/{id})."
+    )
     matched = serializers.IntegerField()
     tags_added = serializers.IntegerField()
     tags_removed = serializers.IntegerField()

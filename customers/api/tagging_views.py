@@ -31,9 +31,9 @@ from customers.api.tagging_serializers import (
 from customers.filtersets import customers_select
 from customers.models import Customer
 from segments.services import segments_for_customer
-from tags.models import TAG_NAME_PATTERN
+from tags.models import TAG_NAME_PATTERN, ChangeSet
 from tags.selectors import customer_list_queryset
-from tags.services import TagChange, customer_tags_change, customers_retag
+from tags.services import ChangeSetPlan, TagChange, customer_tags_change, customers_retag
 
 BULK_LIMIT = 10_000
 SEGMENTS_PERMISSION = CustomerTagResponseSerializer.field_permissions["segments"]
@@ -51,6 +51,15 @@ def tag_change(data: dict, *, default_source: str) -> TagChange:
         expires_at=metadata.get("expiry_date"),
         reason=data.get("reason", ""),
     )
+
+
+def bulk_selection(body: dict) -> dict:
+    """How a (validated) bulk_tag request chose its customers, as its change-set records it:
+    the filter as sent, how many identifiers were listed."""
+    selection = {key: body[key] for key in ("filter", "identify_by", "all") if key in body}
+    if "customer_ids" in body:
+        selection["customer_ids"] = len(body["customer_ids"])
+    return selection
 
 
 @extend_validation_errors(
@@ -253,9 +262,13 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
             change=tag_change(data, default_source="bulk"),
             actor=request.user,
             all_or_nothing=True,
+            plan=ChangeSetPlan(
+                kind=ChangeSet.Kind.BULK_TAG, selection=bulk_selection(request.data), total=len(ids)
+            ),
         )
         return Response(
             {
+                "change_set_id": result.change_set.pk,
                 "matched": result.matched,
                 "tags_added": result.tags_added,
                 "tags_removed": result.tags_removed,

@@ -1,12 +1,13 @@
 """Writes on tags and on the tags of customers; the API, the admin and the commands call these.
 
 One module a job: ``tags`` (a tag itself), ``names`` (from names to tags), ``tagging`` (one
-customer), ``bulk`` (many), ``merge``, ``expiry``; a ``TagChange`` is the request of every
+customer), ``bulk`` (many), ``change_sets`` (the record of a bulk change), ``merge``, ``expiry``; a ``TagChange`` is the request of every
 tagging entry point. Previews of writes are reads, in ``tags.selectors``.
 """
 
 from tags.services.bulk import RetagResult, customers_retag
 from tags.services.change import TagChange
+from tags.services.change_sets import ChangeSetPlan
 from tags.services.expiry import tags_expire
 from tags.services.merge import tags_merge
 from tags.services.names import CREATE_PERMISSION, ResolvedTags, tags_may_create_check, tags_resolve
@@ -23,6 +24,7 @@ from tags.services.tags import (
 __all__ = [
     "CREATE_PERMISSION",
     "TAG_FIELDS",
+    "ChangeSetPlan",
     "ResolvedTags",
     "RetagResult",
     "TagChange",

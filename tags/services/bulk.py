@@ -12,8 +12,16 @@ from django.utils import timezone
 
 from config.transactions import atomic_with_retries
 from tags.assignments import customers_near_limit
+from tags.models import ChangeSet
 from tags.selectors import AssignmentCounts, assignments_change_count
 from tags.services.change import TagChange
+from tags.services.change_sets import (
+    ChangeSetPlan,
+    change_set_fail,
+    change_set_finish,
+    change_set_progress,
+    change_set_start,
+)
 from tags.services.names import ResolvedTags, tags_resolve
 from tags.services.tagging import assignments_apply, customers_tag_limit_check
 
@@ -30,6 +38,7 @@ class RetagResult:
     created_tags: list[str] = field(default_factory=list)
     batches: int = 0
     dry_run: bool = False
+    change_set: ChangeSet | None = None
 
     @property
     def tags_added(self) -> int:
@@ -49,6 +58,7 @@ def customers_retag(
     all_or_nothing: bool = False,
     on_batch: Callable[[RetagResult, int], None] | None = None,
     check_permissions: bool = True,
+    plan: ChangeSetPlan | None = None,
 ) -> RetagResult:
     """Apply one change to many customers, batch by batch.
 
@@ -62,6 +72,12 @@ def customers_retag(
     actions); otherwise each batch commits on its own (the retag command). Creating missing
     tags needs ``actor`` to hold ``tags.add_tag`` unless ``check_permissions`` is false (the
     command: an operator with a shell, ``actor`` only names whom the history is for).
+
+    With ``plan`` (and not a dry run) the run is recorded as a change-set (``result.
+    change_set``), opened once the tags are resolved, its counts and cursor written in each
+    batch's transaction, closed ``done`` or, when an error stops a run whose batches commit
+    one by one, ``failed``; its history rows and events carry its id. An all-or-nothing run
+    that fails leaves no change-set: nothing of it happened.
     """
     change = replace(change, source=change.source or "bulk")
     with transaction.atomic() if all_or_nothing else nullcontext():
@@ -72,21 +88,43 @@ def customers_retag(
             warnings=list(tags.warnings), dry_run=dry_run, created_tags=list(tags.created)
         )
         names = {t.pk or t.name: t.name for t in [*tags.add.values(), *tags.remove.values()]}
-        for batch in batches:
-            ids = sorted(batch)
-            if not ids:
-                continue
-            counts = atomic_with_retries(
-                lambda ids=ids: _batch_apply(
-                    ids, tags=tags, change=change, actor=actor, dry_run=dry_run
-                )
+        change_set = None
+        if plan is not None and not dry_run:
+            change_set = change_set_start(plan=plan, change=change, actor=actor)
+        result.change_set = change_set
+
+        def run(ids: list) -> AssignmentCounts:
+            counts = _batch_apply(
+                ids, tags=tags, change=change, actor=actor, dry_run=dry_run, change_set=change_set
             )
-            result.added.update({names[t]: n for t, n in counts.added.items()})
-            result.removed.update({names[t]: n for t, n in counts.removed.items()})
-            result.matched += len(ids)
-            result.batches += 1
-            if on_batch is not None:
-                on_batch(result, len(ids))
+            if change_set is not None:
+                change_set_progress(
+                    change_set=change_set,
+                    customers=result.matched + len(ids),
+                    added=result.tags_added + counts.added.total(),
+                    removed=result.tags_removed + counts.removed.total(),
+                    cursor=ids[-1],
+                )
+            return counts
+
+        try:
+            for batch in batches:
+                ids = sorted(batch)
+                if not ids:
+                    continue
+                counts = atomic_with_retries(lambda ids=ids: run(ids))
+                result.added.update({names[t]: n for t, n in counts.added.items()})
+                result.removed.update({names[t]: n for t, n in counts.removed.items()})
+                result.matched += len(ids)
+                result.batches += 1
+                if on_batch is not None:
+                    on_batch(result, len(ids))
+        except Exception as error:
+            if change_set is not None and not all_or_nothing:
+                change_set_fail(change_set=change_set, error=error)
+            raise
+        if change_set is not None:
+            change_set_finish(change_set=change_set)
         return result
 
 
@@ -97,6 +135,7 @@ def _batch_apply(
     change: TagChange,
     actor: AbstractBaseUser | None,
     dry_run: bool,
+    change_set: ChangeSet | None = None,
 ) -> AssignmentCounts:
     """One batch's change (or, on a dry run, its count), checking the limit for the customers
     the add could take past it: on PostgreSQL those found near it before the write."""
@@ -111,7 +150,14 @@ def _batch_apply(
     near = customers_near_limit(
         customer_ids=ids, adding=len(tags.add), limit=settings.MAX_TAGS_PER_CUSTOMER
     )
-    counts = assignments_apply(customer_ids=ids, tags=tags, change=change, actor=actor, now=now)
+    counts = assignments_apply(
+        customer_ids=ids,
+        tags=tags,
+        change=change,
+        actor=actor,
+        now=now,
+        change_set_id=change_set.pk if change_set is not None else None,
+    )
     if counts.added.total() and (near is None or near):
         customers_tag_limit_check(customer_ids=ids if near is None else near, now=now)
     return counts

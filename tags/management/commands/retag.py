@@ -21,8 +21,9 @@ from config.names import name_key
 from customers.models import Customer
 from customers.selectors import IDENTIFIERS, customer_id_batches, customer_id_batches_from
 from segments.selectors import segment_find, segment_members
+from tags.models import ChangeSet
 from tags.selectors import tags_by_key, with_all_current_tags
-from tags.services import RetagResult, TagChange, customers_retag
+from tags.services import ChangeSetPlan, RetagResult, TagChange, customers_retag
 
 PLAIN_PROGRESS_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
 
@@ -99,7 +100,7 @@ class Command(ProjectCommand):
         actor = self._user(options["user"])
         expires_at = self._expires(options["expires"])
         try:
-            batches, total = self._selection(options, batch_size)
+            batches, total, selection = self._selection(options, batch_size)
             if options["unknown_out"]:
                 self.unknown_out = self._open(options["unknown_out"], "w")
             change = TagChange(
@@ -118,6 +119,7 @@ class Command(ProjectCommand):
                 dry_run=options["dry_run"],
                 on_batch=self._progress(total),
                 check_permissions=False,  # --user names whom the history is for
+                plan=ChangeSetPlan(kind=ChangeSet.Kind.RETAG, selection=selection, total=total),
             )
         except DomainError as error:
             raise CommandError(str(error)) from error
@@ -159,7 +161,8 @@ class Command(ProjectCommand):
             raise CommandError(f"Cannot open {path}: {error.strerror}.") from error
 
     def _selection(self, options: dict, batch_size: int):
-        """(batches of customer ids, how many customers or lines) for the one selection given."""
+        """(batches of customer ids, how many customers or lines, the selection as the
+        change-set records it) for the one selection given."""
         chosen = [
             flag
             for flag, given in (
@@ -189,22 +192,31 @@ class Command(ProjectCommand):
                     on_unknown=self._unknown,
                 ),
                 lines,
+                {
+                    "file": path,
+                    "column": options["column"],
+                    "identify_by": options["identify_by"],
+                },
             )
         if options["segment"] is not None:
             segment = segment_find(options["segment"])
             if segment is None:
                 raise CommandError(f"No segment with id or name {options['segment']!r}.")
             queryset = segment_members(segment)
+            selection = {"segment": {"id": segment.pk, "name": segment.name}}
         elif options["has_tag"]:
             wanted = names(options["has_tag"])
             found = tags_by_key(name_key(n) for n in wanted)
             if missing := [n for n in wanted if name_key(n) not in found]:
                 raise CommandError(f"Unknown tag(s) in --has-tag: {', '.join(missing)}.")
             queryset = with_all_current_tags(Customer.objects.all(), list(found))
+            selection = {"has_tags": [found[name_key(n)].name for n in wanted]}
         else:
             queryset = Customer.objects.all()
-        total = queryset.count() if sys.stderr.isatty() else None
-        return customer_id_batches(queryset, batch_size=batch_size), total
+            selection = {"all": True}
+        # the bar's length, and the change-set's (its progress)
+        total = queryset.count()
+        return customer_id_batches(queryset, batch_size=batch_size), total, selection
 
     def _check_file(self, path: str, column: str | None) -> int:
         """Read the file once, without the database: it must decode, and with --column have
@@ -284,6 +296,8 @@ class Command(ProjectCommand):
         if unknown and options["unknown_out"]:
             tail += f" (listed in {options['unknown_out']})"
         prefix = "Dry run: nothing changed. " if result.dry_run else ""
+        if result.change_set is not None:
+            self.stdout.write(f"Change-set {result.change_set.pk}")
         self.stdout.write(
             f"{prefix}{result.matched:,} customer(s) matched, {result.tags_added:,} "
             f"assignment(s) {would}added, {result.tags_removed:,} {would}removed{tail} "
