@@ -403,6 +403,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TypeEnum": ["created", "changed", "deleted", "restored", "deleted_permanently"],
         "EventActorTypeEnum": "config.events.models.ACTOR_TYPE_CHOICES",
+        "ChangeSetKindEnum": "tags.models.ChangeSet.Kind",
     },
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",
