@@ -33,7 +33,13 @@ from customers.models import Customer
 from segments.services import segments_for_customer
 from tags.models import TAG_NAME_PATTERN, ChangeSet
 from tags.selectors import customer_list_queryset
-from tags.services import ChangeSetPlan, TagChange, customer_tags_change, customers_retag
+from tags.services import (
+    ChangeSetPlan,
+    TagChange,
+    customer_tags_change,
+    customers_retag,
+    customers_retag_preview,
+)
 
 BULK_LIMIT = 10_000
 SEGMENTS_PERMISSION = CustomerTagResponseSerializer.field_permissions["segments"]
@@ -60,6 +66,30 @@ def bulk_selection(body: dict) -> dict:
     if "customer_ids" in body:
         selection["customer_ids"] = len(body["customer_ids"])
     return selection
+
+
+def bulk_preview(ids: list, unknown: list, *, change: TagChange, actor) -> dict:
+    """The answer to a bulk_tag dry run (BulkTagResponseSerializer's shape)."""
+    preview = customers_retag_preview(customer_ids=ids, change=change, actor=actor)
+    return {
+        "dry_run": True,
+        "change_set_id": None,
+        "matched": preview.matched,
+        "tags_added": sum(preview.gain.values()),
+        "tags_removed": sum(preview.lose.values()),
+        "unknown_ids": unknown,
+        "warnings": preview.warnings,
+        "preview": {
+            "changed": preview.changed,
+            "tags": [
+                *({"name": n, "gain": c, "lose": 0} for n, c in preview.gain.items()),
+                *({"name": n, "gain": 0, "lose": c} for n, c in preview.lose.items()),
+            ],
+            "over_limit": preview.over_limit,
+            "created_tags": preview.created_tags,
+            "sample": preview.sample,
+        },
+    }
 
 
 @extend_validation_errors(
@@ -257,9 +287,12 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
                     for key, value in as_serializer_error(error).items()
                 }
             ) from None
+        change = tag_change(data, default_source="bulk")
+        if data["dry_run"]:
+            return Response(bulk_preview(ids, unknown, change=change, actor=request.user))
         result = customers_retag(
             batches=[ids],
-            change=tag_change(data, default_source="bulk"),
+            change=change,
             actor=request.user,
             all_or_nothing=True,
             plan=ChangeSetPlan(
@@ -268,11 +301,13 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
         )
         return Response(
             {
+                "dry_run": False,
                 "change_set_id": result.change_set.pk,
                 "matched": result.matched,
                 "tags_added": result.tags_added,
                 "tags_removed": result.tags_removed,
                 "unknown_ids": unknown,
                 "warnings": result.warnings,
+                "preview": None,
             }
         )

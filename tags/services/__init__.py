@@ -5,7 +5,7 @@ customer), ``bulk`` (many), ``change_sets`` (the record of a bulk change), ``mer
 tagging entry point. Previews of writes are reads, in ``tags.selectors``.
 """
 
-from tags.services.bulk import RetagResult, customers_retag
+from tags.services.bulk import RetagPreview, RetagResult, customers_retag, customers_retag_preview
 from tags.services.change import TagChange
 from tags.services.change_sets import ChangeSetPlan
 from tags.services.expiry import tags_expire
@@ -26,11 +26,13 @@ __all__ = [
     "TAG_FIELDS",
     "ChangeSetPlan",
     "ResolvedTags",
+    "RetagPreview",
     "RetagResult",
     "TagChange",
     "TagChangeResult",
     "customer_tags_change",
     "customers_retag",
+    "customers_retag_preview",
     "customers_tag_limit_check",
     "tag_create",
     "tag_hard_delete",

@@ -13,7 +13,12 @@ from django.utils import timezone
 from config.transactions import atomic_with_retries
 from tags.assignments import customers_near_limit
 from tags.models import ChangeSet
-from tags.selectors import AssignmentCounts, assignments_change_count
+from tags.selectors import (
+    AssignmentCounts,
+    ChangePreview,
+    assignments_change_count,
+    customers_change_preview,
+)
 from tags.services.change import TagChange
 from tags.services.change_sets import (
     ChangeSetPlan,
@@ -22,7 +27,7 @@ from tags.services.change_sets import (
     change_set_progress,
     change_set_start,
 )
-from tags.services.names import ResolvedTags, tags_resolve
+from tags.services.names import ResolvedTags, tags_may_create_check, tags_resolve
 from tags.services.tagging import assignments_apply, customers_tag_limit_check
 
 
@@ -126,6 +131,55 @@ def customers_retag(
         if change_set is not None:
             change_set_finish(change_set=change_set)
         return result
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetagPreview:
+    """A bulk change's preview: per tag name, how many customers would gain and lose it;
+    how many it would take past the tag limit; the tags it would create; warnings; a sample
+    of the customers it would change."""
+
+    matched: int
+    changed: int
+    gain: dict[str, int]
+    lose: dict[str, int]
+    over_limit: int
+    created_tags: list[str]
+    warnings: list[str]
+    sample: list[str]
+
+
+def customers_retag_preview(
+    *,
+    customer_ids: Sequence,
+    change: TagChange,
+    actor: AbstractBaseUser | None,
+    check_permissions: bool = True,
+) -> RetagPreview:
+    """What ``customers_retag`` would do to these customers, writing nothing: refused as the
+    change itself would be (unknown, deleted or inactive tags; tags ``actor`` may not
+    create), else counted per tag and per customer (``customers_change_preview``)."""
+    tags = tags_resolve(change=change, actor=actor, dry_run=True)
+    if tags.created and check_permissions:
+        tags_may_create_check(actor=actor, names=list(tags.created))
+    add, remove = list(tags.add.values()), list(tags.remove.values())
+    preview: ChangePreview = customers_change_preview(
+        customer_ids=customer_ids,
+        add=add,
+        remove=remove,
+        now=timezone.now(),
+        limit=settings.MAX_TAGS_PER_CUSTOMER,
+    )
+    return RetagPreview(
+        matched=len(customer_ids),
+        changed=preview.changed,
+        gain={t.name: preview.gain[t.pk or t.name] for t in add},
+        lose={t.name: preview.lose[t.pk] for t in remove},
+        over_limit=preview.over_limit,
+        created_tags=list(tags.created),
+        warnings=list(tags.warnings),
+        sample=list(preview.sample),
+    )
 
 
 def _batch_apply(

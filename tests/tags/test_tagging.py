@@ -485,12 +485,14 @@ def test_bulk_tag_by_ids_with_unknown_ids(tagger):
     assert response.status_code == 200
     change_set = ChangeSet.objects.get()
     assert response.json() == {
+        "dry_run": False,
         "change_set_id": change_set.pk,
         "matched": 3,
         "tags_added": 3,
         "tags_removed": 1,
         "unknown_ids": ["nobody"],
         "warnings": [],
+        "preview": None,
     }
     assert all(tag_names(c) == ["vip"] for c in customers)
     history = TagAssignment.history.filter(history_change_reason="campaign")
