@@ -236,6 +236,8 @@ PERIODIC_JOBS_EVERY_SECONDS = env_int("PERIODIC_JOBS_EVERY_SECONDS", 300)
 # --- Event log ------------------------------------------------------------------------------
 # Events older than this are pruned by the periodic job; the feed replays anything younger.
 EVENTS_RETENTION_DAYS = env_int("EVENTS_RETENTION_DAYS", 30)
+# A change-set may be reverted this many days after it finished (its history rows stay).
+CHANGE_SET_RETENTION_DAYS = env_int("CHANGE_SET_RETENTION_DAYS", 30)
 
 # --- Webhooks (config/webhooks/; docs/decisions.md, "Webhooks") ------------------------------
 # Destinations resolving to private, loopback or link-local addresses are refused unless this is

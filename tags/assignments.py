@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
@@ -427,6 +428,52 @@ class AssignmentWriter(ABC):
         )
         added = self._insert(insert, params, stamp, history_ids)
         removed = self._delete(*self.one_of("tag_id", [source]), stamp, history_ids)
+        return added.total(), removed.total()
+
+    def revert(
+        self,
+        *,
+        change_set: StoredId,
+        low: int,
+        high: int,
+        stamp: Stamp,
+        events: ChangeEvents,
+    ) -> tuple[int, int]:
+        """Undo what the history rows of ``change_set`` numbered ``low``–``high`` record, only
+        where the assignment is still what they left: an assignment it added (its "+" row)
+        is taken off if it is that very row (same id and ``created_at``: not removed or
+        re-added since); one it removed (its "-" row) comes back with its category, source,
+        expiry, assigner (unless that user is gone) and ``created_at`` if the customer
+        holds no assignment of that tag (and customer and tag still exist). History rows
+        and one event per customer changed, as every change. Returns (added, removed)."""
+        table, history = _table(TagAssignment), _table(HistoricalTagAssignment)
+        of_set, set_params = self.one_of("h.change_set_id", [change_set])
+        rows = f"{of_set} AND h.history_id >= %s AND h.history_id <= %s"
+        rows_params = [*set_params, low, high]
+        history_ids: list[int] = []
+        removed = self._delete(
+            f"id IN (SELECT h.id FROM {history} h WHERE {rows} AND h.history_type = '+' "
+            f"AND h.customer_id = {table}.customer_id AND h.tag_id = {table}.tag_id "
+            f"AND h.created_at = {table}.created_at)",
+            rows_params,
+            stamp,
+            history_ids,
+        )
+        users = _table(get_user_model())
+        added = self._insert(
+            f"INSERT INTO {table} ({', '.join(COLUMNS[1:])}) SELECT h.customer_id, h.tag_id, "
+            f"h.category, h.source, h.expires_at, (SELECT u.id FROM {users} u WHERE "
+            f"u.id = h.assigned_by_id), h.created_at FROM {history} h WHERE {rows} "
+            f"AND h.history_type = '-' "
+            f"AND EXISTS (SELECT 1 FROM {_table(Customer)} c WHERE c.id = h.customer_id) "
+            f"AND EXISTS (SELECT 1 FROM {_table(Tag)} t WHERE t.id = h.tag_id) "
+            f"AND NOT EXISTS (SELECT 1 FROM {table} a WHERE a.customer_id = h.customer_id "
+            "AND a.tag_id = h.tag_id) ON CONFLICT (customer_id, tag_id) DO NOTHING",
+            rows_params,
+            stamp,
+            history_ids,
+        )
+        self.events_from_history(history_ids, events)
         return added.total(), removed.total()
 
     def over_limit(
@@ -960,6 +1007,27 @@ def assignments_move(
     source, target = _stored(writer, [from_tag_id, to_tag_id])
     stamp = Stamp(user_id=user_id, reason=reason, now=now)
     return writer.move(source=source, target=target, stamp=stamp, history_ids=history_ids)
+
+
+def assignments_revert(
+    *,
+    change_set_id: str,
+    low: int,
+    high: int,
+    user_id: int | None,
+    reason: str,
+    now: datetime,
+    revert_id: str,
+    events: ChangeEvents,
+) -> tuple[int, int]:
+    """Undo the changes of a change-set recorded by its history rows ``low``–``high``
+    (history ids), where the assignments are still as it left them (the writer's
+    ``revert``), with history rows carrying ``revert_id`` and events; (added, removed)."""
+    writer = assignment_writer()
+    stamp = Stamp(user_id=user_id, reason=reason, now=now, change_set_id=revert_id)
+    return writer.revert(
+        change_set=writer.stored(change_set_id), low=low, high=high, stamp=stamp, events=events
+    )
 
 
 def assignments_events_from_history(*, history_ids: Sequence[int], events: ChangeEvents) -> int:

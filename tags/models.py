@@ -277,6 +277,11 @@ class ChangeSet(models.Model):
     )
     cursor = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
+    conflicts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A revert's first conflicts: pairs changed again since, left as they are.",
+    )
     reverts = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reverted_by"
     )
