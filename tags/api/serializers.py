@@ -180,6 +180,17 @@ class ChangeSetCountsSerializer(serializers.Serializer):
     )
 
 
+class ChangeSetConflictSerializer(serializers.Serializer):
+    """A customer × tag a revert left alone: changed again since the change-set."""
+
+    customer_id = serializers.CharField()
+    tag_id = serializers.CharField()
+    tag = serializers.CharField(help_text="The tag's name (empty if it is gone).")
+    change = serializers.ChoiceField(
+        choices=["added", "removed"], help_text="What the reverted change-set had done."
+    )
+
+
 class ChangeSetSerializer(ApiModelSerializer):
     """One bulk change: who asked for what, on which customers, and how it went."""
 
@@ -210,6 +221,11 @@ class ChangeSetSerializer(ApiModelSerializer):
         read_only=True, min_value=0, max_value=1, help_text="Customers processed, 0–1."
     )
     error = serializers.CharField(read_only=True, help_text="Why a failed change-set stopped.")
+    conflicts = ChangeSetConflictSerializer(
+        many=True,
+        read_only=True,
+        help_text="A revert's conflicts (the first 100; `counts.conflicts` has them all).",
+    )
     started_at = ApiDateTimeField(read_only=True, allow_null=True)
     finished_at = ApiDateTimeField(read_only=True, allow_null=True)
     reverts = serializers.CharField(
@@ -237,6 +253,7 @@ class ChangeSetSerializer(ApiModelSerializer):
             "counts",
             "progress",
             "error",
+            "conflicts",
             "started_at",
             "finished_at",
             "reverts",
@@ -249,3 +266,9 @@ class ChangeSetSerializer(ApiModelSerializer):
     def get_reverted_by(self, change_set: ChangeSet) -> str | None:
         revert = getattr(change_set, "reverted_by", None)
         return revert.pk if revert is not None else None
+
+
+class ChangeSetRevertSerializer(RequestSerializer):
+    reason = ReasonField(
+        help_text='Why it is reverted; kept in the history (default: "revert of <id>").'
+    )

@@ -7,7 +7,7 @@ tagging entry point. Previews of writes are reads, in ``tags.selectors``.
 
 from tags.services.bulk import RetagPreview, RetagResult, customers_retag, customers_retag_preview
 from tags.services.change import TagChange
-from tags.services.change_sets import ChangeSetPlan
+from tags.services.change_sets import ChangeSetPlan, change_set_revert
 from tags.services.expiry import tags_expire
 from tags.services.merge import tags_merge
 from tags.services.names import CREATE_PERMISSION, ResolvedTags, tags_may_create_check, tags_resolve
@@ -30,6 +30,7 @@ __all__ = [
     "RetagResult",
     "TagChange",
     "TagChangeResult",
+    "change_set_revert",
     "customer_tags_change",
     "customers_retag",
     "customers_retag_preview",

@@ -138,6 +138,10 @@ def _revert_refusal(change_set: ChangeSet, now) -> Conflict | None:
         return Conflict(
             f"A {change_set.kind} change-set cannot be reverted.", code="not_revertible"
         )
+    if change_set.state == ChangeSet.State.REVERTED:
+        return Conflict(
+            f"Change-set {change_set.pk} has been reverted already.", code="not_revertible"
+        )
     if change_set.state not in REVERTIBLE:
         return Conflict(
             f"Change-set {change_set.pk} is {change_set.state}: only a done, failed or "

@@ -3,9 +3,10 @@
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
-from tags.models import ChangeSet
+from tags.models import ChangeSet, Tag, TagAssignment
 from tests.conftest import make_client
 from tests.factories import CustomerFactory, UserFactory
 
@@ -51,6 +52,7 @@ def test_a_change_set_shows_who_what_how_far_and_how_it_went(reader):
         "counts": {"customers": 2, "added": 2, "removed": 1, "conflicts": 0, "skipped_limit": 0},
         "progress": 0.25,
         "error": "",
+        "conflicts": [],
         "started_at": body["started_at"],
         "finished_at": None,
         "reverts": None,
@@ -136,3 +138,83 @@ def test_bulk_tag_answers_the_change_set_it_recorded(tagger):
     assert (found["kind"], found["state"], found["progress"]) == ("bulk_tag", "done", 1.0)
     assert found["counts"]["added"] == 3
     assert found["created_by"] == tagger.user.username
+
+
+# --- POST /change_sets/{id}/revert ------------------------------------------------------------
+
+
+@pytest.fixture
+def reverter():
+    return make_client("tags.view_changeset", "tags.change_changeset", "customers.tag_customer")
+
+
+def bulk_tagged(tagger, customers, **body) -> str:
+    response = tagger.post(
+        "/api/v1/customers/bulk_tag",
+        {"customer_ids": [c.pk for c in customers], **body},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    return response.json()["change_set_id"]
+
+
+def test_a_revert_answers_the_new_change_set_with_its_location(tagger, reverter):
+    customers = CustomerFactory.create_batch(2)
+    original = bulk_tagged(tagger, customers, tags_to_add=["vip"])
+    response = reverter.post(f"{URL}{original}/revert", {"reason": "wrong list"}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()["change_set"]
+    assert response["Location"] == f"/api/v1/change_sets/{body['id']}"
+    assert (body["kind"], body["state"], body["reverts"], body["reason"]) == (
+        "revert", "done", original, "wrong list",
+    )  # fmt: skip
+    assert (body["counts"]["removed"], body["conflicts"], body["created_by"]) == (
+        2, [], reverter.user.username,
+    )  # fmt: skip
+    assert not TagAssignment.objects.exists()
+    found = reverter.get(f"{URL}{original}").json()["change_set"]
+    assert (found["state"], found["reverted_by"]) == ("reverted", body["id"])
+
+
+def test_a_revert_lists_its_conflicts(tagger, reverter):
+    customers = sorted(CustomerFactory.create_batch(2), key=lambda c: c.pk)
+    original = bulk_tagged(tagger, customers, tags_to_add=["vip"])
+    tagger.delete(f"/api/v1/customers/{customers[0].pk}/tags?keys=vip")
+    body = reverter.post(f"{URL}{original}/revert", {}, format="json").json()["change_set"]
+    assert body["counts"]["conflicts"] == 1
+    vip = Tag.objects.get(name="vip")
+    assert body["conflicts"] == [
+        {"customer_id": customers[0].pk, "tag_id": vip.pk, "tag": "vip", "change": "added"}
+    ]
+
+
+def test_reverting_twice_is_a_409_and_changes_nothing(tagger, reverter):
+    original = bulk_tagged(tagger, CustomerFactory.create_batch(1), tags_to_add=["vip"])
+    assert reverter.post(f"{URL}{original}/revert", {}, format="json").status_code == 201
+    again = reverter.post(f"{URL}{original}/revert", {}, format="json")
+    assert again.status_code == 409
+    assert again.json()["errors"][0]["code"] == "not_revertible"
+    assert ChangeSet.objects.filter(kind="revert").count() == 1
+
+
+@override_settings(CHANGE_SET_RETENTION_DAYS=1)
+def test_a_revert_past_the_retention_window_is_a_409_saying_so(reverter):
+    old = make(finished_at=timezone.now() - timedelta(days=2))
+    response = reverter.post(f"{URL}{old.pk}/revert", {}, format="json")
+    assert response.status_code == 409
+    (error,) = response.json()["errors"]
+    assert error["code"] == "revert_window_closed"
+    assert "more than 1 days ago" in error["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "attr", "code"),
+    [({"reason": "x" * 256}, "reason", "max_length"), ({"why": "x"}, "why", "unknown_field")],
+)
+def test_a_bad_revert_body_is_a_400_naming_the_field(reverter, body, attr, code):
+    done = make()
+    response = reverter.post(f"{URL}{done.pk}/revert", body, format="json")
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert (error["attr"], error["code"]) == (attr, code)
+    assert done.__class__.objects.get(pk=done.pk).state == "done"

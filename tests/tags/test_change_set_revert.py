@@ -2,11 +2,12 @@
 still what it left; conflicts counted and listed; metadata restored; a revert reverted; refused
 when running, reverted already or too old."""
 
+import re
 from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
@@ -179,3 +180,51 @@ def test_an_assignment_refreshed_in_place_since_is_a_conflict(world):
     # then a's refreshed vip is kept, a conflict
     assert TagAssignment.objects.get(customer=a, tag__name="vip").source == "manual"
     assert [(x["customer_id"], x["change"]) for x in revert.conflicts] == [(a.pk, "added")]
+
+
+# --- retag --revert ID --------------------------------------------------------------------------
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("retag", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_retag_revert_undoes_a_change_set_and_reports_its_conflicts(world):
+    before = assignments()
+    original = retag("--all", "--add", "vip", "--remove", "prospect")
+    customer_tags_change(customer=world[2], change=TagChange(remove=("vip",)), actor=None)
+    UserFactory(username="ops")
+    out, _ = run("--revert", original.pk.upper(), "--user", "ops", "--batch-size", "2")
+    revert = ChangeSet.objects.get(kind="revert")
+    assert (revert.created_by.username, revert.reason) == ("ops", f"revert of {original.pk}")
+    assert out.splitlines() == [
+        f"  conflict: vip added on {world[2].pk} changed since, left as it is",
+        f"Change-set {original.pk} reverted by change-set {revert.pk}: 2 assignment(s) "
+        f"restored, 2 removed, 1 conflict(s) in {out.split(' in ')[-1].strip()}",
+    ]
+    assert assignments() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--revert", "nope"), "No change-set 'nope'."),
+        (("--revert", "01jbx6m2qf7d8h4kz9w3n5c0vt"), "No change-set"),
+        (("--revert", "X", "--all"), "--revert takes no selection or change (got --all)."),
+        (("--revert", "X", "--add", "vip"), "(got --add)"),
+        (("--revert", "X", "--user", "nobody"), "No user named 'nobody'."),
+    ],
+)
+def test_retag_revert_refuses_bad_input_with_one_line(world, args, message):
+    with pytest.raises(CommandError, match=re.escape(message)):
+        run(*args)
+    assert not ChangeSet.objects.exists()
+
+
+def test_retag_revert_of_a_reverted_change_set_says_why(world):
+    original = retag("--all", "--add", "vip")
+    run("--revert", original.pk)
+    with pytest.raises(CommandError, match="has been reverted already"):
+        run("--revert", original.pk)
