@@ -277,6 +277,16 @@ class ChangeSet(models.Model):
     )
     cursor = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
+    customer_ids = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A background run's customers (ids, sorted): the cursor walks them.",
+    )
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="A background run's change: category, source, expires_at, create_missing.",
+    )
     conflicts = models.JSONField(
         default=list,
         blank=True,

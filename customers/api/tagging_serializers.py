@@ -285,3 +285,14 @@ class BulkTagResponseSerializer(serializers.Serializer):
     preview = BulkTagPreviewSerializer(
         allow_null=True, help_text="On a dry run, what the change would do; else null."
     )
+
+
+class BulkTagAcceptedSerializer(serializers.Serializer):
+    """The answer to a bulk_tag over ``CHANGE_SET_SYNC_MAX`` customers: it runs in the
+    background as a change-set (follow `Location`)."""
+
+    change_set_id = serializers.CharField(help_text="`GET /change_sets/{id}` for its progress.")
+    state = serializers.ChoiceField(choices=["planned"], help_text="Always `planned` here.")
+    matched = serializers.IntegerField()
+    unknown_ids = serializers.ListField(child=StrictCharField())
+    warnings = serializers.ListField(child=StrictCharField())

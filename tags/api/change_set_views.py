@@ -7,10 +7,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api.viewsets import ApiViewMixin, lookup_by_id
-from tags.api.serializers import ChangeSetRevertSerializer, ChangeSetSerializer
+from tags.api.serializers import (
+    ChangeSetCancelSerializer,
+    ChangeSetRevertSerializer,
+    ChangeSetSerializer,
+)
 from tags.filtersets import ChangeSetFilterSet
 from tags.models import ChangeSet
-from tags.services import change_set_revert
+from tags.services import change_set_cancel, change_set_revert
 
 
 class ChangeSetViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -23,10 +27,13 @@ class ChangeSetViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericView
     envelope_plural = "change_sets"
     identify_by = {"id": lookup_by_id}
     operation_prefix = "change_set"
-    enveloped_actions = ("revert",)
+    enveloped_actions = ("revert", "cancel")
     # a revert writes customers' tags too
-    action_permissions = {"revert": ["tags.change_changeset", "customers.tag_customer"]}
-    conflict_actions = ("revert",)
+    action_permissions = {
+        "revert": ["tags.change_changeset", "customers.tag_customer"],
+        "cancel": ["tags.change_changeset"],
+    }
+    conflict_actions = ("revert", "cancel")
     ordering_fields = ("id", "created_at")
 
     def get_queryset(self):
@@ -82,3 +89,19 @@ class ChangeSetViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericView
         response = self.enveloped(self.get_queryset().get(pk=revert.pk), status.HTTP_201_CREATED)
         response["Location"] = f"/api/v1/change_sets/{revert.pk}"
         return response
+
+    @extend_schema(
+        operation_id="change_set_cancel",
+        summary="Cancel a background change-set",
+        description="Stop a change-set running in the background (a large `bulk_tag`): it is "
+        "`cancelled` at once, the batch under way finishes and no other starts. What it did "
+        "stays (revert it to undo that). 409 `not_cancellable` for one that is not planned "
+        "or running in the background.",
+        request=ChangeSetCancelSerializer,
+        responses={200: ChangeSetSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, *args, **kwargs) -> Response:
+        ChangeSetCancelSerializer(data=request.data).is_valid(raise_exception=True)
+        change_set = change_set_cancel(change_set=self.get_object())
+        return self.enveloped(self.get_queryset().get(pk=change_set.pk))

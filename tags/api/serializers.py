@@ -272,3 +272,7 @@ class ChangeSetRevertSerializer(RequestSerializer):
     reason = ReasonField(
         help_text='Why it is reverted; kept in the history (default: "revert of <id>").'
     )
+
+
+class ChangeSetCancelSerializer(RequestSerializer):
+    """No body (or ``{}``)."""

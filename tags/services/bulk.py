@@ -9,7 +9,9 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from config.jobs import job
 from config.transactions import atomic_with_retries
 from tags.assignments import customers_near_limit
 from tags.models import ChangeSet
@@ -26,9 +28,12 @@ from tags.services.change_sets import (
     change_set_finish,
     change_set_progress,
     change_set_start,
+    change_sets_stale,
 )
 from tags.services.names import ResolvedTags, tags_may_create_check, tags_resolve
 from tags.services.tagging import assignments_apply, customers_tag_limit_check
+
+BACKGROUND = "background"  # the options key of a change-set that runs on the job engine
 
 
 @dataclass
@@ -215,3 +220,142 @@ def _batch_apply(
     if counts.added.total() and (near is None or near):
         customers_tag_limit_check(customer_ids=ids if near is None else near, now=now)
     return counts
+
+
+# --- background runs: bulk_tag over CHANGE_SET_SYNC_MAX customers -----------------------------
+
+
+def change_set_plan(
+    *,
+    customer_ids: Sequence[str],
+    change: TagChange,
+    actor: AbstractBaseUser | None,
+    selection: dict,
+    kind: str = ChangeSet.Kind.BULK_TAG,
+) -> tuple[ChangeSet, list[str]]:
+    """Record a bulk change to run in the background (``planned``), once its request is
+    known to be good: tags resolved as the run will resolve them, missing ones created now
+    (with ``actor``'s permission), so a refused request is refused here, before any job.
+    The customers are kept, sorted: the run walks them batch by batch behind its cursor. The
+    job is enqueued once the caller's transaction commits. Returns it with the warnings of
+    the request (names to remove that are no tag)."""
+    change = replace(change, source=change.source or "bulk")
+    tags = tags_resolve(change=change, actor=actor)
+    change_set = ChangeSet.objects.create(
+        kind=kind,
+        state=ChangeSet.State.PLANNED,
+        selection=selection,
+        add=list(change.add),
+        remove=list(change.remove),
+        reason=change.reason,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        total=len(customer_ids),
+        customer_ids=sorted(str(i) for i in customer_ids),
+        options={
+            BACKGROUND: True,
+            "category": change.category,
+            "source": change.source,
+            "expires_at": change.expires_at.isoformat() if change.expires_at else None,
+            "create_missing": change.create_missing,
+        },
+    )
+    transaction.on_commit(lambda: run_change_set.enqueue(change_set.pk))
+    return change_set, list(tags.warnings)
+
+
+def _planned_change(change_set: ChangeSet) -> TagChange:
+    options = change_set.options
+    expires_at = options.get("expires_at")
+    return TagChange(
+        add=tuple(change_set.add),
+        remove=tuple(change_set.remove),
+        create_missing=options.get("create_missing", True),
+        source=options.get("source", "bulk"),
+        category=options.get("category", ""),
+        expires_at=parse_datetime(expires_at) if expires_at else None,
+        reason=change_set.reason,
+    )
+
+
+def _run_batch(
+    change_set_id: str,
+    *,
+    tags: ResolvedTags,
+    change: TagChange,
+    actor: AbstractBaseUser | None,
+    batch_size: int,
+) -> bool:
+    """One batch of a background run, in its own transaction with the change-set's row
+    locked: the customers after the cursor, their change, the counts and the new cursor
+    together, so a killed worker leaves whole batches and the next run starts after them.
+    False once there is nothing left, or the run was cancelled."""
+    change_set = ChangeSet.objects.select_for_update().get(pk=change_set_id)
+    if change_set.state != ChangeSet.State.RUNNING:
+        return False
+    ids = [i for i in change_set.customer_ids if i > change_set.cursor][:batch_size]
+    if not ids:
+        return False
+    counts = _batch_apply(
+        ids, tags=tags, change=change, actor=actor, dry_run=False, change_set=change_set
+    )
+    done = change_set.counts
+    change_set_progress(
+        change_set=change_set,
+        customers=done.get("customers", 0) + len(ids),
+        added=done.get("added", 0) + counts.added.total(),
+        removed=done.get("removed", 0) + counts.removed.total(),
+        cursor=ids[-1],
+    )
+    return True
+
+
+def change_set_run(*, change_set_id: str, batch_size: int | None = None) -> str:
+    """Run a planned background change-set, or resume a running one from its cursor (a
+    worker that died, a second run racing the first: batches lock the change-set, so none is
+    done twice). Each batch is one transaction; the state is checked before each, so a
+    cancel stops the run after the batch under way. Ends ``done`` with
+    ``change_set.completed``, or ``failed`` with ``change_set.failed`` when a batch is
+    refused (a customer past the tag limit) or breaks; returns the state it left."""
+    batch_size = batch_size or settings.CHANGE_SET_BATCH_SIZE
+    ChangeSet.objects.filter(pk=change_set_id, state=ChangeSet.State.PLANNED).update(
+        state=ChangeSet.State.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
+    )
+    change_set = ChangeSet.objects.filter(pk=change_set_id).first()
+    if change_set is None or change_set.state != ChangeSet.State.RUNNING:
+        return change_set.state if change_set else ""
+    change = _planned_change(change_set)
+    actor = change_set.created_by
+    try:
+        tags = tags_resolve(change=change, actor=actor, check_permissions=False)
+        while atomic_with_retries(
+            lambda: _run_batch(
+                change_set_id, tags=tags, change=change, actor=actor, batch_size=batch_size
+            )
+        ):
+            pass
+    except Exception as error:
+        change_set.refresh_from_db()
+        if change_set.state == ChangeSet.State.RUNNING:
+            change_set_fail(change_set=change_set, error=error)
+        return change_set.state
+    with transaction.atomic():
+        change_set = ChangeSet.objects.select_for_update().get(pk=change_set_id)
+        if change_set.state == ChangeSet.State.RUNNING:
+            change_set_finish(change_set=change_set)
+    return change_set.state
+
+
+@job
+def run_change_set(change_set_id: str) -> str:
+    """Run (or resume) one background change-set; returns the state it left."""
+    return change_set_run(change_set_id=change_set_id)
+
+
+@job
+def resume_change_sets() -> int:
+    """Periodic: run again the background change-sets whose job was lost (no progress for
+    CHANGE_SET_STALE_SECONDS); each resumes from its cursor. Returns how many."""
+    stale = change_sets_stale()
+    for change_set_id in stale:
+        run_change_set.enqueue(change_set_id)
+    return len(stale)

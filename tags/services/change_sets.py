@@ -311,3 +311,41 @@ def change_set_revert(
             data={**_event_data(original), "reverted_by": revert.pk, "counts": revert.counts},
         )
     return revert
+
+
+def change_set_cancel(*, change_set: ChangeSet) -> ChangeSet:
+    """Stop a background run: ``cancelled`` at once; the batch under way (its own
+    transaction, with the change-set locked) finishes, and no other starts. What it did
+    stays, and can be reverted. 409 ``not_cancellable`` for one that is not planned or
+    running in the background (a command's run stops with its process)."""
+    with transaction.atomic():
+        locked = ChangeSet.objects.select_for_update().get(pk=change_set.pk)
+        if not locked.options.get("background"):
+            raise Conflict(
+                f"Change-set {locked.pk} does not run in the background: only a background "
+                "run can be cancelled.",
+                code="not_cancellable",
+            )
+        if locked.state not in (ChangeSet.State.PLANNED, ChangeSet.State.RUNNING):
+            raise Conflict(
+                f"Change-set {locked.pk} is {locked.state}: only a planned or running "
+                "change-set can be cancelled.",
+                code="not_cancellable",
+            )
+        locked.state = ChangeSet.State.CANCELLED
+        locked.finished_at = timezone.now()
+        locked.save(update_fields=["state", "finished_at", "updated_at"])
+    return locked
+
+
+def change_sets_stale(*, now=None) -> list[str]:
+    """Background change-sets planned or running with no progress for
+    ``CHANGE_SET_STALE_SECONDS``: their job was lost (a killed worker), to be run again."""
+    since = (now or timezone.now()) - timedelta(seconds=settings.CHANGE_SET_STALE_SECONDS)
+    return list(
+        ChangeSet.objects.filter(
+            state__in=[ChangeSet.State.PLANNED, ChangeSet.State.RUNNING],
+            options__background=True,
+            updated_at__lt=since,
+        ).values_list("pk", flat=True)
+    )
