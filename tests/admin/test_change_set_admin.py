@@ -82,3 +82,19 @@ def test_the_revert_button_reverts_through_the_service_and_shows_conflicts(boss)
     again = boss.post(f"{LIST}{done.pk}/revert/", follow=True)
     assert "has been reverted already" in again.content.decode()
     assert ChangeSet.objects.filter(kind="revert").count() == 1
+
+
+def test_the_add_tags_action_records_a_change_set(boss):
+    customers = CustomerFactory.create_batch(2)
+    response = boss.post(
+        "/admin/customers/customer/",
+        {"action": "add_tags", "_selected_action": [c.pk for c in customers], "apply": "1",
+         "tags": "fresh", "reason": "spring", "create_missing": "on"},
+        follow=True,
+    )  # fmt: skip
+    change_set = ChangeSet.objects.get()
+    assert (change_set.kind, change_set.state, change_set.selection) == (
+        "bulk_tag", "done", {"admin": {"selected": 2}},
+    )  # fmt: skip
+    assert (change_set.counts["added"], change_set.created_by.username) == (2, "boss")
+    assert f"Recorded as change-set {change_set.pk}" in response.content.decode()
