@@ -256,8 +256,7 @@ def test_remove_tags_reports_per_tag_counts_and_unknown_names(boss):
     change_set = ChangeSet.objects.get()
     assert messages_of(done) == [
         "Removed 3 tag assignments on 2 selected customers (a: 2, b: 1).",
-        f"Recorded as change-set {change_set.pk} (Tags → Change sets), where it can be "
-        "reverted.",
+        f"Recorded as change-set {change_set.pk} (Tags → Change sets), where it can be reverted.",
         "'nope' is not a tag",
     ]
     removed = TagAssignment.history.filter(history_type="-")
