@@ -236,6 +236,14 @@ PERIODIC_JOBS_EVERY_SECONDS = env_int("PERIODIC_JOBS_EVERY_SECONDS", 300)
 # --- Event log ------------------------------------------------------------------------------
 # Events older than this are pruned by the periodic job; the feed replays anything younger.
 EVENTS_RETENTION_DAYS = env_int("EVENTS_RETENTION_DAYS", 30)
+# A change-set may be reverted this many days after it finished (its history rows stay).
+CHANGE_SET_RETENTION_DAYS = env_int("CHANGE_SET_RETENTION_DAYS", 30)
+# bulk_tag over this many customers runs on the job engine (202), this many customers a batch;
+# a background run with no progress for CHANGE_SET_STALE_SECONDS lost its worker: the periodic
+# schedule runs it again from its cursor.
+CHANGE_SET_SYNC_MAX = env_int("CHANGE_SET_SYNC_MAX", 1000)
+CHANGE_SET_BATCH_SIZE = env_int("CHANGE_SET_BATCH_SIZE", 1000)
+CHANGE_SET_STALE_SECONDS = env_int("CHANGE_SET_STALE_SECONDS", 300)
 
 # --- Webhooks (config/webhooks/; docs/decisions.md, "Webhooks") ------------------------------
 # Destinations resolving to private, loopback or link-local addresses are refused unless this is
@@ -403,6 +411,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TypeEnum": ["created", "changed", "deleted", "restored", "deleted_permanently"],
         "EventActorTypeEnum": "config.events.models.ACTOR_TYPE_CHOICES",
+        "ChangeSetKindEnum": "tags.models.ChangeSet.Kind",
     },
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -14,9 +14,9 @@ from customers.admin_filters import SegmentFilter, TagFilter
 from customers.models import Customer
 from customers.selectors import customer_id_batches
 from statuses.models import ADMIN_SOURCE, StatusLabel
-from tags.models import TagAssignment
+from tags.models import ChangeSet, TagAssignment
 from tags.selectors import customer_current_assignments, customers_with_current_tags
-from tags.services import TagChange, customers_retag
+from tags.services import ChangeSetPlan, TagChange, customers_retag
 
 # Customers a status change loads at a time when it runs over a whole selection.
 STATUS_BATCH = 500
@@ -215,11 +215,19 @@ class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
                     source="admin",
                     reason=data["reason"],
                 )
+                across = request.POST.get("select_across") == "1"
+                selected = len(request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME))
                 result = customers_retag(
                     batches=customer_id_batches(queryset),
                     change=change,
                     actor=request.user,
                     all_or_nothing=True,
+                    plan=ChangeSetPlan(
+                        kind=ChangeSet.Kind.BULK_TAG,
+                        selection={"admin": {"select_across": across}}
+                        if across
+                        else {"admin": {"selected": selected}},
+                    ),
                 )
             except DomainError as error:
                 form.add_error(None, f"{error} Nothing was changed.")
@@ -250,6 +258,13 @@ class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
         if result.created_tags:
             self.message_user(
                 request, f"Created tag(s): {', '.join(result.created_tags)}.", messages.INFO
+            )
+        if result.change_set is not None:
+            self.message_user(
+                request,
+                f"Recorded as change-set {result.change_set.pk} (Tags → Change sets), "
+                "where it can be reverted.",
+                messages.INFO,
             )
         for warning in result.warnings:
             self.message_user(request, warning, messages.WARNING)

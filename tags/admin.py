@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin_base import ServiceAdmin
@@ -13,7 +14,7 @@ from config.exceptions import DomainError
 from segments.selectors import tags_merge_preview_with_rules
 from segments.services import tags_merge_with_rules
 from tags import services
-from tags.models import Tag
+from tags.models import ChangeSet, Tag
 from tags.selectors import tag_history_page
 
 
@@ -210,3 +211,119 @@ class TagAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
                 request, f"Restored '{tag.name}' and all its assignments.", messages.SUCCESS
             )
         return HttpResponseRedirect(reverse("admin:tags_tag_change", args=[tag.pk]))
+
+
+@admin.register(ChangeSet)
+class ChangeSetAdmin(ServiceAdmin):
+    """Bulk changes, read-only: who, why, what, how far, how it went; a Revert button on a
+    change-set's page goes through ``change_set_revert``, as the API and ``retag --revert``."""
+
+    list_display = ("id", "kind", "state", "created_by", "summary", "progress_shown", "created_at")
+    list_filter = ("state", "kind", "created_by")
+    date_hierarchy = "created_at"
+    list_select_related = ("created_by",)
+    fields = (
+        "id", "kind", "state", "created_by", "reason", "selection", "add", "remove",
+        "summary", "progress_shown", "error", "conflict_list", "reverts", "reverted_by_link",
+        "started_at", "finished_at", "created_at",
+    )  # fmt: skip
+    readonly_fields = fields
+    change_form_template = "admin/tags/changeset/change_form.html"
+    show_full_result_count = False
+
+    @admin.display(description="counts")
+    def summary(self, obj: ChangeSet) -> str:
+        counts = obj.counts
+        text = (
+            f"{counts.get('customers', 0):,} customers, +{counts.get('added', 0):,} "
+            f"-{counts.get('removed', 0):,}"
+        )
+        if counts.get("conflicts"):
+            text += f", {counts['conflicts']:,} conflicts"
+        return text
+
+    @admin.display(description="progress")
+    def progress_shown(self, obj: ChangeSet) -> str:
+        return f"{obj.progress:.0%}"
+
+    @admin.display(description="conflicts (first 100)")
+    def conflict_list(self, obj: ChangeSet) -> str:
+        if not obj.conflicts:
+            return "—"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                '<li><a href="{}">{}</a>: {} {} by the reverted change-set, changed since</li>',
+                (
+                    (
+                        reverse("admin:customers_customer_change", args=[c["customer_id"]]),
+                        c["customer_id"],
+                        c["tag"],
+                        c["change"],
+                    )
+                    for c in obj.conflicts
+                ),
+            ),
+        )
+
+    @admin.display(description="reverted by")
+    def reverted_by_link(self, obj: ChangeSet) -> str:
+        revert = getattr(obj, "reverted_by", None)
+        if revert is None:
+            return "—"
+        url = reverse("admin:tags_changeset_change", args=[revert.pk])
+        return format_html('<a href="{}">{}</a>', url, revert.pk)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a record: its page only shows (the Revert button has its own view)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def may_revert(self, request) -> bool:
+        return request.user.has_perms(["tags.change_changeset", "customers.tag_customer"])
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["may_revert"] = self.may_revert(request)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/revert/",
+                self.admin_site.admin_view(self.revert_view),
+                name="tags_changeset_revert",
+            ),
+            *super().get_urls(),
+        ]
+
+    def revert_view(self, request: HttpRequest, object_id: str):
+        """The Revert button of a change-set's page (POST only)."""
+        change_set = self.get_object(request, unquote(object_id))
+        if change_set is None:
+            raise Http404
+        if request.method != "POST" or not self.may_revert(request):
+            raise PermissionDenied
+        try:
+            revert = services.change_set_revert(
+                change_set=change_set,
+                actor=request.user,
+                reason=request.POST.get("reason", "").strip()[:255],
+            )
+        except DomainError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return HttpResponseRedirect(
+                reverse("admin:tags_changeset_change", args=[change_set.pk])
+            )
+        counts = revert.counts
+        self.message_user(
+            request,
+            f"Reverted: {counts['added']:,} assignment(s) restored, {counts['removed']:,} "
+            f"removed, {counts['conflicts']:,} conflict(s) left as they are.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:tags_changeset_change", args=[revert.pk]))

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
@@ -76,6 +77,7 @@ COLUMNS = (
 )
 HISTORY_COLUMNS = (
     *COLUMNS, "history_date", "history_type", "history_user_id", "history_change_reason",
+    "change_set_id",
 )  # fmt: skip
 
 
@@ -89,12 +91,21 @@ class Changed:
 
 @dataclass(frozen=True)
 class Stamp:
-    """Who writes and why (the history rows' user and reason), and the one clock of the write:
-    what has expired by then, the created_at of new rows, the history date on SQLite."""
+    """Who writes and why (the history rows' user and reason, and the change-set they belong
+    to, a ULID), and the one clock of the write: what has expired by then, the created_at of
+    new rows, the history date on SQLite."""
 
     user_id: int | None
     reason: str
     now: datetime
+    change_set_id: str | None = None
+
+    def history(self) -> list:
+        """The parameters of the history rows' user, reason and change-set."""
+        change_set = HistoricalTagAssignment._meta.get_field("change_set_id").get_db_prep_value(
+            self.change_set_id, connection, prepared=False
+        )
+        return [self.user_id, self.reason or None, change_set]
 
 
 @dataclass(frozen=True)
@@ -142,10 +153,11 @@ def _marks(values: Sequence) -> str:
 
 def _history_insert(history_date: str, source: str) -> str:
     """INSERT of one history row per assignment row ``source`` yields; the parameters are
-    those of ``history_date`` (SQL), then the type ("+"/"-"), the user and the reason."""
+    those of ``history_date`` (SQL), then the type ("+"/"-"), then ``Stamp.history()`` (the
+    user, the reason and the change-set)."""
     return (
         f"INSERT INTO {_table(HistoricalTagAssignment)} ({', '.join(HISTORY_COLUMNS)}) "
-        f"SELECT {', '.join(COLUMNS)}, {history_date}, %s, %s, %s FROM {source}"
+        f"SELECT {', '.join(COLUMNS)}, {history_date}, %s, %s, %s, %s FROM {source}"
     )
 
 
@@ -418,6 +430,52 @@ class AssignmentWriter(ABC):
         removed = self._delete(*self.one_of("tag_id", [source]), stamp, history_ids)
         return added.total(), removed.total()
 
+    def revert(
+        self,
+        *,
+        change_set: StoredId,
+        low: int,
+        high: int,
+        stamp: Stamp,
+        events: ChangeEvents,
+    ) -> tuple[int, int]:
+        """Undo what the history rows of ``change_set`` numbered ``low``–``high`` record, only
+        where the assignment is still what they left: an assignment it added (its "+" row)
+        is taken off if it is that very row (same id and ``created_at``: not removed or
+        re-added since); one it removed (its "-" row) comes back with its category, source,
+        expiry, assigner (unless that user is gone) and ``created_at`` if the customer
+        holds no assignment of that tag (and customer and tag still exist). History rows
+        and one event per customer changed, as every change. Returns (added, removed)."""
+        table, history = _table(TagAssignment), _table(HistoricalTagAssignment)
+        of_set, set_params = self.one_of("h.change_set_id", [change_set])
+        rows = f"{of_set} AND h.history_id >= %s AND h.history_id <= %s"
+        rows_params = [*set_params, low, high]
+        history_ids: list[int] = []
+        removed = self._delete(
+            f"id IN (SELECT h.id FROM {history} h WHERE {rows} AND h.history_type = '+' "
+            f"AND h.customer_id = {table}.customer_id AND h.tag_id = {table}.tag_id "
+            f"AND h.created_at = {table}.created_at)",
+            rows_params,
+            stamp,
+            history_ids,
+        )
+        users = _table(get_user_model())
+        added = self._insert(
+            f"INSERT INTO {table} ({', '.join(COLUMNS[1:])}) SELECT h.customer_id, h.tag_id, "
+            f"h.category, h.source, h.expires_at, (SELECT u.id FROM {users} u WHERE "
+            f"u.id = h.assigned_by_id), h.created_at FROM {history} h WHERE {rows} "
+            f"AND h.history_type = '-' "
+            f"AND EXISTS (SELECT 1 FROM {_table(Customer)} c WHERE c.id = h.customer_id) "
+            f"AND EXISTS (SELECT 1 FROM {_table(Tag)} t WHERE t.id = h.tag_id) "
+            f"AND NOT EXISTS (SELECT 1 FROM {table} a WHERE a.customer_id = h.customer_id "
+            "AND a.tag_id = h.tag_id) ON CONFLICT (customer_id, tag_id) DO NOTHING",
+            rows_params,
+            stamp,
+            history_ids,
+        )
+        self.events_from_history(history_ids, events)
+        return added.total(), removed.total()
+
     def over_limit(
         self, customers: Sequence[StoredId], *, limit: int, now: datetime
     ) -> list[StoredId]:
@@ -475,6 +533,7 @@ class AssignmentWriter(ABC):
         """Insert history rows ("+" added, "-" removed) for rows in hand, dated
         ``stamp.now``: one statement per batch; returns their ids."""
         history_at = _prep("created_at", stamp.now)
+        history = stamp.history()
         values = [
             [
                 row.id,
@@ -487,8 +546,7 @@ class AssignmentWriter(ABC):
                 _prep("created_at", row.created_at),
                 history_at,
                 history_type,
-                stamp.user_id,
-                stamp.reason or None,
+                *history,
             ]
             for history_type, rows in rows_by_type.items()
             for row in rows
@@ -542,7 +600,7 @@ class PostgresAssignmentWriter(AssignmentWriter):
                 f"hist AS ({_history_insert('clock_timestamp()', 'w')} "
                 "RETURNING history_id, tag_id) "
                 f"SELECT CAST(tag_id AS text), count(*){ids} FROM hist GROUP BY tag_id",
-                [*params, history_type, stamp.user_id, stamp.reason or None],
+                [*params, history_type, *stamp.history()],
             )
             rows = cursor.fetchall()
         if history_ids is not None:
@@ -575,7 +633,7 @@ class PostgresAssignmentWriter(AssignmentWriter):
         all data-modifying CTEs reading what the writes RETURN (remove and add name different
         tags, so the two writes never meet on one row)."""
         columns = ", ".join(COLUMNS)
-        history = [stamp.user_id, stamp.reason or None]
+        history = stamp.history()
         ctes, params, counts, rows = [], [], [], []
         if remove:
             where, where_params = self._remove_where(batch, remove, stamp)
@@ -720,7 +778,7 @@ class SqliteAssignmentWriter(AssignmentWriter):
             for chunk in self.batches(ids, reserve=20):
                 cursor.execute(
                     _history_insert("%s", f"{table} WHERE id IN ({_marks(chunk)})") + returning,
-                    [at, "+", stamp.user_id, stamp.reason or None, *chunk],
+                    [at, "+", *stamp.history(), *chunk],
                 )
                 if history_ids is not None:
                     history_ids += [row[0] for row in cursor.fetchall()]
@@ -737,7 +795,7 @@ class SqliteAssignmentWriter(AssignmentWriter):
             # history are exactly the rows the DELETE then removes.
             cursor.execute(
                 _history_insert("%s", f"{table} WHERE {where}") + returning,
-                [at, "-", stamp.user_id, stamp.reason or None, *params],
+                [at, "-", *stamp.history(), *params],
             )
             if history_ids is not None:
                 history_ids += [row[0] for row in cursor.fetchall()]
@@ -853,11 +911,13 @@ def assignments_change(
     reason: str,
     now: datetime,
     events: ChangeEvents | None = None,
+    change_set_id: str | None = None,
 ) -> tuple[Changed, Changed]:
     """Remove, then add, with history rows and, given ``events``, one ``customer.tags_changed``
     event per customer changed, written from the rows the statements changed: on PostgreSQL
-    inside the same statement (one per batch), on SQLite one more statement per batch. Returns
-    (added, removed) per tag id.
+    inside the same statement (one per batch), on SQLite one more statement per batch. The
+    history rows carry ``change_set_id`` (the events carry the one of ``events.common``).
+    Returns (added, removed) per tag id.
 
     Adding leaves a current assignment alone; an expired one is refreshed in place and counts
     as added again, as does one given an expiry already past (a real, if invisible, change).
@@ -871,7 +931,7 @@ def assignments_change(
         add=list(add),
         remove=list(remove),
         values=AssignmentValues(category=category, source=source, expires_at=expires_at),
-        stamp=Stamp(user_id=user_id, reason=reason, now=now),
+        stamp=Stamp(user_id=user_id, reason=reason, now=now, change_set_id=change_set_id),
         events=events,
     )
     return (
@@ -898,6 +958,27 @@ def assignments_move(
     source, target = _stored(writer, [from_tag_id, to_tag_id])
     stamp = Stamp(user_id=user_id, reason=reason, now=now)
     return writer.move(source=source, target=target, stamp=stamp, history_ids=history_ids)
+
+
+def assignments_revert(
+    *,
+    change_set_id: str,
+    low: int,
+    high: int,
+    user_id: int | None,
+    reason: str,
+    now: datetime,
+    revert_id: str,
+    events: ChangeEvents,
+) -> tuple[int, int]:
+    """Undo the changes of a change-set recorded by its history rows ``low``–``high``
+    (history ids), where the assignments are still as it left them (the writer's
+    ``revert``), with history rows carrying ``revert_id`` and events; (added, removed)."""
+    writer = assignment_writer()
+    stamp = Stamp(user_id=user_id, reason=reason, now=now, change_set_id=revert_id)
+    return writer.revert(
+        change_set=writer.stored(change_set_id), low=low, high=high, stamp=stamp, events=events
+    )
 
 
 def assignments_events_from_history(*, history_ids: Sequence[int], events: ChangeEvents) -> int:

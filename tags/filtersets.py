@@ -3,7 +3,7 @@ from django.db.models import Q, QuerySet
 
 from config.api.filters import ApiFilterSet, DateTimeFilter, StrictBooleanFilter
 from config.names import name_key
-from tags.models import Tag
+from tags.models import ChangeSet, Tag
 
 
 class TagFilterSet(ApiFilterSet):
@@ -54,3 +54,14 @@ class TagFilterSet(ApiFilterSet):
             | Q(description__icontains=value)
             | Q(reference_id__icontains=value)
         )
+
+
+class ChangeSetFilterSet(ApiFilterSet):
+    state = django_filters.ChoiceFilter(choices=ChangeSet.State.choices)
+    kind = django_filters.ChoiceFilter(choices=ChangeSet.Kind.choices)
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = ChangeSet
+        fields = ["state", "kind", "created_after", "created_before"]

@@ -12,6 +12,7 @@ from django.utils.deconstruct import deconstructible
 from simple_history.models import HistoricalRecords
 
 from config.fields import ULIDField, new_ulid
+from config.history import ChangeSetHistory
 from config.names import NamedModelMixin
 
 TAG_NAME_MAX_LENGTH = 100
@@ -207,6 +208,7 @@ class TagAssignment(models.Model):
     history = HistoricalRecords(
         history_change_reason_field=models.TextField(null=True),
         no_db_index=["id", "assigned_by"],
+        bases=[ChangeSetHistory],
     )
     objects = TagAssignmentQuerySet.as_manager()
 
@@ -225,3 +227,93 @@ class TagAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tag_id} on {self.customer_id}"
+
+
+def default_change_set_counts() -> dict:
+    return {"customers": 0, "added": 0, "removed": 0, "conflicts": 0, "skipped_limit": 0}
+
+
+class ChangeSet(models.Model):
+    """One bulk change as a record: who asked for what, on which customers, and how it went.
+
+    Every assignment history row and event the change writes carries its id, so a change-set
+    can be listed, followed while it runs and (later) reverted. ``cursor`` is the last
+    customer id of the last batch committed: the batches go in id order, so a run stopped
+    half-way knows where to start again. Rows are written by ``tags.services.change_sets``.
+    """
+
+    class Kind(models.TextChoices):
+        RETAG = "retag"
+        BULK_TAG = "bulk_tag"
+        MERGE = "merge"
+        STATUS = "status"
+        REVERT = "revert"
+
+    class State(models.TextChoices):
+        PLANNED = "planned"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        REVERTED = "reverted"
+
+    id = ULIDField(primary_key=True, default=new_ulid, editable=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PLANNED)
+    selection = models.JSONField(default=dict, blank=True)
+    add = models.JSONField(default=list, blank=True)
+    remove = models.JSONField(default=list, blank=True)
+    reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    counts = models.JSONField(default=default_change_set_counts)
+    total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Customers selected, when known before the run."
+    )
+    cursor = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    customer_ids = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A background run's customers (ids, sorted): the cursor walks them.",
+    )
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="A background run's change: category, source, expires_at, create_missing.",
+    )
+    conflicts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A revert's first conflicts: pairs changed again since, left as they are.",
+    )
+    reverts = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reverted_by"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # Change-sets are written by the bulk paths only; people read them and (later) revert
+        # or cancel them.
+        default_permissions = ("view", "change")
+        indexes = [models.Index(fields=["state", "id"], name="change_set_state")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.state})"
+
+    @property
+    def progress(self) -> float:
+        """0–1: customers processed over customers selected (1 once finished)."""
+        if self.state in {self.State.DONE, self.State.REVERTED}:
+            return 1.0
+        if not self.total:
+            return 0.0
+        return min(1.0, self.counts.get("customers", 0) / self.total)

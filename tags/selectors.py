@@ -208,6 +208,68 @@ def assignments_change_count(
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChangePreview:
+    """What one change would do to a set of customers, per customer: how many would gain and
+    lose each tag (by tag id, or name for a tag still to be created), how many it would take
+    past the tag limit (the change would then be refused), and the first ones it changes."""
+
+    gain: Counter = field(default_factory=Counter)
+    lose: Counter = field(default_factory=Counter)
+    over_limit: int = 0
+    changed: int = 0
+    sample: tuple[str, ...] = ()
+
+
+def customers_change_preview(
+    *,
+    customer_ids: Sequence,
+    add: Sequence[Tag],
+    remove: Sequence[Tag],
+    now: datetime,
+    limit: int,
+    sample_size: int = 20,
+) -> ChangePreview:
+    """Read-only, in two grouped queries: the tags of ``add``/``remove`` each customer holds
+    unexpired, and each customer's count of current tags; the rest is counted here, the rule
+    of the write (remove first, then add what is not held; over ``limit`` current tags after
+    it is refused)."""
+    ids = sorted(customer_ids)
+    wanted = [t.pk for t in [*add, *remove] if t.pk]
+    held: dict[str, set] = {}
+    for customer_id, tag_id in (
+        TagAssignment.objects.unexpired(now)
+        .filter(customer_id__in=ids, tag_id__in=wanted)
+        .values_list("customer_id", "tag_id")
+    ):
+        held.setdefault(customer_id, set()).add(tag_id)
+    current = dict(
+        TagAssignment.objects.current(now)
+        .filter(customer_id__in=ids)
+        .values_list("customer_id")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    gain: Counter = Counter()
+    lose: Counter = Counter()
+    over, changed, sample = 0, 0, []
+    for customer_id in ids:
+        has = held.get(customer_id, set())
+        gains = [t.pk or t.name for t in add if not t.pk or t.pk not in has]
+        loses = [t.pk for t in remove if t.pk in has]
+        gain.update(gains)
+        lose.update(loses)
+        if gains and current.get(customer_id, 0) - len(loses) + len(gains) > limit:
+            over += 1
+        if gains or loses:
+            changed += 1
+            if len(sample) < sample_size:
+                sample.append(customer_id)
+    return ChangePreview(
+        gain=gain, lose=lose, over_limit=over, changed=changed, sample=tuple(sample)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class TagMerge:
     """What a merge did (or, as a preview, would do), and the reason its history rows carry."""
 

@@ -9,6 +9,7 @@ from customers.api.tagging_views import CustomerTaggingViewSet
 from customers.api.views import CustomerViewSet
 from segments.api.views import SegmentViewSet
 from statuses.api.views import StatusLabelViewSet, StatusViewSet
+from tags.api.change_set_views import ChangeSetViewSet
 from tags.api.views import TagViewSet
 
 router = ApiRouter()
@@ -20,6 +21,7 @@ router.register("segments", SegmentViewSet, basename="segment")
 router.register("segments", SegmentCustomersViewSet, basename="segment_customers")
 router.register("statuses", StatusViewSet, basename="status")
 router.register("status_labels", StatusLabelViewSet, basename="status_label")
+router.register("change_sets", ChangeSetViewSet, basename="change_set")
 router.register("events", EventViewSet, basename="event")
 router.register("webhook_endpoints", WebhookEndpointViewSet, basename="webhook_endpoint")
 router.register("webhook_deliveries", WebhookDeliveryViewSet, basename="webhook_delivery")

@@ -8,7 +8,7 @@ from config.api.idempotency import prune as idempotency_keys_prune
 from config.events.services import events_prune
 from config.jobs import job, jobs_mark_abandoned, jobs_prune
 from config.webhooks.tasks import webhooks_dispatch
-from tags.services import tags_expire
+from tags.services import resume_change_sets, tags_expire
 
 
 @job
@@ -37,4 +37,12 @@ def tidy_jobs() -> dict:
 
 # webhooks_dispatch keeps itself going every WEBHOOK_DISPATCH_SECONDS; the schedule restarts it
 # if its chain stopped (config/webhooks/tasks.py).
-PERIODIC = (expire_tags, prune_idempotency_keys, prune_events, tidy_jobs, webhooks_dispatch)
+# resume_change_sets runs again the background change-sets a killed worker left (tags.services).
+PERIODIC = (
+    expire_tags,
+    prune_idempotency_keys,
+    prune_events,
+    tidy_jobs,
+    webhooks_dispatch,
+    resume_change_sets,
+)

@@ -204,6 +204,12 @@ class BulkTagRequestSerializer(RequestSerializer):
     create_missing = StrictBooleanField(required=False, default=True)
     tag_metadata = TagMetadataInputSerializer(required=False)
     reason = ReasonField()
+    dry_run = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="Preview: count what the change would do (`preview` in the answer) and "
+        "write nothing; refused as the change itself would be.",
+    )
 
     # At least one selection (both: customers in the list that also match the filter).
     schema_any_of_required = (["customer_ids"], ["filter"], ["all"])
@@ -237,9 +243,56 @@ class CustomerUntagQuerySerializer(serializers.Serializer):
     reason = StrictCharField(required=False, allow_blank=True, max_length=255)
 
 
+class BulkTagPreviewTagSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    gain = serializers.IntegerField(help_text="Customers who would gain the tag.")
+    lose = serializers.IntegerField(help_text="Customers who would lose the tag.")
+
+
+class BulkTagPreviewSerializer(serializers.Serializer):
+    """What a dry run found: nothing of it was written."""
+
+    changed = serializers.IntegerField(help_text="Customers the change would change.")
+    tags = BulkTagPreviewTagSerializer(
+        many=True, help_text="Each tag to add or remove, by name, in the order given."
+    )
+    over_limit = serializers.IntegerField(
+        help_text=f"Customers the change would take past {settings.MAX_TAGS_PER_CUSTOMER} "
+        "tags: while there are any, the change itself is refused (`too_many_tags`)."
+    )
+    created_tags = serializers.ListField(
+        child=StrictCharField(),
+        help_text="Tags to add that do not exist yet: they would be created.",
+    )
+    sample = serializers.ListField(
+        child=StrictCharField(),
+        help_text="The ids of up to 20 customers the change would change, in id order.",
+    )
+
+
 class BulkTagResponseSerializer(serializers.Serializer):
+    dry_run = StrictBooleanField(help_text="True: a preview, nothing was written.")
+    change_set_id = serializers.CharField(
+        allow_null=True,
+        help_text="The change-set recording this change (`GET /change_sets/{id}`); null on "
+        "a dry run.",
+    )
     matched = serializers.IntegerField()
-    tags_added = serializers.IntegerField()
-    tags_removed = serializers.IntegerField()
+    tags_added = serializers.IntegerField(help_text="Assignments added (on a dry run: to be).")
+    tags_removed = serializers.IntegerField(help_text="Assignments removed (on a dry run: to be).")
+    unknown_ids = serializers.ListField(child=StrictCharField())
+    warnings = serializers.ListField(child=StrictCharField())
+    preview = BulkTagPreviewSerializer(
+        allow_null=True, help_text="On a dry run, what the change would do; else null."
+    )
+
+
+class BulkTagAcceptedSerializer(serializers.Serializer):
+    """The answer to a bulk_tag over ``CHANGE_SET_SYNC_MAX`` customers: it runs in the
+    background as a change-set (follow `Location`)."""
+
+    change_set_id = serializers.CharField(help_text="`GET /change_sets/{id}` for its progress.")
+    state = serializers.ChoiceField(choices=["planned"], help_text="Always `planned` here.")
+    matched = serializers.IntegerField()
     unknown_ids = serializers.ListField(child=StrictCharField())
     warnings = serializers.ListField(child=StrictCharField())

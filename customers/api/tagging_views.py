@@ -4,10 +4,12 @@ Requests are parsed by serializers into a ``tags.services.TagChange``; the tags 
 the work; the answers show the customer as the customer endpoints do.
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
-from rest_framework import viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
@@ -20,6 +22,7 @@ from config.api.viewsets import ApiViewMixin
 from customers.api.base import CustomerViewMixin
 from customers.api.serializers import CustomerSerializer, CustomerUntagResponseSerializer
 from customers.api.tagging_serializers import (
+    BulkTagAcceptedSerializer,
     BulkTagRequestSerializer,
     BulkTagResponseSerializer,
     CustomerTagRequestSerializer,
@@ -31,9 +34,16 @@ from customers.api.tagging_serializers import (
 from customers.filtersets import customers_select
 from customers.models import Customer
 from segments.services import segments_for_customer
-from tags.models import TAG_NAME_PATTERN
+from tags.models import TAG_NAME_PATTERN, ChangeSet
 from tags.selectors import customer_list_queryset
-from tags.services import TagChange, customer_tags_change, customers_retag
+from tags.services import (
+    ChangeSetPlan,
+    TagChange,
+    change_set_plan,
+    customer_tags_change,
+    customers_retag,
+    customers_retag_preview,
+)
 
 BULK_LIMIT = 10_000
 SEGMENTS_PERMISSION = CustomerTagResponseSerializer.field_permissions["segments"]
@@ -51,6 +61,39 @@ def tag_change(data: dict, *, default_source: str) -> TagChange:
         expires_at=metadata.get("expiry_date"),
         reason=data.get("reason", ""),
     )
+
+
+def bulk_selection(body: dict) -> dict:
+    """How a (validated) bulk_tag request chose its customers, as its change-set records it:
+    the filter as sent, how many identifiers were listed."""
+    selection = {key: body[key] for key in ("filter", "identify_by", "all") if key in body}
+    if "customer_ids" in body:
+        selection["customer_ids"] = len(body["customer_ids"])
+    return selection
+
+
+def bulk_preview(ids: list, unknown: list, *, change: TagChange, actor) -> dict:
+    """The answer to a bulk_tag dry run (BulkTagResponseSerializer's shape)."""
+    preview = customers_retag_preview(customer_ids=ids, change=change, actor=actor)
+    return {
+        "dry_run": True,
+        "change_set_id": None,
+        "matched": preview.matched,
+        "tags_added": sum(preview.gain.values()),
+        "tags_removed": sum(preview.lose.values()),
+        "unknown_ids": unknown,
+        "warnings": preview.warnings,
+        "preview": {
+            "changed": preview.changed,
+            "tags": [
+                *({"name": n, "gain": c, "lose": 0} for n, c in preview.gain.items()),
+                *({"name": n, "gain": 0, "lose": c} for n, c in preview.lose.items()),
+            ],
+            "over_limit": preview.over_limit,
+            "created_tags": preview.created_tags,
+            "sample": preview.sample,
+        },
+    }
 
 
 @extend_validation_errors(
@@ -213,8 +256,27 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
     @extend_schema(
         operation_id="customers_bulk_tag",
         summary="Add and remove tags on many customers",
+        description="The same add/remove for up to 10,000 customers, named by ids or by a "
+        "filter, in one transaction. Over `CHANGE_SET_SYNC_MAX` customers (1,000) it runs in "
+        "the background instead: `202 Accepted` with the change-set and its `Location` "
+        "(`GET /change_sets/{id}` for progress; a customer past the tag limit then fails the "
+        "run at its batch, the batches before it kept). `dry_run` previews either.",
         request=BulkTagRequestSerializer,
-        responses={200: BulkTagResponseSerializer},
+        responses={
+            200: BulkTagResponseSerializer,
+            202: OpenApiResponse(
+                BulkTagAcceptedSerializer, description="Running in the background."
+            ),
+        },
+        parameters=[
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.STR,
+                location=OpenApiParameter.HEADER,
+                response=[202],
+                description="The change-set: `/api/v1/change_sets/{id}`.",
+            )
+        ],
         examples=[
             OpenApiExample(
                 "By ids",
@@ -248,18 +310,43 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
                     for key, value in as_serializer_error(error).items()
                 }
             ) from None
+        change = tag_change(data, default_source="bulk")
+        if data["dry_run"]:
+            return Response(bulk_preview(ids, unknown, change=change, actor=request.user))
+        if len(ids) > settings.CHANGE_SET_SYNC_MAX:
+            change_set, warnings = change_set_plan(
+                customer_ids=ids,
+                change=change,
+                actor=request.user,
+                selection=bulk_selection(request.data),
+            )
+            body = {
+                "change_set_id": change_set.pk,
+                "state": change_set.state,
+                "matched": len(ids),
+                "unknown_ids": unknown,
+                "warnings": warnings,
+            }
+            location = f"/api/v1/change_sets/{change_set.pk}"
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
         result = customers_retag(
             batches=[ids],
-            change=tag_change(data, default_source="bulk"),
+            change=change,
             actor=request.user,
             all_or_nothing=True,
+            plan=ChangeSetPlan(
+                kind=ChangeSet.Kind.BULK_TAG, selection=bulk_selection(request.data), total=len(ids)
+            ),
         )
         return Response(
             {
+                "dry_run": False,
+                "change_set_id": result.change_set.pk,
                 "matched": result.matched,
                 "tags_added": result.tags_added,
                 "tags_removed": result.tags_removed,
                 "unknown_ids": unknown,
                 "warnings": result.warnings,
+                "preview": None,
             }
         )

@@ -6,6 +6,7 @@ from config.api.serializers import ApiModelSerializer, ReasonField, RequestSeria
 from tags.models import (
     TAG_NAME_MAX_LENGTH,
     TAG_NAME_PATTERN,
+    ChangeSet,
     Tag,
     default_tag_metadata,
     tag_name_validator,
@@ -163,3 +164,115 @@ class TagHistoryEntrySerializer(serializers.Serializer):
         child=serializers.ListField(min_length=2, max_length=2, child=serializers.JSONField()),
         help_text="{field: [old, new]}",
     )
+
+
+class ChangeSetCountsSerializer(serializers.Serializer):
+    """What a change-set did so far."""
+
+    customers = serializers.IntegerField(help_text="Customers processed.")
+    added = serializers.IntegerField(help_text="Assignments added.")
+    removed = serializers.IntegerField(help_text="Assignments removed.")
+    conflicts = serializers.IntegerField(
+        help_text="Customer × tag pairs a revert left alone: changed again since."
+    )
+    skipped_limit = serializers.IntegerField(
+        help_text="Customers left out because the change would take them past the tag limit."
+    )
+
+
+class ChangeSetConflictSerializer(serializers.Serializer):
+    """A customer × tag a revert left alone: changed again since the change-set."""
+
+    customer_id = serializers.CharField()
+    tag_id = serializers.CharField()
+    tag = serializers.CharField(help_text="The tag's name (empty if it is gone).")
+    change = serializers.ChoiceField(
+        choices=["added", "removed"], help_text="What the reverted change-set had done."
+    )
+
+
+class ChangeSetSerializer(ApiModelSerializer):
+    """One bulk change: who asked for what, on which customers, and how it went."""
+
+    kind = serializers.ChoiceField(choices=ChangeSet.Kind.choices, read_only=True)
+    state = serializers.ChoiceField(
+        choices=ChangeSet.State.choices,
+        read_only=True,
+        help_text="planned → running → done | failed | cancelled; done → reverted once a "
+        "revert has undone it.",
+    )
+    selection = serializers.DictField(
+        read_only=True,
+        help_text="How the customers were chosen: `all`, `filter`, `customer_ids` (how many "
+        "were listed), `segment`, `has_tags` or a `file`.",
+    )
+    add = serializers.ListField(child=serializers.CharField(), read_only=True)
+    remove = serializers.ListField(child=serializers.CharField(), read_only=True)
+    reason = serializers.CharField(read_only=True)
+    created_by = serializers.CharField(
+        source="created_by.username",
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="The username of who made the change; null for the system.",
+    )
+    counts = ChangeSetCountsSerializer(read_only=True)
+    progress = serializers.FloatField(
+        read_only=True, min_value=0, max_value=1, help_text="Customers processed, 0–1."
+    )
+    error = serializers.CharField(read_only=True, help_text="Why a failed change-set stopped.")
+    conflicts = ChangeSetConflictSerializer(
+        many=True,
+        read_only=True,
+        help_text="A revert's conflicts (the first 100; `counts.conflicts` has them all).",
+    )
+    started_at = ApiDateTimeField(read_only=True, allow_null=True)
+    finished_at = ApiDateTimeField(read_only=True, allow_null=True)
+    reverts = serializers.CharField(
+        source="reverts_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The change-set this one reverts (kind revert).",
+    )
+    reverted_by = serializers.SerializerMethodField(
+        help_text="The change-set that reverted this one, if any."
+    )
+    created_at = ApiDateTimeField(read_only=True)
+
+    class Meta:
+        model = ChangeSet
+        fields = [
+            "id",
+            "kind",
+            "state",
+            "selection",
+            "add",
+            "remove",
+            "reason",
+            "created_by",
+            "counts",
+            "progress",
+            "error",
+            "conflicts",
+            "started_at",
+            "finished_at",
+            "reverts",
+            "reverted_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_reverted_by(self, change_set: ChangeSet) -> str | None:
+        revert = getattr(change_set, "reverted_by", None)
+        return revert.pk if revert is not None else None
+
+
+class ChangeSetRevertSerializer(RequestSerializer):
+    reason = ReasonField(
+        help_text='Why it is reverted; kept in the history (default: "revert of <id>").'
+    )
+
+
+class ChangeSetCancelSerializer(RequestSerializer):
+    """No body (or ``{}``)."""

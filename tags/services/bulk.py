@@ -9,13 +9,31 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from config.jobs import job
 from config.transactions import atomic_with_retries
 from tags.assignments import customers_near_limit
-from tags.selectors import AssignmentCounts, assignments_change_count
+from tags.models import ChangeSet
+from tags.selectors import (
+    AssignmentCounts,
+    ChangePreview,
+    assignments_change_count,
+    customers_change_preview,
+)
 from tags.services.change import TagChange
-from tags.services.names import ResolvedTags, tags_resolve
+from tags.services.change_sets import (
+    ChangeSetPlan,
+    change_set_fail,
+    change_set_finish,
+    change_set_progress,
+    change_set_start,
+    change_sets_stale,
+)
+from tags.services.names import ResolvedTags, tags_may_create_check, tags_resolve
 from tags.services.tagging import assignments_apply, customers_tag_limit_check
+
+BACKGROUND = "background"  # the options key of a change-set that runs on the job engine
 
 
 @dataclass
@@ -30,6 +48,7 @@ class RetagResult:
     created_tags: list[str] = field(default_factory=list)
     batches: int = 0
     dry_run: bool = False
+    change_set: ChangeSet | None = None
 
     @property
     def tags_added(self) -> int:
@@ -49,6 +68,7 @@ def customers_retag(
     all_or_nothing: bool = False,
     on_batch: Callable[[RetagResult, int], None] | None = None,
     check_permissions: bool = True,
+    plan: ChangeSetPlan | None = None,
 ) -> RetagResult:
     """Apply one change to many customers, batch by batch.
 
@@ -62,6 +82,12 @@ def customers_retag(
     actions); otherwise each batch commits on its own (the retag command). Creating missing
     tags needs ``actor`` to hold ``tags.add_tag`` unless ``check_permissions`` is false (the
     command: an operator with a shell, ``actor`` only names whom the history is for).
+
+    With ``plan`` (and not a dry run) the run is recorded as a change-set (``result.
+    change_set``), opened once the tags are resolved, its counts and cursor written in each
+    batch's transaction, closed ``done`` or, when an error stops a run whose batches commit
+    one by one, ``failed``; its history rows and events carry its id. An all-or-nothing run
+    that fails leaves no change-set: nothing of it happened.
     """
     change = replace(change, source=change.source or "bulk")
     with transaction.atomic() if all_or_nothing else nullcontext():
@@ -72,22 +98,93 @@ def customers_retag(
             warnings=list(tags.warnings), dry_run=dry_run, created_tags=list(tags.created)
         )
         names = {t.pk or t.name: t.name for t in [*tags.add.values(), *tags.remove.values()]}
-        for batch in batches:
-            ids = sorted(batch)
-            if not ids:
-                continue
-            counts = atomic_with_retries(
-                lambda ids=ids: _batch_apply(
-                    ids, tags=tags, change=change, actor=actor, dry_run=dry_run
-                )
+        change_set = None
+        if plan is not None and not dry_run:
+            change_set = change_set_start(plan=plan, change=change, actor=actor)
+        result.change_set = change_set
+
+        def run(ids: list) -> AssignmentCounts:
+            counts = _batch_apply(
+                ids, tags=tags, change=change, actor=actor, dry_run=dry_run, change_set=change_set
             )
-            result.added.update({names[t]: n for t, n in counts.added.items()})
-            result.removed.update({names[t]: n for t, n in counts.removed.items()})
-            result.matched += len(ids)
-            result.batches += 1
-            if on_batch is not None:
-                on_batch(result, len(ids))
+            if change_set is not None:
+                change_set_progress(
+                    change_set=change_set,
+                    customers=result.matched + len(ids),
+                    added=result.tags_added + counts.added.total(),
+                    removed=result.tags_removed + counts.removed.total(),
+                    cursor=ids[-1],
+                )
+            return counts
+
+        try:
+            for batch in batches:
+                ids = sorted(batch)
+                if not ids:
+                    continue
+                counts = atomic_with_retries(lambda ids=ids: run(ids))
+                result.added.update({names[t]: n for t, n in counts.added.items()})
+                result.removed.update({names[t]: n for t, n in counts.removed.items()})
+                result.matched += len(ids)
+                result.batches += 1
+                if on_batch is not None:
+                    on_batch(result, len(ids))
+        except Exception as error:
+            if change_set is not None and not all_or_nothing:
+                change_set_fail(change_set=change_set, error=error)
+            raise
+        if change_set is not None:
+            change_set_finish(change_set=change_set)
         return result
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetagPreview:
+    """A bulk change's preview: per tag name, how many customers would gain and lose it;
+    how many it would take past the tag limit; the tags it would create; warnings; a sample
+    of the customers it would change."""
+
+    matched: int
+    changed: int
+    gain: dict[str, int]
+    lose: dict[str, int]
+    over_limit: int
+    created_tags: list[str]
+    warnings: list[str]
+    sample: list[str]
+
+
+def customers_retag_preview(
+    *,
+    customer_ids: Sequence,
+    change: TagChange,
+    actor: AbstractBaseUser | None,
+    check_permissions: bool = True,
+) -> RetagPreview:
+    """What ``customers_retag`` would do to these customers, writing nothing: refused as the
+    change itself would be (unknown, deleted or inactive tags; tags ``actor`` may not
+    create), else counted per tag and per customer (``customers_change_preview``)."""
+    tags = tags_resolve(change=change, actor=actor, dry_run=True)
+    if tags.created and check_permissions:
+        tags_may_create_check(actor=actor, names=list(tags.created))
+    add, remove = list(tags.add.values()), list(tags.remove.values())
+    preview: ChangePreview = customers_change_preview(
+        customer_ids=customer_ids,
+        add=add,
+        remove=remove,
+        now=timezone.now(),
+        limit=settings.MAX_TAGS_PER_CUSTOMER,
+    )
+    return RetagPreview(
+        matched=len(customer_ids),
+        changed=preview.changed,
+        gain={t.name: preview.gain[t.pk or t.name] for t in add},
+        lose={t.name: preview.lose[t.pk] for t in remove},
+        over_limit=preview.over_limit,
+        created_tags=list(tags.created),
+        warnings=list(tags.warnings),
+        sample=list(preview.sample),
+    )
 
 
 def _batch_apply(
@@ -97,6 +194,7 @@ def _batch_apply(
     change: TagChange,
     actor: AbstractBaseUser | None,
     dry_run: bool,
+    change_set: ChangeSet | None = None,
 ) -> AssignmentCounts:
     """One batch's change (or, on a dry run, its count), checking the limit for the customers
     the add could take past it: on PostgreSQL those found near it before the write."""
@@ -111,7 +209,153 @@ def _batch_apply(
     near = customers_near_limit(
         customer_ids=ids, adding=len(tags.add), limit=settings.MAX_TAGS_PER_CUSTOMER
     )
-    counts = assignments_apply(customer_ids=ids, tags=tags, change=change, actor=actor, now=now)
+    counts = assignments_apply(
+        customer_ids=ids,
+        tags=tags,
+        change=change,
+        actor=actor,
+        now=now,
+        change_set_id=change_set.pk if change_set is not None else None,
+    )
     if counts.added.total() and (near is None or near):
         customers_tag_limit_check(customer_ids=ids if near is None else near, now=now)
     return counts
+
+
+# --- background runs: bulk_tag over CHANGE_SET_SYNC_MAX customers -----------------------------
+
+
+def change_set_plan(
+    *,
+    customer_ids: Sequence[str],
+    change: TagChange,
+    actor: AbstractBaseUser | None,
+    selection: dict,
+    kind: str = ChangeSet.Kind.BULK_TAG,
+) -> tuple[ChangeSet, list[str]]:
+    """Record a bulk change to run in the background (``planned``), once its request is
+    known to be good: tags resolved as the run will resolve them, missing ones created now
+    (with ``actor``'s permission), so a refused request is refused here, before any job.
+    The customers are kept, sorted: the run walks them batch by batch behind its cursor. The
+    job is enqueued once the caller's transaction commits. Returns it with the warnings of
+    the request (names to remove that are no tag)."""
+    change = replace(change, source=change.source or "bulk")
+    tags = tags_resolve(change=change, actor=actor)
+    change_set = ChangeSet.objects.create(
+        kind=kind,
+        state=ChangeSet.State.PLANNED,
+        selection=selection,
+        add=list(change.add),
+        remove=list(change.remove),
+        reason=change.reason,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        total=len(customer_ids),
+        customer_ids=sorted(str(i) for i in customer_ids),
+        options={
+            BACKGROUND: True,
+            "category": change.category,
+            "source": change.source,
+            "expires_at": change.expires_at.isoformat() if change.expires_at else None,
+            "create_missing": change.create_missing,
+        },
+    )
+    transaction.on_commit(lambda: run_change_set.enqueue(change_set.pk))
+    return change_set, list(tags.warnings)
+
+
+def _planned_change(change_set: ChangeSet) -> TagChange:
+    options = change_set.options
+    expires_at = options.get("expires_at")
+    return TagChange(
+        add=tuple(change_set.add),
+        remove=tuple(change_set.remove),
+        create_missing=options.get("create_missing", True),
+        source=options.get("source", "bulk"),
+        category=options.get("category", ""),
+        expires_at=parse_datetime(expires_at) if expires_at else None,
+        reason=change_set.reason,
+    )
+
+
+def _run_batch(
+    change_set_id: str,
+    *,
+    tags: ResolvedTags,
+    change: TagChange,
+    actor: AbstractBaseUser | None,
+    batch_size: int,
+) -> bool:
+    """One batch of a background run, in its own transaction with the change-set's row
+    locked: the customers after the cursor, their change, the counts and the new cursor
+    together, so a killed worker leaves whole batches and the next run starts after them.
+    False once there is nothing left, or the run was cancelled."""
+    change_set = ChangeSet.objects.select_for_update().get(pk=change_set_id)
+    if change_set.state != ChangeSet.State.RUNNING:
+        return False
+    ids = [i for i in change_set.customer_ids if i > change_set.cursor][:batch_size]
+    if not ids:
+        return False
+    counts = _batch_apply(
+        ids, tags=tags, change=change, actor=actor, dry_run=False, change_set=change_set
+    )
+    done = change_set.counts
+    change_set_progress(
+        change_set=change_set,
+        customers=done.get("customers", 0) + len(ids),
+        added=done.get("added", 0) + counts.added.total(),
+        removed=done.get("removed", 0) + counts.removed.total(),
+        cursor=ids[-1],
+    )
+    return True
+
+
+def change_set_run(*, change_set_id: str, batch_size: int | None = None) -> str:
+    """Run a planned background change-set, or resume a running one from its cursor (a
+    worker that died, a second run racing the first: batches lock the change-set, so none is
+    done twice). Each batch is one transaction; the state is checked before each, so a
+    cancel stops the run after the batch under way. Ends ``done`` with
+    ``change_set.completed``, or ``failed`` with ``change_set.failed`` when a batch is
+    refused (a customer past the tag limit) or breaks; returns the state it left."""
+    batch_size = batch_size or settings.CHANGE_SET_BATCH_SIZE
+    ChangeSet.objects.filter(pk=change_set_id, state=ChangeSet.State.PLANNED).update(
+        state=ChangeSet.State.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
+    )
+    change_set = ChangeSet.objects.filter(pk=change_set_id).first()
+    if change_set is None or change_set.state != ChangeSet.State.RUNNING:
+        return change_set.state if change_set else ""
+    change = _planned_change(change_set)
+    actor = change_set.created_by
+    try:
+        tags = tags_resolve(change=change, actor=actor, check_permissions=False)
+        while atomic_with_retries(
+            lambda: _run_batch(
+                change_set_id, tags=tags, change=change, actor=actor, batch_size=batch_size
+            )
+        ):
+            pass
+    except Exception as error:
+        change_set.refresh_from_db()
+        if change_set.state == ChangeSet.State.RUNNING:
+            change_set_fail(change_set=change_set, error=error)
+        return change_set.state
+    with transaction.atomic():
+        change_set = ChangeSet.objects.select_for_update().get(pk=change_set_id)
+        if change_set.state == ChangeSet.State.RUNNING:
+            change_set_finish(change_set=change_set)
+    return change_set.state
+
+
+@job
+def run_change_set(change_set_id: str) -> str:
+    """Run (or resume) one background change-set; returns the state it left."""
+    return change_set_run(change_set_id=change_set_id)
+
+
+@job
+def resume_change_sets() -> int:
+    """Periodic: run again the background change-sets whose job was lost (no progress for
+    CHANGE_SET_STALE_SECONDS); each resumes from its cursor. Returns how many."""
+    stale = change_sets_stale()
+    for change_set_id in stale:
+        run_change_set.enqueue(change_set_id)
+    return len(stale)

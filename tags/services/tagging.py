@@ -61,11 +61,13 @@ def assignments_apply(
     change: TagChange,
     actor: AbstractBaseUser | None,
     now: datetime,
+    change_set_id: str | None = None,
 ) -> AssignmentCounts:
     """Remove, then add (so swapping tags at the limit works), for every customer × tag, with
     history rows naming ``actor`` and the change's reason and one ``customer.tags_changed``
     event per customer really changed (none for the others), all in the caller's
-    transaction; returns what really changed."""
+    transaction; returns what really changed. The history rows and events of a bulk change
+    carry its ``change_set_id``."""
     user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
     named = [*tags.add.values(), *tags.remove.values()]
     added, removed = assignments_change(
@@ -81,8 +83,9 @@ def assignments_apply(
         events=ChangeEvents(
             names={t.pk: t.name for t in named},
             reason=change.reason,
-            common=events_common(occurred_at=now),
+            common=events_common(occurred_at=now, change_set_id=change_set_id),
         ),
+        change_set_id=change_set_id,
     )
     return AssignmentCounts(added=added.by_tag, removed=removed.by_tag)
 

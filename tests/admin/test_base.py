@@ -53,6 +53,7 @@ def test_every_model_admin_of_the_project_writes_through_the_services():
         "statuses.Status",
         "statuses.StatusChange",
         "statuses.StatusLabel",
+        "tags.ChangeSet",
         "tags.Tag",
         "webhooks.WebhookDelivery",
         "webhooks.WebhookEndpoint",

@@ -12,6 +12,7 @@ from config.webhooks.models import WebhookDelivery
 from config.webhooks.services import webhook_endpoint_create
 from segments.services import segment_save
 from statuses.models import Status, StatusLabel
+from tags.models import ChangeSet
 from tests.factories import CustomerFactory, TagFactory, UserFactory
 from tests.routes import all_routes
 
@@ -45,6 +46,7 @@ def ids():
         "statuses": Status.objects.first().id,
         "status_labels": StatusLabel.objects.first().id,
         "events": _event_id(),
+        "change_sets": ChangeSet.objects.create(kind="retag").id,
         **_webhook_ids(),
     }
 

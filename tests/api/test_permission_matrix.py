@@ -17,6 +17,7 @@ from config.webhooks.models import WebhookDelivery
 from config.webhooks.services import webhook_endpoint_create
 from segments.models import Segment
 from statuses.models import Status, StatusLabel
+from tags.models import ChangeSet
 from tests.conftest import make_client
 from tests.factories import CustomerFactory, TagFactory, UserFactory
 
@@ -28,6 +29,7 @@ SEGMENTS = "/api/v1/segments"
 STATUSES = "/api/v1/statuses"
 LABELS = "/api/v1/status_labels"
 EVENTS = "/api/v1/events"
+CHANGE_SETS = "/api/v1/change_sets"
 WEBHOOKS = "/api/v1/webhook_endpoints"
 DELIVERIES = "/api/v1/webhook_deliveries"
 
@@ -81,6 +83,12 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     # the change feed: read-only
     ("GET", f"{EVENTS}/"): ("events.view_event",),
     ("GET", f"{EVENTS}/{{id}}"): ("events.view_event",),
+    # change-sets: the record of bulk changes, read-only
+    ("GET", f"{CHANGE_SETS}/"): ("tags.view_changeset",),
+    ("GET", f"{CHANGE_SETS}/{{id}}"): ("tags.view_changeset",),
+    # a revert writes customers' tags as well
+    ("POST", f"{CHANGE_SETS}/{{id}}/revert"): ("tags.change_changeset", "customers.tag_customer"),
+    ("POST", f"{CHANGE_SETS}/{{id}}/cancel"): ("tags.change_changeset",),
     # webhooks: the deliveries list shows the deliveries too; rotating a secret changes it
     ("GET", f"{WEBHOOKS}/"): ("webhooks.view_webhookendpoint",),
     ("POST", f"{WEBHOOKS}/"): ("webhooks.add_webhookendpoint",),
@@ -125,6 +133,7 @@ def objects() -> dict[str, str]:
         STATUSES: status.id,
         LABELS: label.id,
         EVENTS: event.id,
+        CHANGE_SETS: ChangeSet.objects.create(kind="retag").id,
         WEBHOOKS: endpoint.id,
         DELIVERIES: delivery.id,
     }
@@ -160,7 +169,7 @@ def test_the_matrix_covers_every_operation_of_the_schema():
     }
     # then the matrix has exactly one row for each of them
     assert operations == set(MATRIX)
-    assert len(operations) == 53
+    assert len(operations) == 57
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=operation_id)

@@ -88,8 +88,8 @@ def browser_page(page, request):
     shot = ARTIFACTS / f"{name}-{connection.vendor}.png"
     try:
         page.screenshot(path=shot, full_page=True)
-    except PlaywrightTimeoutError:  # a page as long as the API reference: its first screen
-        page.screenshot(path=shot)
+    except PlaywrightTimeoutError:  # a page as long as the API reference: its first screen,
+        page.screenshot(path=shot, timeout=30_000)  # given time while it still lays out
     assert external == [], "the page asked for something beyond the loopback server"
     assert errors == [], "the browser reported errors"
 

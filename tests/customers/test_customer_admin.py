@@ -18,7 +18,7 @@ from customers.services import customer_status_change
 from segments import services as segment_services
 from statuses.models import StatusChange, StatusLabel
 from tags import services as tag_services
-from tags.models import Tag, TagAssignment
+from tags.models import ChangeSet, Tag, TagAssignment
 from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -253,8 +253,10 @@ def test_remove_tags_reports_per_tag_counts_and_unknown_names(boss):
     )  # fmt: skip
     assert done.status_code == 302
     assert [tag_names(c) for c in customers] == [[], [], ["a"]]
+    change_set = ChangeSet.objects.get()
     assert messages_of(done) == [
         "Removed 3 tag assignments on 2 selected customers (a: 2, b: 1).",
+        f"Recorded as change-set {change_set.pk} (Tags → Change sets), where it can be reverted.",
         "'nope' is not a tag",
     ]
     removed = TagAssignment.history.filter(history_type="-")

@@ -508,16 +508,23 @@ def test_retag_writes_one_event_per_changed_customer_across_batches(db):
           "--category", "campaign")  # fmt: skip
     # then one event per changed customer, none for customers[4] (held vip, no prospect)
     added = entry(vip, category="campaign", source="bulk")
-    assert by_customer(events()) == [
+    assert by_customer(events("customer.tags_changed")) == [
         tags_changed(customers[0], added=[added], removed=[entry(prospect)], reason="Q3"),
         tags_changed(customers[1], added=[added], reason="Q3"),
         tags_changed(customers[2], added=[added], reason="Q3"),
         tags_changed(customers[3], removed=[entry(prospect)], reason="Q3"),
     ]
     assert {actor(e) for e in events()} == {("system", "", "system")}
-    # and running it again changes nothing and writes nothing
+    # and each carries the run's change-set, closed by one change_set.completed event
+    (completed,) = events("change_set.completed")
+    assert {e.change_set_id for e in events()} == {completed.subject_id}
+    assert completed.data["counts"] == {
+        "customers": 5, "added": 3, "removed": 2, "conflicts": 0, "skipped_limit": 0,
+    }  # fmt: skip
+    # and running it again changes nothing: no customer event, only the new run's record
     retag("--all", "--add", "vip", "--remove", "prospect", "--reason", "Q3", "--batch-size", "2")
-    assert len(events()) == 4
+    assert len(events("customer.tags_changed")) == 4
+    assert len(events("change_set.completed")) == 2
 
 
 def test_retag_as_a_user_names_that_user(db):
@@ -527,7 +534,11 @@ def test_retag_as_a_user_names_that_user(db):
     (changed,) = events("customer.tags_changed")
     assert actor(changed) == ("user", str(ops.pk), "ops")
     assert changed.customer_id == customer.pk
-    assert [e.type for e in events()] == ["tag.created", "customer.tags_changed"]
+    assert [e.type for e in events()] == [
+        "tag.created",
+        "customer.tags_changed",
+        "change_set.completed",
+    ]
 
 
 def test_bulk_tag_writes_one_event_per_changed_customer(db):
@@ -542,7 +553,9 @@ def test_bulk_tag_writes_one_event_per_changed_customer(db):
     )
     assert response.status_code == 200
     assert response.json()["tags_added"] == 2
-    assert by_customer(events()) == sorted(
+    (completed,) = events("change_set.completed")
+    assert completed.subject_id == completed.change_set_id == response.json()["change_set_id"]
+    assert by_customer(events("customer.tags_changed")) == sorted(
         (tags_changed(c, added=[entry(vip, source="bulk")], reason="promo") for c in customers[1:]),
         key=lambda s: s[1],
     )
@@ -604,9 +617,14 @@ def test_retag_failing_in_its_second_batch_keeps_the_first_batch_whole_and_nothi
     # then the first batch (its own transaction) has its changes and exactly their events
     holders = set(TagAssignment.objects.values_list("customer_id", flat=True))
     assert holders == {c.pk for c in customers[:2]}
-    assert by_customer(events()) == [
+    assert by_customer(events("customer.tags_changed")) == [
         tags_changed(c, added=[entry(vip, source="bulk")], reason="retag") for c in customers[:2]
     ]
+    # and its change-set is failed, counting the batch that committed, with one event
+    (failed,) = events("change_set.failed")
+    assert failed.data["counts"]["customers"] == failed.data["counts"]["added"] == 2
+    assert failed.data["error"] == "RuntimeError"
+    assert [e.type for e in events()][-1] == "change_set.failed"
 
 
 def test_the_admin_add_tags_action_writes_events_as_the_signed_in_user(db):

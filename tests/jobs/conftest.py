@@ -1,10 +1,17 @@
+import contextlib
 import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import django_rq
 import pytest
 import redis
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 from django_tasks_db.models import DBTaskResult
 from django_tasks_rq import Job
 from rq import SimpleWorker
@@ -61,3 +68,89 @@ def queued() -> int:
     if settings.TASKS_BACKEND == "rq":
         return len(rq_queue())
     return DBTaskResult.objects.ready().count()
+
+
+# --- a real worker process against a database shared with the test ------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class SharedDatabase:
+    def __init__(self, url: str, sqlite_path: Path | None):
+        self.url = url
+        self.sqlite_path = sqlite_path
+
+    def env(self) -> dict:
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": self.url,
+            "TASKS_QUEUE": settings.TASKS_QUEUE,
+            "TASKS_BACKEND": settings.TASKS_BACKEND,
+        }
+
+    def manage(self, *args: str, timeout: int = 300) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def worker(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker", *args],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def scalar(self, sql: str):
+        if self.sqlite_path is None:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchone()[0]
+        with sqlite3.connect(self.sqlite_path, timeout=30) as db:
+            return db.execute(sql).fetchone()[0]
+
+    def execute(self, sql: str) -> None:
+        if self.sqlite_path is None:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+            return
+        with sqlite3.connect(self.sqlite_path, timeout=30) as db:
+            db.execute(sql)
+
+
+@pytest.fixture
+def shared_database(tmp_path, backend) -> SharedDatabase:
+    if connection.vendor == "postgresql":
+        s = connection.settings_dict
+        url = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}"
+        return SharedDatabase(url, None)
+    path = tmp_path / "jobs.sqlite3"
+    database = SharedDatabase(f"sqlite:///{path}", path)
+    database.manage("migrate", "--noinput")
+    return database
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants: an RQ worker runs each job in a forked work-horse, in a
+    session of its own, so killing the worker's process group would leave the job running."""
+    children = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True
+    ).stdout.split()
+    return [pid, *(p for child in children for p in process_tree(int(child)))]
+
+
+def kill_hard(pid: int) -> None:
+    """SIGKILL the worker and whatever runs its job, as when its machine goes away."""
+    for process in reversed(process_tree(pid)):
+        # an RQ work-horse may have finished its job (and exited) since it was listed
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process, signal.SIGKILL)

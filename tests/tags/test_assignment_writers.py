@@ -324,9 +324,9 @@ def test_no_statement_carries_more_parameters_than_the_writer_allows(now, stamp)
         rows = type(assignment_writer())(max_params=12).delete_by_ids(ids)
     deletes = [q["sql"] for q in queries if q["sql"].startswith("DELETE")]
     assert len(deletes) == 11
-    # 24 parameters a statement: two history rows (12 columns each) at a time
+    # 26 parameters a statement: two history rows (13 columns each) at a time
     with CaptureQueriesContext(connection) as queries:
-        type(assignment_writer())(max_params=24).record_history({"-": rows[:5]}, stamp)
+        type(assignment_writer())(max_params=26).record_history({"-": rows[:5]}, stamp)
     inserts = [q["sql"] for q in queries if q["sql"].startswith("INSERT")]
     assert len(inserts) == 3
     assert History.objects.filter(history_type="-").count() == 5

@@ -13,7 +13,7 @@ from django.utils import timezone
 from config.events.models import Event
 from customers.models import Customer
 from segments.selectors import active_segments
-from tags.models import Tag, TagAssignment
+from tags.models import ChangeSet, Tag, TagAssignment
 from tags.services import TagChange, customer_tags_change
 from tests.conftest import make_client
 from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory
@@ -483,15 +483,21 @@ def test_bulk_tag_by_ids_with_unknown_ids(tagger):
         format="json",
     )
     assert response.status_code == 200
+    change_set = ChangeSet.objects.get()
     assert response.json() == {
+        "dry_run": False,
+        "change_set_id": change_set.pk,
         "matched": 3,
         "tags_added": 3,
         "tags_removed": 1,
         "unknown_ids": ["nobody"],
         "warnings": [],
+        "preview": None,
     }
     assert all(tag_names(c) == ["vip"] for c in customers)
-    assert TagAssignment.history.filter(history_change_reason="campaign").count() == 4
+    history = TagAssignment.history.filter(history_change_reason="campaign")
+    assert {h.change_set_id for h in history} == {change_set.pk}
+    assert history.count() == 4
 
 
 def test_bulk_tag_by_filter(tagger):

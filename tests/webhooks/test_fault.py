@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.jobs.test_killed_worker import ROOT, SharedDatabase, kill_hard
+from tests.jobs.conftest import ROOT, SharedDatabase, kill_hard
 
 pytestmark = [pytest.mark.jobs, pytest.mark.django_db(transaction=True)]
 

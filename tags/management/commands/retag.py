@@ -17,12 +17,20 @@ from tqdm import tqdm
 
 from config.commands import ProjectCommand
 from config.exceptions import DomainError
+from config.fields import parse_ulid
 from config.names import name_key
 from customers.models import Customer
 from customers.selectors import IDENTIFIERS, customer_id_batches, customer_id_batches_from
 from segments.selectors import segment_find, segment_members
+from tags.models import ChangeSet
 from tags.selectors import tags_by_key, with_all_current_tags
-from tags.services import RetagResult, TagChange, customers_retag
+from tags.services import (
+    ChangeSetPlan,
+    RetagResult,
+    TagChange,
+    change_set_revert,
+    customers_retag,
+)
 
 PLAIN_PROGRESS_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
 
@@ -70,7 +78,15 @@ class Command(ProjectCommand):
         parser.add_argument(
             "--expires", metavar="DATETIME", help="Expiry of the added assignments (ISO 8601)."
         )
-        parser.add_argument("--reason", default="retag", help="Reason kept in the history.")
+        parser.add_argument(
+            "--reason", help="Reason kept in the history (default: retag; revert of ID)."
+        )
+        parser.add_argument(
+            "--revert",
+            metavar="CHANGE_SET_ID",
+            help="Undo a change-set instead (where nothing changed since): no selection, "
+            "--add or --remove; --user, --reason and --batch-size apply.",
+        )
         parser.add_argument("--user", metavar="USERNAME", help="Who the history names.")
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would change; change nothing."
@@ -90,6 +106,9 @@ class Command(ProjectCommand):
     def handle(self, *args, **options) -> None:
         started = time.monotonic()
         self.unknown_count, self.unknown_shown, self.unknown_out, self.bar = 0, [], None, None
+        if options["revert"] is not None:
+            self._revert(options, started)
+            return
         add, remove = names(options["add"]), names(options["remove"])
         if not add and not remove:
             raise CommandError("Nothing to do: give --add and/or --remove.")
@@ -99,7 +118,7 @@ class Command(ProjectCommand):
         actor = self._user(options["user"])
         expires_at = self._expires(options["expires"])
         try:
-            batches, total = self._selection(options, batch_size)
+            batches, total, selection = self._selection(options, batch_size)
             if options["unknown_out"]:
                 self.unknown_out = self._open(options["unknown_out"], "w")
             change = TagChange(
@@ -109,7 +128,7 @@ class Command(ProjectCommand):
                 source=options["source"],
                 category=options["category"],
                 expires_at=expires_at,
-                reason=options["reason"],
+                reason="retag" if options["reason"] is None else options["reason"],
             )
             result = customers_retag(
                 batches=batches,
@@ -118,6 +137,7 @@ class Command(ProjectCommand):
                 dry_run=options["dry_run"],
                 on_batch=self._progress(total),
                 check_permissions=False,  # --user names whom the history is for
+                plan=ChangeSetPlan(kind=ChangeSet.Kind.RETAG, selection=selection, total=total),
             )
         except DomainError as error:
             raise CommandError(str(error)) from error
@@ -127,6 +147,45 @@ class Command(ProjectCommand):
             if self.bar is not None:
                 self.bar.close()
         self._report(result, options, time.monotonic() - started)
+
+    def _revert(self, options: dict, started: float) -> None:
+        """``--revert ID``: the change-set undone where nothing changed since, the rest
+        reported as conflicts."""
+        given = [
+            flag
+            for flag in ("customers", "segment", "has_tag", "all", "add", "remove", "dry_run")
+            if options[flag]
+        ]
+        if given:
+            flags = ", ".join("--" + flag.replace("_", "-") for flag in given)
+            raise CommandError(f"--revert takes no selection or change (got {flags}).")
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        actor = self._user(options["user"])
+        key = parse_ulid(options["revert"])
+        original = ChangeSet.objects.filter(pk=key).first() if key else None
+        if original is None:
+            raise CommandError(f"No change-set {options['revert']!r}.")
+        try:
+            revert = change_set_revert(
+                change_set=original,
+                actor=actor,
+                reason=options["reason"] or "",
+                batch_size=options["batch_size"],
+            )
+        except DomainError as error:
+            raise CommandError(str(error)) from error
+        for conflict in revert.conflicts[:20]:
+            self.stdout.write(
+                f"  conflict: {conflict['tag']} {conflict['change']} on {conflict['customer_id']}"
+                " changed since, left as it is"
+            )
+        counts = revert.counts
+        self.stdout.write(
+            f"Change-set {original.pk} reverted by change-set {revert.pk}: "
+            f"{counts['added']:,} assignment(s) restored, {counts['removed']:,} removed, "
+            f"{counts['conflicts']:,} conflict(s) in {time.monotonic() - started:.1f} s."
+        )
 
     # --- checks made before anything is written --------------------------------------------
 
@@ -159,7 +218,8 @@ class Command(ProjectCommand):
             raise CommandError(f"Cannot open {path}: {error.strerror}.") from error
 
     def _selection(self, options: dict, batch_size: int):
-        """(batches of customer ids, how many customers or lines) for the one selection given."""
+        """(batches of customer ids, how many customers or lines, the selection as the
+        change-set records it) for the one selection given."""
         chosen = [
             flag
             for flag, given in (
@@ -189,22 +249,31 @@ class Command(ProjectCommand):
                     on_unknown=self._unknown,
                 ),
                 lines,
+                {
+                    "file": path,
+                    "column": options["column"],
+                    "identify_by": options["identify_by"],
+                },
             )
         if options["segment"] is not None:
             segment = segment_find(options["segment"])
             if segment is None:
                 raise CommandError(f"No segment with id or name {options['segment']!r}.")
             queryset = segment_members(segment)
+            selection = {"segment": {"id": segment.pk, "name": segment.name}}
         elif options["has_tag"]:
             wanted = names(options["has_tag"])
             found = tags_by_key(name_key(n) for n in wanted)
             if missing := [n for n in wanted if name_key(n) not in found]:
                 raise CommandError(f"Unknown tag(s) in --has-tag: {', '.join(missing)}.")
             queryset = with_all_current_tags(Customer.objects.all(), list(found))
+            selection = {"has_tags": [found[name_key(n)].name for n in wanted]}
         else:
             queryset = Customer.objects.all()
-        total = queryset.count() if sys.stderr.isatty() else None
-        return customer_id_batches(queryset, batch_size=batch_size), total
+            selection = {"all": True}
+        # the bar's length, and the change-set's (its progress)
+        total = queryset.count()
+        return customer_id_batches(queryset, batch_size=batch_size), total, selection
 
     def _check_file(self, path: str, column: str | None) -> int:
         """Read the file once, without the database: it must decode, and with --column have
@@ -284,6 +353,8 @@ class Command(ProjectCommand):
         if unknown and options["unknown_out"]:
             tail += f" (listed in {options['unknown_out']})"
         prefix = "Dry run: nothing changed. " if result.dry_run else ""
+        if result.change_set is not None:
+            self.stdout.write(f"Change-set {result.change_set.pk}")
         self.stdout.write(
             f"{prefix}{result.matched:,} customer(s) matched, {result.tags_added:,} "
             f"assignment(s) {would}added, {result.tags_removed:,} {would}removed{tail} "
