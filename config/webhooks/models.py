@@ -97,8 +97,9 @@ class WebhookDelivery(models.Model):
             models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhook_delivery_once")
         ]
         indexes = [
+            # The claim's order: the longest due first, read in index order up to a batch.
             models.Index(
-                fields=["next_attempt_at"],
+                fields=["next_attempt_at", "id"],
                 name="webhook_delivery_due",
                 condition=models.Q(state="pending"),
             ),

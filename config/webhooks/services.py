@@ -381,15 +381,24 @@ def webhook_deliveries_claim(*, now: datetime, limit: int, ids: list[str] | None
     return Claim(token=token, deliveries=deliveries, start_by=start_by)
 
 
-def retry_delay(attempts: int, *, retry_after: int | None = None) -> timedelta | None:
-    """The wait after the ``attempts``-th failed attempt (None: no attempt left). A
-    ``Retry-After`` (429/503) replaces the schedule's wait, up to 24 h."""
+def jitter() -> float:
+    """A factor within ±``JITTER``: retries of different batches spread out (a batch's own
+    deliveries, sent together, are retried together)."""
+    return random.uniform(1 - JITTER, 1 + JITTER)
+
+
+def retry_delay(
+    attempts: int, *, retry_after: int | None = None, factor: float | None = None
+) -> timedelta | None:
+    """The wait after the ``attempts``-th failed attempt (None: no attempt left), times
+    ``factor`` (a fresh ``jitter()`` if not given). A ``Retry-After`` (429/503) replaces the
+    schedule's wait, up to 24 h."""
     if attempts > len(RETRY_SCHEDULE):
         return None
     if retry_after is not None:
         return min(timedelta(seconds=retry_after), RETRY_AFTER_MAX)
     wait = RETRY_SCHEDULE[attempts - 1] * settings.WEBHOOK_RETRY_SCALE
-    return wait * random.uniform(1 - JITTER, 1 + JITTER)
+    return wait * (jitter() if factor is None else factor)
 
 
 def body_json(body: dict) -> str:
@@ -478,26 +487,29 @@ def _send_lane(items: list[tuple[WebhookDelivery, str]], *, start_by: float, now
     return sent
 
 
-def _move_on(delivery: WebhookDelivery, outcome: transport.Outcome, *, now: datetime) -> None:
-    """The delivery after an attempt: delivered, retried later (the schedule, or
-    ``Retry-After`` on 429/503), or failed for good (410, no attempt left)."""
-    delivery.attempts += 1
-    delivery.last_status = outcome.status
-    delivery.last_error = outcome.error[:500]
-    delivery.claimed_until = None
-    delivery.claim_token = ""
+def _move_on(
+    delivery: WebhookDelivery, outcome: transport.Outcome, *, now: datetime, factor: float
+) -> dict[str, Any]:
+    """The delivery's new values after an attempt: delivered, retried later (the schedule times
+    ``factor``, or ``Retry-After`` on 429/503), or failed for good (410, no attempt left)."""
+    attempts = delivery.attempts + 1
+    changes = {
+        "attempts": attempts,
+        "last_status": outcome.status,
+        "last_error": outcome.error[:500],
+    }
     if outcome.succeeded:
-        delivery.state = DeliveryState.SUCCEEDED
-        delivery.delivered_at = now
+        changes.update(state=DeliveryState.SUCCEEDED, delivered_at=now)
     elif outcome.status == 410:
-        delivery.state = DeliveryState.FAILED
+        changes.update(state=DeliveryState.FAILED)
     else:
         retry_after = outcome.retry_after if outcome.status in {429, 503} else None
-        wait = retry_delay(delivery.attempts, retry_after=retry_after)
+        wait = retry_delay(attempts, retry_after=retry_after, factor=factor)
         if wait is None:
-            delivery.state = DeliveryState.FAILED
+            changes.update(state=DeliveryState.FAILED)
         else:
-            delivery.next_attempt_at = now + wait
+            changes.update(next_attempt_at=now + wait)
+    return changes
 
 
 def webhook_deliveries_record(*, claim: Claim, sent: Sent, now: datetime) -> dict[str, str]:
@@ -513,8 +525,10 @@ def webhook_deliveries_record(*, claim: Claim, sent: Sent, now: datetime) -> dic
             .filter(pk__in=[delivery.pk for delivery, _ in sent], claim_token=claim.token)
             .values_list("id", flat=True)
         )
-        attempts, moved, released = [], [], []
+        attempts, released = [], []
+        moved: dict[tuple, list[str]] = {}  # new values → the ids of the rows that get them
         succeeded, failed, gone = set(), set(), set()
+        factor = jitter()
         for delivery, outcome in sent:
             if outcome is None:
                 if delivery.pk in ours:
@@ -535,11 +549,15 @@ def webhook_deliveries_record(*, claim: Claim, sent: Sent, now: datetime) -> dic
             if outcome.status == 410:
                 gone.add(delivery.endpoint_id)
             if delivery.pk in ours:
-                _move_on(delivery, outcome, now=now)
-                moved.append(delivery)
-                states[delivery.pk] = delivery.state
+                changes = _move_on(delivery, outcome, now=now, factor=factor)
+                moved.setdefault(tuple(changes.items()), []).append(delivery.pk)
+                states[delivery.pk] = changes.get("state", delivery.state)
         WebhookAttempt.objects.bulk_create(attempts)
-        WebhookDelivery.objects.bulk_update(moved, fields=MOVED_FIELDS)
+        # One UPDATE per set of new values: a batch's deliveries mostly share theirs.
+        for changes, ids in moved.items():
+            WebhookDelivery.objects.filter(pk__in=ids).update(
+                **dict(changes), claimed_until=None, claim_token=""
+            )
         if released:
             WebhookDelivery.objects.filter(pk__in=released).update(
                 claimed_until=None, claim_token=""
@@ -564,18 +582,6 @@ def webhook_deliveries_record(*, claim: Claim, sent: Sent, now: datetime) -> dic
                 now=now,
             )
     return states
-
-
-MOVED_FIELDS = [
-    "attempts",
-    "last_status",
-    "last_error",
-    "claimed_until",
-    "claim_token",
-    "state",
-    "delivered_at",
-    "next_attempt_at",
-]
 
 
 def endpoint_disable(*, endpoint_id: str, reason: str, now: datetime) -> None:

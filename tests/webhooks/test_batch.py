@@ -111,8 +111,9 @@ def test_a_kept_connection_the_receiver_dropped_is_replaced(keep_alive_receiver,
 
 
 def test_one_customer_s_deliveries_go_in_event_order_across_batches(receiver, now, settings):
-    # given three events of one customer and three of others, and batches of two
+    # given three events of one customer and three of others, and batches of two sent in turn
     settings.WEBHOOK_BATCH_SIZE = 2
+    settings.WEBHOOK_SEND_THREADS = 1
     endpoint, _ = endpoint_for(receiver.url)
     ada = new_ulid()
     ours = []
