@@ -345,6 +345,10 @@ class Claim:
     start_by: float
 
 
+# What sending and recording a delivery reads of it.
+CLAIMED_FIELDS = ("id", "endpoint_id", "event_id", "event_type", "payload", "state", "attempts")
+
+
 def claim_lease() -> timedelta:
     """How long a claim holds its deliveries: the time to start sending them, each request's
     connection and read timeouts, and a margin. A worker killed meanwhile leaves the claim,
@@ -363,20 +367,19 @@ def webhook_deliveries_claim(*, now: datetime, limit: int, ids: list[str] | None
         sendable = deliveries_sendable(now=now)
         if ids is not None:
             sendable = sendable.filter(pk__in=ids)
-        claimed = list(
+        deliveries = list(
             sendable.select_for_update(skip_locked=True, of=("self",))
-            .order_by("next_attempt_at", "id")
-            .values_list("id", flat=True)[:limit]
+            .only(*CLAIMED_FIELDS)
+            .order_by("next_attempt_at", "id")[:limit]
         )
-        if claimed:
-            WebhookDelivery.objects.filter(pk__in=claimed).update(
+        if deliveries:
+            WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
                 claimed_until=now + claim_lease(), claim_token=token
             )
-    deliveries = list(
-        WebhookDelivery.objects.filter(pk__in=claimed, claim_token=token)
-        .select_related("endpoint")
-        .order_by("next_attempt_at", "id")
-    )
+    # Each endpoint once, not once per delivery.
+    endpoints = WebhookEndpoint.objects.in_bulk({d.endpoint_id for d in deliveries})
+    for delivery in deliveries:
+        delivery.endpoint = endpoints[delivery.endpoint_id]
     start_by = time.monotonic() + settings.WEBHOOK_TIMEOUT_SECONDS
     return Claim(token=token, deliveries=deliveries, start_by=start_by)
 
