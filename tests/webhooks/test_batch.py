@@ -171,8 +171,9 @@ def test_after_a_timeout_the_rest_of_the_lane_is_released_unsent(receiver, now, 
     endpoint, _ = endpoint_for(receiver.url)
     first, *rest = [owed(endpoint, an_event(), now=now) for _ in range(3)]
     receiver.answer(Answer(hang=True))
-    # when the batch is sent
+    # when the batch is sent (with time left to start the others)
     claim = services.webhook_deliveries_claim(now=now, limit=10)
+    claim.start_by = time.monotonic() + 60
     sent = services.webhook_deliveries_send(claim=claim, render=render_events, now=now)
     services.webhook_deliveries_record(claim=claim, sent=sent, now=now)
     # then the first has a failed attempt and waits for its retry; the others were not tried
