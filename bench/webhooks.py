@@ -7,7 +7,7 @@ processes are started and, once they are up, send jobs are enqueued (one per bat
 WEBHOOK_BATCH_SIZE, as the dispatch does): each worker claims batches of due deliveries,
 renders, signs and POSTs them (WEBHOOK_SEND_THREADS, at most 4 connections to one endpoint,
 keep-alive) and records the attempts. The time is from the enqueue to the last delivery
-recorded. The bare client is N processes of as many threads as one worker opens connections
+recorded (on PostgreSQL after an ANALYZE of the deliveries, as autovacuum would have run). The bare client is N processes of as many threads as one worker opens connections
 to the endpoint, POSTing the same signed bodies with ``http.client``, nothing recorded: once
 over keep-alive connections (as the sender does) and once with a new connection per request.
 
