@@ -12,14 +12,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def setup_django(reset: bool = True, url: str | None = None) -> None:
+def setup_django(
+    reset: bool = True, url: str | None = None, settings_module: str = "bench.settings"
+) -> None:
     """Point Django at the bench database (recreated when ``reset``) and migrate it.
 
     ``url`` overrides ``BENCH_DATABASE_URL``, so a benchmark can keep a database of its own.
+    ``settings_module="config.settings"`` runs the project's own settings on that database
+    (``DATABASE_URL``: its SQLite options, WAL and IMMEDIATE transactions, for concurrent
+    writers).
     """
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
     if url:
         os.environ["BENCH_DATABASE_URL"] = url  # read by bench.settings
+        if settings_module == "config.settings":
+            os.environ["DATABASE_URL"] = url
     import dj_database_url
     import psycopg
 

@@ -1,24 +1,31 @@
 """Webhook deliveries per second to a local receiver with N workers, next to a bare HTTP client
 posting the same bodies with the same concurrency, in the same run.
 
-The receiver (a threaded stdlib HTTP server answering 204) runs in a process of its own. For
-each N: EVENTS events are fanned out to one endpoint, their deliveries woken (enqueued), and N
-`manage.py run_worker --batch` processes send them (a job each: claim, render, sign, POST,
-record the attempt); the time is from the workers' start to the last delivery recorded. The
-bare client is N processes each POSTing its share of the same signed bodies with
-``http.client``, a new connection per request like the sender, nothing recorded.
+The receiver (a threaded stdlib HTTP/1.1 server answering 204, keep-alive) runs in a process
+of its own. For each N: EVENTS events are fanned out to one endpoint, N `manage.py run_worker`
+processes are started and, once they are up, send jobs are enqueued (one per batch of
+WEBHOOK_BATCH_SIZE, as the dispatch does): each worker claims batches of due deliveries,
+renders, signs and POSTs them (WEBHOOK_SEND_THREADS, at most 4 connections to one endpoint,
+keep-alive) and records the attempts. The time is from the enqueue to the last delivery
+recorded (on PostgreSQL after an ANALYZE of the deliveries, as autovacuum would have run). The bare client is N processes of as many threads as one worker opens connections
+to the endpoint, POSTing the same signed bodies with ``http.client``, nothing recorded: once
+over keep-alive connections (as the sender does) and once with a new connection per request.
 
     cd bench && ../.venv/bin/python webhooks.py [--events 2000] [--workers 1 2 4]
     WEBHOOKS_BENCH_DATABASE_URL=sqlite:////tmp/tagdesk-webhooks.sqlite3 ../.venv/bin/python webhooks.py
+    ../.venv/bin/python webhooks.py --profile   # pyinstrument: one worker's send job, in-process
 """
 
 import argparse
 import http.client
+import math
 import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from common import ROOT, print_table, setup_django
@@ -27,7 +34,7 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tagdesk_bench_webhooks"
 
 
 class Sink(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
+    protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -47,26 +54,72 @@ def serve(port_queue) -> None:
 
 
 def bare_post(args) -> int:
-    port, requests = args
-    for body, headers in requests:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-        connection.request("POST", "/hooks", body=body, headers=headers)
-        connection.getresponse().read()
-        connection.close()
-    return len(requests)
+    """One process of the bare client: ``threads`` threads, each POSTing its share in turn,
+    over one kept-alive connection or a new connection per request."""
+    port, requests, threads, keep_alive = args
+
+    def lane(share) -> int:
+        connection = None
+        for body, headers in share:
+            if connection is None:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+            connection.request("POST", "/hooks", body=body, headers=headers)
+            connection.getresponse().read()
+            if not keep_alive:
+                connection.close()
+                connection = None
+        if connection is not None:
+            connection.close()
+        return len(share)
+
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(lane, [requests[i::threads] for i in range(threads)]))
+
+
+def bare_rate(port: int, requests: list, workers: int, threads: int, keep_alive: bool) -> float:
+    shares = [(port, requests[i::workers], threads, keep_alive) for i in range(workers)]
+    started = time.perf_counter()
+    with multiprocessing.Pool(workers) as pool:
+        posted = sum(pool.map(bare_post, shares))
+    return posted / (time.perf_counter() - started)
+
+
+def start_workers(count: int, env: dict) -> list[subprocess.Popen]:
+    """``count`` workers polling the queue every 50 ms, returned once each has started."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker", "--interval", "0.05", "-v", "1"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # the log, where the worker says it has started
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    for process in processes:
+        for line in process.stdout:
+            if "Starting worker" in line:
+                break
+        # the rest of its output is not needed, but must not fill the pipe
+        threading.Thread(target=process.stdout.read, daemon=True).start()
+    time.sleep(1.2)  # the worker's random start-up delay (up to 1 s)
+    return processes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     os.environ["WEBHOOK_ALLOW_PRIVATE"] = "1"
     url = os.environ.get("WEBHOOKS_BENCH_DATABASE_URL", DEFAULT_URL)
-    setup_django(reset=True, url=url)
+    setup_django(reset=True, url=url, settings_module="config.settings")
 
     from datetime import UTC, datetime
 
+    from django.conf import settings
     from django.db import connection, transaction
 
     from config.events.models import Event
@@ -74,16 +127,19 @@ def main() -> None:
     from config.fields import new_ulid
     from config.webhooks import services
     from config.webhooks.models import WebhookDelivery, WebhookEndpoint
-    from config.webhooks.tasks import render_body, webhook_send
+    from config.webhooks.tasks import SEND_JOB_SECONDS, render_events, webhook_send_due
 
     ports = multiprocessing.Queue()
     sink = multiprocessing.Process(target=serve, args=(ports,), daemon=True)
     sink.start()
     port = ports.get(timeout=10)
     services.webhook_endpoint_create(data={"url": f"http://127.0.0.1:{port}/hooks", "types": ["*"]})
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "BENCH_DATABASE_URL": url}
-    rows = []
-    for workers in args.workers:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": url}
+    env["PYTHONUNBUFFERED"] = "1"
+    lanes = min(services.LANES_PER_ENDPOINT, settings.WEBHOOK_SEND_THREADS)
+
+    def owe() -> list:
+        """EVENTS events fanned out into deliveries; the deliveries."""
         with transaction.atomic():
             events_record_many(
                 events=[
@@ -98,56 +154,83 @@ def main() -> None:
             assert time.monotonic() < deadline, "the feed did not serve the events"
             services.webhooks_fan_out()
             time.sleep(0.05)
-        pending = list(WebhookDelivery.objects.pending().select_related("endpoint"))
+        if connection.vendor == "postgresql":
+            # what autovacuum does soon after a table grows: the claim's plan reads the due
+            # index in order and stops at a batch (without statistics it sorts every due row)
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE webhooks_webhookdelivery")
+        return list(WebhookDelivery.objects.pending().select_related("endpoint"))
+
+    if args.profile:
+        from pyinstrument import Profiler
+
+        owe()
+        profiler = Profiler()
+        with profiler:
+            done = services.webhooks_send_due(render=render_events, seconds=SEND_JOB_SECONDS)
+        print(done)
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+        sink.terminate()
+        return
+
+    rows = []
+    for workers in args.workers:
+        pending = owe()
         # The same bodies and headers, for the bare client.
         events = Event.objects.in_bulk([d.event_id for d in pending])
+        rendered = dict(zip(events, render_events(list(events.values())), strict=True))
         requests = []
         for delivery in pending:
-            text = services.body_json(render_body(delivery, events[delivery.event_id]))
+            text = services.body_text(delivery, rendered[delivery.event_id])
             headers = services.sign_headers(
                 endpoint=delivery.endpoint, message_id=delivery.event_id, body=text,
                 now=datetime.now(UTC), sent_at=datetime.now(UTC),
             )  # fmt: skip
             requests.append((text.encode(), {**headers, "Content-Type": "application/json"}))
-        for delivery_id in services.webhooks_wake(limit=len(pending)):
-            webhook_send.enqueue(delivery_id)
+        ids = [d.event_id for d in pending]
         connection.close()
+        processes = start_workers(workers, env)
         started = time.perf_counter()
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "manage.py", "run_worker", "--batch", "--interval", "0"],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(workers)
-        ]
-        for process in processes:
-            process.wait()
+        for _ in range(math.ceil(len(pending) / settings.WEBHOOK_BATCH_SIZE)):
+            webhook_send_due.enqueue()
+        sent = 0
+        deadline = time.monotonic() + 600
+        while sent < len(pending) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            sent = WebhookDelivery.objects.filter(state="succeeded", event_id__in=ids).count()
         ours = time.perf_counter() - started
-        sent = WebhookDelivery.objects.filter(
-            state="succeeded", event_id__in=[d.event_id for d in pending]
-        ).count()
-        shares = [(port, requests[i::workers]) for i in range(workers)]
-        started = time.perf_counter()
-        with multiprocessing.Pool(workers) as pool:
-            posted = sum(pool.map(bare_post, shares))
-        bare = time.perf_counter() - started
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
+        kept = bare_rate(port, requests, workers, lanes, keep_alive=True)
+        fresh = bare_rate(port, requests, workers, lanes, keep_alive=False)
+        rate = sent / ours
         rows.append(
             [
                 workers,
                 f"{sent:,}/{len(pending):,}",
-                f"{sent / ours:,.0f}",
-                f"{posted / bare:,.0f}",
-                f"{(sent / ours) / (posted / bare):.2f}×",
+                f"{rate:,.0f}",
+                f"{kept:,.0f}",
+                f"{rate / kept:.2f}×",
+                f"{fresh:,.0f}",
+                f"{rate / fresh:.2f}×",
             ]
         )
     WebhookEndpoint.objects.all().delete()
     sink.terminate()
     print_table(
-        f"Webhook deliveries to a local receiver ({connection.vendor}, {args.events:,} per run)",
-        ["workers", "delivered", "deliveries/s", "bare client posts/s", "ratio"],
+        f"Webhook deliveries to a local receiver ({connection.vendor}, {args.events:,} per run, "
+        f"batches of {settings.WEBHOOK_BATCH_SIZE}, {lanes} connections per worker)",
+        [
+            "workers",
+            "delivered",
+            "deliveries/s",
+            "bare keep-alive/s",
+            "ratio",
+            "bare new conn./s",
+            "ratio",
+        ],
         rows,
     )
 

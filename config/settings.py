@@ -253,10 +253,17 @@ WEBHOOK_ALLOW_PRIVATE = env_bool(
     "WEBHOOK_ALLOW_PRIVATE", default=(TESTING or DEBUG) and not PRODUCTION
 )
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 15)
-# How often the dispatch job turns events into deliveries and wakes the due ones.
+# How often the dispatch job turns events into deliveries and wakes workers to send the due ones.
 WEBHOOK_DISPATCH_SECONDS = env_int("WEBHOOK_DISPATCH_SECONDS", 1)
-# A woken delivery whose queue message was lost is woken again after this long.
-WEBHOOK_WAKE_LEASE_SECONDS = env_int("WEBHOOK_WAKE_LEASE_SECONDS", 300)
+# A worker claims up to this many due deliveries at a time and sends them over this many
+# connections at once (keep-alive; at most 4 to one endpoint).
+WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 100)
+WEBHOOK_SEND_THREADS = env_int("WEBHOOK_SEND_THREADS", 8)
+if WEBHOOK_BATCH_SIZE < 1 or WEBHOOK_SEND_THREADS < 1:
+    raise ImproperlyConfigured("WEBHOOK_BATCH_SIZE and WEBHOOK_SEND_THREADS must be at least 1")
+# A PEM file of certificate authorities trusted for https endpoints besides the system's (an
+# internal CA; the tests' receiver). Verification itself cannot be turned off.
+WEBHOOK_CA_BUNDLE = os.environ.get("WEBHOOK_CA_BUNDLE", "").strip()
 # An endpoint failing (no success) for this long is disabled, with a notice in the admin.
 WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 5)
 # The retry schedule's waits are multiplied by this (fault drills and tests compress them).

@@ -1,8 +1,8 @@
 """Webhook endpoints, one delivery row per (endpoint, event) and the log of every attempt.
 
-The delivery rows are the truth: the job queue only wakes workers to send them (a lost queue
-message or a killed worker delays a delivery, never loses it: ``services.webhooks_wake``
-finds it again). Events are referred to by id, not by foreign key: the event log is pruned
+The delivery rows are the truth: the job queue only wakes workers, which claim due rows
+themselves (a lost queue message or a killed worker delays a delivery, never loses it: the
+next dispatch wakes a worker again, and a killed worker's claim runs out). Events are referred to by id, not by foreign key: the event log is pruned
 with plain SQL, and a delivery's log outlives the event.
 """
 
@@ -79,9 +79,10 @@ class WebhookDelivery(models.Model):
     # Attempts since the schedule last started (a replay starts it again).
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
-    # Not woken again before (a wake's lease) / being sent until (a worker's claim).
-    wake_after = models.DateTimeField(null=True, blank=True)
+    # Being sent by the worker whose claim carries this token, until then (a lease: a killed
+    # worker's claim runs out and the delivery is sent again).
     claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=26, blank=True)
     last_status = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -96,8 +97,9 @@ class WebhookDelivery(models.Model):
             models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhook_delivery_once")
         ]
         indexes = [
+            # The claim's order: the longest due first, read in index order up to a batch.
             models.Index(
-                fields=["next_attempt_at"],
+                fields=["next_attempt_at", "id"],
                 name="webhook_delivery_due",
                 condition=models.Q(state="pending"),
             ),

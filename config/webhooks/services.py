@@ -1,5 +1,6 @@
 """Webhook writes: endpoints and their secrets, the fan-out of events into deliveries, sending
-one delivery, its retry schedule, replays and test events.
+them in batches (claim, render, sign, POST, record), the retry schedule, replays and test
+events.
 
 The fan-out reads the event log through the change feed's own gap-free order
 (``config.events.selectors.event_feed``) from a stored position, and in one transaction
@@ -12,8 +13,10 @@ import base64
 import json
 import random
 import secrets
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,12 +59,15 @@ RETRY_SCHEDULE = (
 JITTER = 0.1  # each wait is the schedule's ±10 %
 RETRY_AFTER_MAX = timedelta(hours=24)
 FAN_OUT_BATCH = 1000
-WAKE_BATCH = 1000
+BODY_MAX_BYTES = 20 * 1024
+# Connections one batch opens to one endpoint at most (the rest of its threads serve others).
+LANES_PER_ENDPOINT = 4
 MAX_TYPES = 50
 TYPE_PATTERN_MAX = 64
 DESCRIPTION_MAX = 500
-# The time a worker holds a delivery it sends, beyond the request's timeout.
-CLAIM_MARGIN = timedelta(seconds=30)
+# The time a worker holds a delivery it sends, beyond the request's timeouts (clock skew
+# between workers, a slow commit).
+CLAIM_MARGIN = timedelta(seconds=10)
 TYPE_PREFIXES = sorted({event_type.split(".", 1)[0] for event_type in EVENT_TYPES})
 # Every entry an endpoint's filter may hold.
 TYPE_PATTERNS = ["*", *(f"{prefix}.*" for prefix in TYPE_PREFIXES), *EVENT_TYPES]
@@ -286,23 +292,14 @@ def deliveries_sendable(*, now: datetime) -> QuerySet:
     )
 
 
-def webhooks_wake(*, now: datetime | None = None, limit: int = WAKE_BATCH) -> list[str]:
-    """The sweeper: sendable deliveries not woken recently, marked woken (a lease of
-    ``WEBHOOK_WAKE_LEASE_SECONDS``); the caller enqueues a send for each. A message lost on
-    the way (a queue flushed, a worker killed) is woken again when the lease runs out. The
-    caller gives as ``limit`` the room left in the queue, so a queue behind on its work (whose
-    wake-ups outlive their lease) is not flooded with the same deliveries again."""
+def webhooks_senders_wanted(*, limit: int, now: datetime | None = None) -> int:
+    """How many send jobs the sendable deliveries call for (one per ``WEBHOOK_BATCH_SIZE``), at
+    most ``limit``. The dispatch enqueues that many, less those already waiting: a job carries
+    no delivery, it only wakes a worker, which claims what is due when it runs."""
     now = now or timezone.now()
-    lease = now + timedelta(seconds=settings.WEBHOOK_WAKE_LEASE_SECONDS)
-    with transaction.atomic():
-        ids = list(
-            deliveries_sendable(now=now)
-            .filter(Q(wake_after__isnull=True) | Q(wake_after__lte=now))
-            .order_by("next_attempt_at", "id")
-            .values_list("id", flat=True)[:limit]
-        )
-        WebhookDelivery.objects.filter(pk__in=ids).update(wake_after=lease)
-    return ids
+    batch = settings.WEBHOOK_BATCH_SIZE
+    due = len(deliveries_sendable(now=now).values_list("id", flat=True)[: limit * batch])
+    return -(-due // batch)
 
 
 def webhooks_chain_turn(*, token: str, now: datetime | None = None) -> str | None:
@@ -333,106 +330,261 @@ def webhooks_chain_turn(*, token: str, now: datetime | None = None) -> str | Non
 @dataclass
 class SendResult:
     """What one send did: the delivery's state after it (None: not sent, e.g. not due or held
-    by another worker) and the deliveries it unblocked (to wake now)."""
+    by another worker)."""
 
     state: str | None
-    wake: list[str] = field(default_factory=list)
 
 
-def webhook_delivery_claim(*, delivery_id: str, now: datetime) -> WebhookDelivery | None:
-    """Hold a sendable delivery for this worker (None if it is not sendable now)."""
+@dataclass
+class Claim:
+    """Deliveries held by one worker: the token their rows carry, and the moment (monotonic)
+    after which none of them is started any more (they are released unsent)."""
+
+    token: str
+    deliveries: list[WebhookDelivery]
+    start_by: float
+
+
+# What sending and recording a delivery reads of it.
+CLAIMED_FIELDS = ("id", "endpoint_id", "event_id", "event_type", "payload", "state", "attempts")
+
+
+def claim_lease() -> timedelta:
+    """How long a claim holds its deliveries: the time to start sending them, each request's
+    connection and read timeouts, and a margin. A worker killed meanwhile leaves the claim,
+    which runs out: those deliveries are sent again (at least once)."""
     timeout = timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS)
+    return timeout * 3 + CLAIM_MARGIN
+
+
+def webhook_deliveries_claim(*, now: datetime, limit: int, ids: list[str] | None = None) -> Claim:
+    """Hold up to ``limit`` sendable deliveries (of ``ids``, if given) for this worker, the
+    longest due first, in one short transaction. Rows another worker is claiming are skipped
+    (PostgreSQL: SKIP LOCKED; SQLite writes one transaction at a time). Only the first pending
+    delivery of an (endpoint, customer) is sendable, so a claim never holds two of them."""
+    token = new_ulid()
     with transaction.atomic():
-        delivery = (
-            deliveries_sendable(now=now)
-            .select_for_update(of=("self",))
-            .select_related("endpoint")
-            .filter(pk=delivery_id)
-            .first()
+        sendable = deliveries_sendable(now=now)
+        if ids is not None:
+            sendable = sendable.filter(pk__in=ids)
+        deliveries = list(
+            sendable.select_for_update(skip_locked=True, of=("self",))
+            .only(*CLAIMED_FIELDS)
+            .order_by("next_attempt_at", "id")[:limit]
         )
-        if delivery is None:
-            return None
-        delivery.claimed_until = now + timeout * 2 + CLAIM_MARGIN
-        delivery.save(update_fields=["claimed_until"])
-    return delivery
+        if deliveries:
+            WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+                claimed_until=now + claim_lease(), claim_token=token
+            )
+    # Each endpoint once, not once per delivery.
+    endpoints = WebhookEndpoint.objects.in_bulk({d.endpoint_id for d in deliveries})
+    for delivery in deliveries:
+        delivery.endpoint = endpoints[delivery.endpoint_id]
+    start_by = time.monotonic() + settings.WEBHOOK_TIMEOUT_SECONDS
+    return Claim(token=token, deliveries=deliveries, start_by=start_by)
 
 
-def retry_delay(attempts: int, *, retry_after: int | None = None) -> timedelta | None:
-    """The wait after the ``attempts``-th failed attempt (None: no attempt left). A
-    ``Retry-After`` (429/503) replaces the schedule's wait, up to 24 h."""
+def jitter() -> float:
+    """A factor within ±``JITTER``: retries of different batches spread out (a batch's own
+    deliveries, sent together, are retried together)."""
+    return random.uniform(1 - JITTER, 1 + JITTER)
+
+
+def retry_delay(
+    attempts: int, *, retry_after: int | None = None, factor: float | None = None
+) -> timedelta | None:
+    """The wait after the ``attempts``-th failed attempt (None: no attempt left), times
+    ``factor`` (a fresh ``jitter()`` if not given). A ``Retry-After`` (429/503) replaces the
+    schedule's wait, up to 24 h."""
     if attempts > len(RETRY_SCHEDULE):
         return None
     if retry_after is not None:
         return min(timedelta(seconds=retry_after), RETRY_AFTER_MAX)
     wait = RETRY_SCHEDULE[attempts - 1] * settings.WEBHOOK_RETRY_SCALE
-    return wait * random.uniform(1 - JITTER, 1 + JITTER)
+    return wait * (jitter() if factor is None else factor)
 
 
-def _next_in_order(delivery: WebhookDelivery) -> list[str]:
-    """The next pending delivery for the same endpoint and customer, now unblocked."""
-    if delivery.customer_id is None:
-        return []
-    following = (
-        WebhookDelivery.objects.pending()
-        .filter(endpoint_id=delivery.endpoint_id, customer_id=delivery.customer_id)
-        .order_by("event_txid", "event_id")
-        .values_list("id", flat=True)
-        .first()
-    )
-    return [following] if following else []
+def body_json(body: dict) -> str:
+    """The body as sent (and signed): compact JSON."""
+    return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
 
 
-def webhook_delivery_record(
-    *, delivery: WebhookDelivery, outcome: transport.Outcome, now: datetime
-) -> SendResult:
-    """Log one attempt and move the delivery on: delivered, retried later, or failed; a 410
-    disables the endpoint, and so do ``WEBHOOK_DISABLE_AFTER_DAYS`` without a success."""
-    with transaction.atomic():
-        WebhookAttempt.objects.create(
-            delivery=delivery,
-            attempted_at=now,
-            status=outcome.status,
-            duration_ms=outcome.duration_ms,
-            response_excerpt=outcome.excerpt[:1000],
-            error=outcome.error[:500],
-            succeeded=outcome.succeeded,
-        )
-        delivery.attempts += 1
-        delivery.last_status = outcome.status
-        delivery.last_error = outcome.error[:500]
-        delivery.claimed_until = None
-        delivery.wake_after = None
-        endpoints = WebhookEndpoint.objects.filter(pk=delivery.endpoint_id)
-        if outcome.succeeded:
-            delivery.state = DeliveryState.SUCCEEDED
-            delivery.delivered_at = now
-            endpoints.exclude(failing_since=None).update(failing_since=None)
+def body_text(delivery: WebhookDelivery, data: dict | None) -> str | None:
+    """The request body ``{type, timestamp, data}``: ``data`` is the event as the feed renders
+    it (a test event's stored payload), None if the event is gone from the log. Over 20 KB, the
+    event's own ``data`` is left out (``data_truncated``: read it from the API)."""
+    if delivery.payload is not None:
+        data = delivery.payload
+    elif data is None:
+        return None
+    body = {"type": delivery.event_type, "timestamp": data["occurred_at"], "data": data}
+    text = body_json(body)
+    if len(text.encode()) > BODY_MAX_BYTES:
+        text = body_json({**body, "data": {**data, "data": None}, "data_truncated": True})
+    return text
+
+
+# What a batch sent: each delivery with its attempt's outcome, or None if it was not attempted
+# (the batch's time to start sends ran out, or its endpoint stopped answering meanwhile).
+Sent = list[tuple[WebhookDelivery, transport.Outcome | None]]
+EVENT_GONE = "The event is no longer in the event log."
+
+
+def webhook_deliveries_send(
+    *, claim: Claim, render: Callable[[list[Event]], list[dict]], now: datetime
+) -> Sent:
+    """Render the claimed deliveries (one query for their events), sign and POST them: up to
+    ``WEBHOOK_SEND_THREADS`` at once, at most ``LANES_PER_ENDPOINT`` to one endpoint, each
+    lane over keep-alive connections. ``render`` gives the events as the API's feed shows
+    them; ``now`` is the schedule's clock (the signature's timestamp is the wall clock)."""
+    wanted = [d.event_id for d in claim.deliveries if d.payload is None]
+    events = Event.objects.in_bulk(wanted) if wanted else {}
+    rendered = dict(zip(events, render(list(events.values())), strict=True))
+    sent: Sent = []
+    by_endpoint: dict[str, list[tuple[WebhookDelivery, str]]] = {}
+    for delivery in claim.deliveries:
+        text = body_text(delivery, rendered.get(delivery.event_id))
+        if text is None:
+            delivery.attempts = len(RETRY_SCHEDULE)  # nothing to retry
+            sent.append((delivery, transport.Outcome(status=None, duration_ms=0, error=EVENT_GONE)))
         else:
-            endpoints.filter(failing_since=None).update(failing_since=now)
+            by_endpoint.setdefault(delivery.endpoint_id, []).append((delivery, text))
+    lanes = [
+        items[i::count]
+        for items in by_endpoint.values()
+        for count in [min(LANES_PER_ENDPOINT, settings.WEBHOOK_SEND_THREADS, len(items))]
+        for i in range(count)
+    ]
+    if len(lanes) == 1:
+        sent.extend(_send_lane(lanes[0], start_by=claim.start_by, now=now))
+    elif lanes:
+        with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_SEND_THREADS, len(lanes))) as pool:
+            futures = [
+                pool.submit(_send_lane, lane, start_by=claim.start_by, now=now) for lane in lanes
+            ]
+            for future in futures:
+                sent.extend(future.result())
+    return sent
+
+
+def _send_lane(items: list[tuple[WebhookDelivery, str]], *, start_by: float, now: datetime) -> Sent:
+    """Send one lane's deliveries in turn over one keep-alive connection. After a timeout the
+    endpoint is not asked again in this batch: the rest of the lane is released unsent."""
+    sent: Sent = []
+    stopped = False
+    with transport.Sender(settings.WEBHOOK_TIMEOUT_SECONDS) as sender:
+        for delivery, text in items:
+            if stopped or time.monotonic() > start_by:
+                sent.append((delivery, None))
+                continue
+            headers = sign_headers(
+                endpoint=delivery.endpoint,
+                message_id=delivery.event_id,
+                body=text,
+                now=now,
+                sent_at=datetime.now(UTC),
+            )
+            outcome = sender.post(url=delivery.endpoint.url, body=text.encode(), headers=headers)
+            sent.append((delivery, outcome))
+            stopped = outcome.timed_out
+    return sent
+
+
+def _move_on(
+    delivery: WebhookDelivery, outcome: transport.Outcome, *, now: datetime, factor: float
+) -> dict[str, Any]:
+    """The delivery's new values after an attempt: delivered, retried later (the schedule times
+    ``factor``, or ``Retry-After`` on 429/503), or failed for good (410, no attempt left)."""
+    attempts = delivery.attempts + 1
+    changes = {
+        "attempts": attempts,
+        "last_status": outcome.status,
+        "last_error": outcome.error[:500],
+    }
+    if outcome.succeeded:
+        changes.update(state=DeliveryState.SUCCEEDED, delivered_at=now)
+    elif outcome.status == 410:
+        changes.update(state=DeliveryState.FAILED)
+    else:
+        retry_after = outcome.retry_after if outcome.status in {429, 503} else None
+        wait = retry_delay(attempts, retry_after=retry_after, factor=factor)
+        if wait is None:
+            changes.update(state=DeliveryState.FAILED)
+        else:
+            changes.update(next_attempt_at=now + wait)
+    return changes
+
+
+def webhook_deliveries_record(*, claim: Claim, sent: Sent, now: datetime) -> dict[str, str]:
+    """Log the batch's attempts and move its deliveries on, in one transaction; release those
+    not attempted. A delivery whose claim ran out and was taken by another worker meanwhile
+    gets its attempt logged but is left to that worker. Per endpoint: a success clears its
+    failing clock, a failure starts it; a 410 disables it, and so do
+    ``WEBHOOK_DISABLE_AFTER_DAYS`` without a success. Returns the new state by delivery id."""
+    states: dict[str, str] = {}
+    with transaction.atomic():
+        ours = set(
+            WebhookDelivery.objects.select_for_update()
+            .filter(pk__in=[delivery.pk for delivery, _ in sent], claim_token=claim.token)
+            .values_list("id", flat=True)
+        )
+        attempts, released = [], []
+        moved: dict[tuple, list[str]] = {}  # new values → the ids of the rows that get them
+        succeeded, failed, gone = set(), set(), set()
+        factor = jitter()
+        for delivery, outcome in sent:
+            if outcome is None:
+                if delivery.pk in ours:
+                    released.append(delivery.pk)
+                continue
+            attempts.append(
+                WebhookAttempt(
+                    delivery=delivery,
+                    attempted_at=now,
+                    status=outcome.status,
+                    duration_ms=outcome.duration_ms,
+                    response_excerpt=outcome.excerpt[:1000],
+                    error=outcome.error[:500],
+                    succeeded=outcome.succeeded,
+                )
+            )
+            (succeeded if outcome.succeeded else failed).add(delivery.endpoint_id)
             if outcome.status == 410:
-                delivery.state = DeliveryState.FAILED
-                endpoint_disable(
-                    endpoint_id=delivery.endpoint_id,
-                    reason="The endpoint answered 410 Gone.",
-                    now=now,
-                )
-            else:
-                retry_after = outcome.retry_after if outcome.status in {429, 503} else None
-                wait = retry_delay(delivery.attempts, retry_after=retry_after)
-                if wait is None:
-                    delivery.state = DeliveryState.FAILED
-                else:
-                    delivery.next_attempt_at = now + wait
-            failing_for = timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
-            if endpoints.filter(is_active=True, failing_since__lte=now - failing_for).exists():
-                endpoint_disable(
-                    endpoint_id=delivery.endpoint_id,
-                    reason=f"No delivery succeeded for {settings.WEBHOOK_DISABLE_AFTER_DAYS} days.",
-                    now=now,
-                )
-        delivery.save()
-        wake = _next_in_order(delivery) if delivery.state != DeliveryState.PENDING else []
-    return SendResult(state=delivery.state, wake=wake)
+                gone.add(delivery.endpoint_id)
+            if delivery.pk in ours:
+                changes = _move_on(delivery, outcome, now=now, factor=factor)
+                moved.setdefault(tuple(changes.items()), []).append(delivery.pk)
+                states[delivery.pk] = changes.get("state", delivery.state)
+        WebhookAttempt.objects.bulk_create(attempts)
+        # One UPDATE per set of new values: a batch's deliveries mostly share theirs.
+        for changes, ids in moved.items():
+            WebhookDelivery.objects.filter(pk__in=ids).update(
+                **dict(changes), claimed_until=None, claim_token=""
+            )
+        if released:
+            WebhookDelivery.objects.filter(pk__in=released).update(
+                claimed_until=None, claim_token=""
+            )
+        endpoints = WebhookEndpoint.objects
+        endpoints.filter(pk__in=succeeded).exclude(failing_since=None).update(failing_since=None)
+        endpoints.filter(pk__in=failed - succeeded, failing_since=None).update(failing_since=now)
+        for endpoint_id in gone:
+            endpoint_disable(
+                endpoint_id=endpoint_id, reason="The endpoint answered 410 Gone.", now=now
+            )
+        days = settings.WEBHOOK_DISABLE_AFTER_DAYS
+        stale = endpoints.filter(
+            pk__in=failed - succeeded,
+            is_active=True,
+            failing_since__lte=now - timedelta(days=days),
+        ).values_list("id", flat=True)
+        for endpoint_id in stale:
+            endpoint_disable(
+                endpoint_id=endpoint_id,
+                reason=f"No delivery succeeded for {days} days.",
+                now=now,
+            )
+    return states
 
 
 def endpoint_disable(*, endpoint_id: str, reason: str, now: datetime) -> None:
@@ -443,52 +595,47 @@ def endpoint_disable(*, endpoint_id: str, reason: str, now: datetime) -> None:
     )
 
 
-def body_json(body: dict) -> str:
-    """The body as sent (and signed): compact JSON."""
-    return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
-
-
 def webhook_deliver(
     *,
     delivery_id: str,
-    render: Callable[[WebhookDelivery, Event | None], dict | None],
+    render: Callable[[list[Event]], list[dict]],
     now: datetime | None = None,
-    send: Callable[..., transport.Outcome] = transport.post,
 ) -> SendResult:
-    """Send one delivery if it is sendable now, and record the attempt.
-
-    ``render`` makes the body from the delivery and its event (the API's rendering of the
-    event; None if the event is gone); ``now`` is the schedule's clock (tests move it), while
-    the signature's timestamp is always the wall clock."""
+    """Send one delivery if it is sendable now, and record the attempt (a retry from the API;
+    the tests): the batch's claim, send and record, for one."""
     now = now or timezone.now()
-    delivery = webhook_delivery_claim(delivery_id=delivery_id, now=now)
-    if delivery is None:
+    claim = webhook_deliveries_claim(now=now, limit=1, ids=[delivery_id])
+    if not claim.deliveries:
         return SendResult(state=None)
-    event = None
-    if delivery.payload is None:
-        event = Event.objects.filter(pk=delivery.event_id).first()
-    body = render(delivery, event)
-    if body is None:
-        outcome = transport.Outcome(
-            status=None, duration_ms=0, error="The event is no longer in the event log."
-        )
-        delivery.attempts = len(RETRY_SCHEDULE)  # nothing to retry
-        return webhook_delivery_record(delivery=delivery, outcome=outcome, now=now)
-    text = body_json(body)
-    headers = sign_headers(
-        endpoint=delivery.endpoint,
-        message_id=delivery.event_id,
-        body=text,
-        now=now,
-        sent_at=datetime.now(UTC),
-    )
-    outcome = send(
-        url=delivery.endpoint.url,
-        body=text.encode(),
-        headers=headers,
-        timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-    )
-    return webhook_delivery_record(delivery=delivery, outcome=outcome, now=now)
+    sent = webhook_deliveries_send(claim=claim, render=render, now=now)
+    states = webhook_deliveries_record(claim=claim, sent=sent, now=now)
+    return SendResult(state=states.get(delivery_id))
+
+
+def webhooks_send_due(
+    *,
+    render: Callable[[list[Event]], list[dict]],
+    seconds: float,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """A send job's work: claim a batch of due deliveries, send it, record it, and again, until
+    none is left or ``seconds`` have passed (the worker then takes its next job; the dispatch
+    wakes workers again while deliveries are due). Deliveries a batch unblocks (the next of a
+    customer) are claimed by the next batch."""
+    stop_at = time.monotonic() + seconds
+    claimed = attempted = 0
+    while True:
+        at = now or timezone.now()
+        claim = webhook_deliveries_claim(now=at, limit=settings.WEBHOOK_BATCH_SIZE)
+        if not claim.deliveries:
+            break
+        sent = webhook_deliveries_send(claim=claim, render=render, now=at)
+        webhook_deliveries_record(claim=claim, sent=sent, now=at)
+        claimed += len(claim.deliveries)
+        attempted += sum(outcome is not None for _, outcome in sent)
+        if time.monotonic() >= stop_at:
+            break
+    return {"claimed": claimed, "attempted": attempted}
 
 
 # --- replays and test events ----------------------------------------------------------------
@@ -501,8 +648,8 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery, now: datetime | None =
         state=DeliveryState.PENDING,
         attempts=0,
         next_attempt_at=now,
-        wake_after=None,
         claimed_until=None,
+        claim_token="",
     )
     delivery.refresh_from_db()
 
@@ -518,8 +665,8 @@ def webhook_deliveries_replay_failed(
         state=DeliveryState.PENDING,
         attempts=0,
         next_attempt_at=now,
-        wake_after=None,
         claimed_until=None,
+        claim_token="",
     )
 
 

@@ -1,5 +1,6 @@
-"""The webhook jobs: dispatch (fan out, wake the due deliveries, schedule the next dispatch)
-and send one delivery. The queue only wakes workers: the delivery rows say what is owed.
+"""The webhook jobs: dispatch (fan out, wake workers for the due deliveries, schedule the next
+dispatch) and send (a worker claims due deliveries in batches and sends them). The queue only
+wakes workers: the delivery rows say what is owed, and a send job carries no delivery.
 
 The body a receiver gets is the event as the API's change feed renders it, so this module
 renders with the feed's serializer and hands the result to the services."""
@@ -13,52 +14,57 @@ from config.events.api.serializers import EventSerializer
 from config.events.models import Event
 from config.jobs import job, jobs_queued
 from config.webhooks import services
-from config.webhooks.models import WebhookDelivery
+from config.webhooks.models import DeliveryState
 
-BODY_MAX_BYTES = 20 * 1024
-# Sends queued at most: the dispatch wakes only as many as there is room for.
-SEND_QUEUE_MAX = 1000
+# Send jobs waiting in the queue at most: the dispatch enqueues one per batch of due
+# deliveries up to this, less those already waiting.
+SEND_JOBS_MAX = 4
+# A send job claims batch after batch for this long, then ends (the worker's other jobs, the
+# dispatch among them, get their turn; the dispatch wakes it again while work is due).
+SEND_JOB_SECONDS = 10.0
 
 
-def render_body(delivery: WebhookDelivery, event: Event | None) -> dict | None:
-    """``{type, timestamp, data}``: ``data`` is the event as ``GET /api/v1/events/{id}``
-    shows it (a test event's stored payload). Over 20 KB, the event's own ``data`` is left out
-    (``data_truncated``: read it from the API)."""
-    if delivery.payload is not None:
-        data = delivery.payload
-        timestamp = data["occurred_at"]
-    elif event is None:
-        return None
-    else:
-        data = EventSerializer(event).data
-        timestamp = data["occurred_at"]
-    body = {"type": delivery.event_type, "timestamp": timestamp, "data": data}
-    if len(services.body_json(body).encode()) > BODY_MAX_BYTES:
-        body = {**body, "data": {**data, "data": None}, "data_truncated": True}
-    return body
+def render_events(events: list[Event]) -> list[dict]:
+    """The events as ``GET /api/v1/events/{id}`` shows them (the body's ``data``)."""
+    return EventSerializer(events, many=True).data
+
+
+@job
+def webhook_send_due() -> dict:
+    """Send due deliveries, batch after batch (see ``services.webhooks_send_due``)."""
+    return services.webhooks_send_due(render=render_events, seconds=SEND_JOB_SECONDS)
 
 
 @job
 def webhook_send(delivery_id: str) -> str | None:
-    """Send one delivery (if it is still due), then wake the one it held back, if any."""
-    result = services.webhook_deliver(delivery_id=delivery_id, render=render_body)
-    for following in result.wake:
-        webhook_send.enqueue(following)
+    """Send one delivery now if it is sendable (a retry asked for over the API). Once it is
+    done with, the next one for its customer may be due: a send job is woken for it."""
+    result = services.webhook_deliver(delivery_id=delivery_id, render=render_events)
+    if result.state not in {None, DeliveryState.PENDING}:
+        webhook_send_due.enqueue()
     return result.state
+
+
+def wake_senders() -> int:
+    """Enqueue the send jobs the due deliveries call for, beyond those already waiting."""
+    waiting = jobs_queued(webhook_send_due)
+    if waiting >= SEND_JOBS_MAX:
+        return 0
+    wanted = services.webhooks_senders_wanted(limit=SEND_JOBS_MAX) - waiting
+    for _ in range(wanted):
+        webhook_send_due.enqueue()
+    return max(wanted, 0)
 
 
 @job
 def webhooks_dispatch(token: str = "") -> dict:
-    """Fan out new events, wake the due deliveries, and, if this run holds the chain's turn,
-    schedule the next run ``WEBHOOK_DISPATCH_SECONDS`` later. The periodic schedule starts a
-    chain that has stopped (a lost message, a flushed queue)."""
+    """Fan out new events, wake workers for the due deliveries, and, if this run holds the
+    chain's turn, schedule the next run ``WEBHOOK_DISPATCH_SECONDS`` later. The periodic
+    schedule starts a chain that has stopped (a lost message, a flushed queue)."""
     created = services.webhooks_fan_out()
-    room = SEND_QUEUE_MAX - jobs_queued(webhook_send)
-    woken = services.webhooks_wake(limit=room) if room > 0 else []
-    for delivery_id in woken:
-        webhook_send.enqueue(delivery_id)
+    woken = wake_senders()
     next_token = services.webhooks_chain_turn(token=token)
     if next_token:
         run_after = timezone.now() + timedelta(seconds=settings.WEBHOOK_DISPATCH_SECONDS)
         webhooks_dispatch.using(run_after=run_after).enqueue(next_token)
-    return {"deliveries_created": created, "woken": len(woken), "chained": bool(next_token)}
+    return {"deliveries_created": created, "send_jobs": woken, "chained": bool(next_token)}

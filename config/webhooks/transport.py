@@ -1,10 +1,13 @@
 """Where a webhook may go (the SSRF guard) and the one HTTP request that delivers it.
 
-The host is resolved once per request and the connection made to the address that was checked,
-so a name that resolves to a public address when checked and to 127.0.0.1 a moment later (DNS
-rebinding) cannot reach the inside. Redirects are never followed: a 3xx is a failed attempt.
+The host is resolved at every request and the connection made to (or kept alive with) the
+address that was checked, so a name that resolves to a public address when checked and to
+127.0.0.1 a moment later (DNS rebinding) cannot reach the inside. Redirects are never followed:
+a 3xx is a failed attempt. https is verified against the system's CAs (and
+``WEBHOOK_CA_BUNDLE``'s): there is no switch to turn verification off.
 """
 
+import functools
 import http.client
 import ipaddress
 import socket
@@ -50,6 +53,7 @@ class Outcome:
     excerpt: str = ""
     error: str = ""
     retry_after: int | None = None
+    timed_out: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -125,14 +129,28 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, target: Target, timeout: float):
-        super().__init__(
-            target.host, target.port, timeout=timeout, context=ssl.create_default_context()
-        )
+        super().__init__(target.host, target.port, timeout=timeout, context=tls_context())
         self._address = target.address
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+@functools.cache
+def _tls_context(ca_bundle: str) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_bundle:
+        context.load_verify_locations(cafile=ca_bundle)
+    return context
+
+
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings of every https delivery: the system's CAs (plus those of
+    ``WEBHOOK_CA_BUNDLE``), the certificate and the host name always verified. Made once per
+    process (loading the CAs takes milliseconds)."""
+    return _tls_context(settings.WEBHOOK_CA_BUNDLE)
 
 
 def retry_after_seconds(value: str | None) -> int | None:
@@ -149,50 +167,128 @@ def retry_after_seconds(value: str | None) -> int | None:
     return max(0, int(when.timestamp() - time.time()))
 
 
-def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
-    """POST ``body`` to ``url`` once: the address checked by the guard again now, no redirect
-    followed, at most ``timeout`` seconds for the connection and for each read."""
-    started = time.monotonic()
+# A kept-alive connection the receiver has closed meanwhile fails like this before any answer:
+# the request is sent once more on a new connection.
+STALE_CONNECTION = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+# Left of an answer beyond the excerpt, read to keep the connection; more, and it is closed.
+DRAIN_BYTES = 64 * 1024
 
-    def elapsed() -> int:
-        return int((time.monotonic() - started) * 1000)
 
-    try:
-        target = resolve(url)
-    except Refused as exc:
-        return Outcome(status=None, duration_ms=elapsed(), error=str(exc)[:500])
-    connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(target, timeout)
-    try:
-        connection.request(
-            "POST",
-            target.path,
-            body=body,
-            headers={
-                **headers,
-                "Content-Type": "application/json",
-                "User-Agent": "Tagdesk-Webhooks/1",
-            },
-        )
-        response = connection.getresponse()
-        excerpt = response.read(EXCERPT_BYTES).decode("utf-8", errors="replace")
-        status = response.status
-        retry_after = retry_after_seconds(response.getheader("Retry-After"))
-    except TimeoutError:
-        return Outcome(status=None, duration_ms=elapsed(), error=f"No answer within {timeout:g} s.")
-    except (OSError, http.client.HTTPException) as exc:
+class Sender:
+    """POSTs from one thread, over keep-alive connections (one per destination address). Each
+    request resolves the URL and checks its addresses again: a connection is reused only while
+    the host still resolves to the address it was opened to."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._connections: dict[Target, http.client.HTTPConnection] = {}
+
+    def close(self) -> None:
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
+
+    def __enter__(self) -> "Sender":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def post(self, *, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+        """POST ``body`` to ``url`` once: no redirect followed, at most ``timeout`` seconds for
+        the connection and for each read."""
+        started = time.monotonic()
+
+        def elapsed() -> int:
+            return int((time.monotonic() - started) * 1000)
+
+        try:
+            target = resolve(url)
+        except Refused as exc:
+            return Outcome(status=None, duration_ms=elapsed(), error=str(exc)[:500])
+        headers = {
+            **headers,
+            "Content-Type": "application/json",
+            "User-Agent": "Tagdesk-Webhooks/1",
+        }
+        connection = self._connections.pop(target, None)
+        try:
+            try:
+                if connection is None:
+                    raise _Fresh
+                response = self._exchange(connection, target, body, headers)
+            except (_Fresh, *STALE_CONNECTION, http.client.BadStatusLine):
+                if connection is not None:
+                    connection.close()
+                connection = _connection_for(target, self.timeout)
+                response = self._exchange(connection, target, body, headers)
+            excerpt = response.read(EXCERPT_BYTES).decode("utf-8", errors="replace")
+            status = response.status
+            retry_after = retry_after_seconds(response.getheader("Retry-After"))
+            if _drained(response):
+                self._connections[target] = connection  # kept for the next request
+                connection = None
+        except TimeoutError:
+            return Outcome(
+                status=None,
+                duration_ms=elapsed(),
+                error=f"No answer within {self.timeout:g} s.",
+                timed_out=True,
+            )
+        except ssl.SSLCertVerificationError as exc:
+            return Outcome(
+                status=None,
+                duration_ms=elapsed(),
+                error=f"The TLS certificate was not accepted: {exc.verify_message}."[:500],
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            return Outcome(
+                status=None, duration_ms=elapsed(), error=f"{type(exc).__name__}: {exc}"[:500]
+            )
+        finally:
+            if connection is not None:
+                connection.close()
+        error = ""
+        if 300 <= status < 400:
+            error = "Redirects are not followed: a webhook URL must answer 2xx itself."
         return Outcome(
-            status=None, duration_ms=elapsed(), error=f"{type(exc).__name__}: {exc}"[:500]
+            status=status,
+            duration_ms=elapsed(),
+            excerpt=excerpt,
+            error=error,
+            retry_after=retry_after,
         )
-    finally:
-        connection.close()
-    error = ""
-    if 300 <= status < 400:
-        error = "Redirects are not followed: a webhook URL must answer 2xx itself."
-    return Outcome(
-        status=status,
-        duration_ms=elapsed(),
-        excerpt=excerpt,
-        error=error,
-        retry_after=retry_after,
-    )
+
+    @staticmethod
+    def _exchange(
+        connection: http.client.HTTPConnection, target: Target, body: bytes, headers: dict
+    ) -> http.client.HTTPResponse:
+        connection.request("POST", target.path, body=body, headers=headers)
+        return connection.getresponse()
+
+
+def _drained(response: http.client.HTTPResponse) -> bool:
+    """Whether the rest of the answer was read, so its connection can take another request
+    (the answer counts whatever happens here)."""
+    if response.will_close:
+        return False
+    try:
+        return len(response.read(DRAIN_BYTES)) < DRAIN_BYTES
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+class _Fresh(Exception):
+    """No kept connection: open one."""
+
+
+def _connection_for(target: Target, timeout: float) -> http.client.HTTPConnection:
+    if target.scheme == "https":
+        return _PinnedHTTPSConnection(target, timeout)
+    return _PinnedHTTPConnection(target, timeout)
+
+
+def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
+    """One POST on a connection of its own (see ``Sender.post``)."""
+    with Sender(timeout) as sender:
+        return sender.post(url=url, body=body, headers=headers)

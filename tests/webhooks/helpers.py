@@ -7,7 +7,7 @@ from config.events.services import event_record
 from config.fields import new_ulid
 from config.webhooks import services
 from config.webhooks.models import WebhookDelivery, WebhookEndpoint
-from config.webhooks.tasks import render_body
+from config.webhooks.tasks import render_events
 
 
 def endpoint_for(url: str, types: list[str] | None = None) -> tuple[WebhookEndpoint, str]:
@@ -35,4 +35,4 @@ def owed(endpoint: WebhookEndpoint, event: Event, *, now: datetime) -> WebhookDe
 
 
 def send(delivery: WebhookDelivery, *, now: datetime) -> services.SendResult:
-    return services.webhook_deliver(delivery_id=delivery.id, render=render_body, now=now)
+    return services.webhook_deliver(delivery_id=delivery.id, render=render_events, now=now)

@@ -1,5 +1,5 @@
 """The fan-out reads the change feed from a stored position: each committed event becomes one
-delivery per matching active endpoint, once; the sweeper wakes what is due, in per-customer
+delivery per matching active endpoint, once; what is due may be sent, in per-customer
 order. Transactional: on PostgreSQL the feed serves only committed transactions."""
 
 from datetime import timedelta
@@ -81,29 +81,19 @@ def test_disabled_endpoints_and_events_from_before_an_endpoint_get_nothing():
     assert pairs() == {(endpoint.id, "tag.updated")}
 
 
-def test_the_sweeper_wakes_a_due_delivery_once_per_lease(settings):
-    # given a delivery owed now
-    settings.WEBHOOK_WAKE_LEASE_SECONDS = 300
-    endpoint_for(URL)
-    commit_events(EventDraft(type="tag.created"))
-    services.webhooks_fan_out()
-    [delivery] = WebhookDelivery.objects.all()
-    now = timezone.now()
-    # when the sweeper runs twice, it wakes it once
-    assert services.webhooks_wake(now=now) == [delivery.id]
-    assert services.webhooks_wake(now=now + timedelta(seconds=299)) == []
-    # the wake's message lost (nothing sent it): woken again when the lease runs out
-    assert services.webhooks_wake(now=now + timedelta(seconds=300)) == [delivery.id]
-
-
-def test_the_sweeper_wakes_at_most_limit():
+def test_the_dispatch_asks_for_one_send_job_per_batch_of_sendable_deliveries(settings):
+    # given five deliveries owed now, and batches of two
+    settings.WEBHOOK_BATCH_SIZE = 2
     endpoint_for(URL)
     commit_events(*(EventDraft(type="tag.created") for _ in range(5)))
     services.webhooks_fan_out()
     now = timezone.now()
-    assert len(services.webhooks_wake(now=now, limit=3)) == 3
-    assert len(services.webhooks_wake(now=now, limit=3)) == 2
-    assert services.webhooks_wake(now=now, limit=3) == []
+    # then three send jobs are wanted, at most ``limit``
+    assert services.webhooks_senders_wanted(now=now, limit=10) == 3
+    assert services.webhooks_senders_wanted(now=now, limit=2) == 2
+    # none once they are not due yet
+    WebhookDelivery.objects.update(next_attempt_at=now + timedelta(seconds=5))
+    assert services.webhooks_senders_wanted(now=now, limit=10) == 0
 
 
 def test_a_later_event_for_a_customer_waits_while_an_earlier_one_is_retrying(receiver):
@@ -119,17 +109,21 @@ def test_a_later_event_for_a_customer_waits_while_an_earlier_one_is_retrying(rec
     first, second, other = WebhookDelivery.objects.order_by("event_txid", "event_id")
     assert (first.customer_id, second.customer_id, other.customer_id) == (ada, ada, bob)
     now = timezone.now()
-    # then only the first of each customer is woken
-    assert set(services.webhooks_wake(now=now)) == {first.id, other.id}
+
+    def sendable(at) -> set[str]:
+        return set(services.deliveries_sendable(now=at).values_list("id", flat=True))
+
+    # then only the first of each customer may be sent
+    assert sendable(now) == {first.id, other.id}
     # when the first fails, the second still waits, and is not sent even if asked directly
     receiver.answer(Answer(status=500))
     assert send(first, now=now).state == "pending"
     assert send(second, now=now).state is None
-    assert services.webhooks_wake(now=now + timedelta(seconds=1)) == []
-    # once the first goes through, the second is woken by the worker that sent it
+    assert sendable(now + timedelta(seconds=1)) == {other.id}
+    # once the first goes through, the second may go
     first.refresh_from_db()
-    result = send(first, now=first.next_attempt_at)
-    assert (result.state, result.wake) == ("succeeded", [second.id])
+    assert send(first, now=first.next_attempt_at).state == "succeeded"
+    assert second.id in sendable(first.next_attempt_at)
     assert send(second, now=first.next_attempt_at).state == "succeeded"
     paths = [r.headers["webhook-id"] for r in receiver.received]
     assert paths == [first.event_id, first.event_id, second.event_id]

@@ -51,14 +51,22 @@ def test_a_worker_delivers_what_the_dispatch_woke(backend, receiver):
     )
 
 
-def test_the_dispatch_wakes_no_more_than_the_queue_has_room_for(backend, monkeypatch):
-    # given five deliveries owed, and a queue with room for three sends
+def test_the_dispatch_wakes_one_send_job_per_batch_and_no_more_than_may_wait(
+    backend, monkeypatch, settings
+):
+    # given five deliveries owed, batches of two, and at most two send jobs waiting
+    settings.WEBHOOK_BATCH_SIZE = 2
     endpoint_for("http://127.0.0.1:9/")
     commit_events(*(EventDraft(type="tag.created") for _ in range(5)))
-    monkeypatch.setattr(tasks, "SEND_QUEUE_MAX", 3)
-    # when the dispatch runs twice (nothing works the queue in between)
+    monkeypatch.setattr(tasks, "SEND_JOBS_MAX", 2)
+    # when the dispatch runs
     tasks.webhooks_dispatch.call()
+    # then two send jobs wait (three batches are due, two may wait)
+    assert jobs_queued(tasks.webhook_send_due) == 2
+    # and a second run (nothing worked the queue in between) adds none
     tasks.webhooks_dispatch.call()
-    # then three sends wait, not six: the second run found no room
-    assert jobs_queued(tasks.webhook_send) == 3
-    assert WebhookDelivery.objects.filter(wake_after__isnull=False).count() == 3
+    assert jobs_queued(tasks.webhook_send_due) == 2
+    # with room for more, it adds the third
+    monkeypatch.setattr(tasks, "SEND_JOBS_MAX", 4)
+    tasks.webhooks_dispatch.call()
+    assert jobs_queued(tasks.webhook_send_due) == 3
