@@ -67,3 +67,11 @@ def test_a_dry_run_counts_per_tag_with_the_tags_it_would_create_by_name():
     assert result.created_tags == ["brand new"]
     assert (dict(result.added), dict(result.removed)) == ({"held": 2, "brand new": 3}, {"old": 1})
     assert (TagAssignment.objects.count(), History.objects.count(), Tag.objects.count()) == before
+
+
+def test_the_lists_a_change_is_given_are_frozen_copies():
+    # a request shared by every batch must not change under them when the caller's list does
+    add, remove = ["vip"], ["prospect"]
+    change = TagChange(add=add, remove=remove)
+    add.append("gold"), remove.append("old")
+    assert (change.add, change.remove) == (("vip",), ("prospect",))
