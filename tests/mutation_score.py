@@ -70,6 +70,11 @@ _BATCH_SIZE = (
     "parameter on both databases, so only the batch size moves, and batches are not visible"
 )
 _DEFAULT_CODE = "code 'invalid' left out or None: InvalidInput's own code is 'invalid'"
+_PREPARED = (
+    "get_db_prep_value's prepared flag: None or left out is False; True skips get_prep_value, "
+    "which here only validates (ULIDField converts in get_db_prep_value whatever the flag) or "
+    "leaves aware datetimes as they are"
+)
 _FORCE_INSERT = (
     "a new instance whose primary key has a default is inserted without an UPDATE first "
     "whatever force_insert says (Django's Model._save_table): create=True only restates it"
@@ -235,6 +240,12 @@ EQUIVALENT: dict[str, str] = {
     "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_51": _CASE,
     "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_54": _CASE,
     "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_57": _CASE,
+    "segments.rules.x__db__mutmut_3": _PREPARED,
+    "segments.rules.x__db__mutmut_6": _PREPARED,
+    "segments.rules.x__db__mutmut_8": _PREPARED,
+    "tags.assignments.x__prep__mutmut_5": _PREPARED,
+    "tags.assignments.x__prep__mutmut_8": _PREPARED,
+    "tags.assignments.x__prep__mutmut_9": _PREPARED,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_7": _CASE,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_47": _CASE,
     "tags.assignments.xǁAssignmentWriterǁrecord_history__mutmut_49": _CASE,

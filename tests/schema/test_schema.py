@@ -341,3 +341,14 @@ def test_label_lists_must_be_json_arrays(admin_api):
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == "allowed_next"
+
+
+def test_the_security_schemes_are_what_clients_send(schema):
+    # generated clients put exactly this in the Authorization header: Bearer for tokens
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["tokenAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <token>`; `Token <token>` is accepted too.",
+    }
+    assert schemes["basicAuth"]["scheme"] == "basic"
