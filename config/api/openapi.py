@@ -11,6 +11,9 @@ operation and field.
 import copy
 import json
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+
 from config.api.filters import (
     LIST_QUERY_ITEM_MAX_LENGTH,
     LIST_QUERY_MAX_ITEMS,
@@ -274,6 +277,17 @@ RESPONSES = {
         },
     },
 }
+
+
+def location_header(status_code: int, description: str) -> OpenApiParameter:
+    """The ``Location`` header of a response that points at the resource it made or started."""
+    return OpenApiParameter(
+        "Location",
+        OpenApiTypes.STR,
+        location=OpenApiParameter.HEADER,
+        response=[status_code],
+        description=description,
+    )
 
 
 def comma_separated_schema(pattern: str | None = None, enum: list[str] | None = None) -> dict:

@@ -6,7 +6,6 @@ the work; the answers show the customer as the customer endpoints do.
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import status, viewsets
@@ -17,7 +16,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 
 from config.api.fields import api_datetime, wants_unix_ms
-from config.api.openapi import comma_separated_schema
+from config.api.openapi import comma_separated_schema, location_header
 from config.api.viewsets import ApiViewMixin
 from customers.api.base import CustomerViewMixin
 from customers.api.serializers import CustomerSerializer, CustomerUntagResponseSerializer
@@ -268,15 +267,7 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
                 BulkTagAcceptedSerializer, description="Running in the background."
             ),
         },
-        parameters=[
-            OpenApiParameter(
-                "Location",
-                OpenApiTypes.STR,
-                location=OpenApiParameter.HEADER,
-                response=[202],
-                description="The change-set: `/api/v1/change_sets/{id}`.",
-            )
-        ],
+        parameters=[location_header(202, "The change-set: `/api/v1/change_sets/{id}`.")],
         examples=[
             OpenApiExample(
                 "By ids",

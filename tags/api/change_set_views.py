@@ -1,11 +1,11 @@
-"""Change-sets over the API: the record of every bulk change, read-only."""
+"""Change-sets over the API: the record of every bulk change; cancel a running one, revert one."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.api.openapi import location_header
 from config.api.viewsets import ApiViewMixin, lookup_by_id
 from tags.api.serializers import (
     ChangeSetCancelSerializer,
@@ -67,15 +67,7 @@ class ChangeSetViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericView
         "`CHANGE_SET_RETENTION_DAYS` (30) ago.",
         request=ChangeSetRevertSerializer,
         responses={201: OpenApiResponse(ChangeSetSerializer, description="The revert.")},
-        parameters=[
-            OpenApiParameter(
-                "Location",
-                OpenApiTypes.STR,
-                location=OpenApiParameter.HEADER,
-                response=[201],
-                description="The revert's URL: `/api/v1/change_sets/{id}`.",
-            )
-        ],
+        parameters=[location_header(201, "The revert's URL: `/api/v1/change_sets/{id}`.")],
     )
     @action(detail=True, methods=["post"])
     def revert(self, request, *args, **kwargs) -> Response:
