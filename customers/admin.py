@@ -1,5 +1,7 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -16,10 +18,18 @@ from customers.selectors import customer_id_batches
 from statuses.models import ADMIN_SOURCE, StatusLabel
 from tags.models import ChangeSet, TagAssignment
 from tags.selectors import customer_current_assignments, customers_with_current_tags
-from tags.services import ChangeSetPlan, TagChange, customers_retag
+from tags.services import (
+    ChangeSetPlan,
+    TagChange,
+    change_set_plan,
+    customers_retag,
+    customers_retag_preview_batches,
+)
 
 # Customers a status change loads at a time when it runs over a whole selection.
 STATUS_BATCH = 500
+# Customers a tag preview lists by name (with the total when the selection has more).
+PREVIEW_LISTED = 20
 
 
 class ChangeStatusForm(forms.Form):
@@ -202,38 +212,57 @@ class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
         return self._retag(request, queryset, adding=False)
 
     def _retag(self, request, queryset, *, adding: bool):
-        """Ask for tags and a reason, then apply them with the tagging service, batch by batch
-        over the selection's ids (never the customers themselves), all or nothing."""
+        """Ask for tags and a reason; "Preview" shows what the change would do, writing
+        nothing; "Apply" runs it with the tagging service over the selection's ids (never the
+        customers themselves): in the request, all or nothing, up to CHANGE_SET_SYNC_MAX
+        customers; above, planned as a background change-set whose page follows it."""
         form = RetagForm(request.POST if "apply" in request.POST else None, adding=adding)
+        preview, shown = None, []
         if form.is_valid():
             names, data = form.cleaned_data["tags"], form.cleaned_data
+            change = TagChange(
+                add=names if adding else (),
+                remove=() if adding else names,
+                create_missing=data.get("create_missing", False),
+                source="admin",
+                reason=data["reason"],
+            )
+            across = request.POST.get("select_across") == "1"
+            selected = len(request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME))
+            selection = (
+                {"admin": {"select_across": across}}
+                if across
+                else {"admin": {"selected": selected}}
+            )
             try:
-                change = TagChange(
-                    add=names if adding else (),
-                    remove=() if adding else names,
-                    create_missing=data.get("create_missing", False),
-                    source="admin",
-                    reason=data["reason"],
-                )
-                across = request.POST.get("select_across") == "1"
-                selected = len(request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME))
-                result = customers_retag(
-                    batches=customer_id_batches(queryset),
-                    change=change,
-                    actor=request.user,
-                    all_or_nothing=True,
-                    plan=ChangeSetPlan(
-                        kind=ChangeSet.Kind.BULK_TAG,
-                        selection={"admin": {"select_across": across}}
-                        if across
-                        else {"admin": {"selected": selected}},
-                    ),
-                )
+                if "preview" in request.POST:
+                    preview = customers_retag_preview_batches(
+                        batches=customer_id_batches(queryset), change=change, actor=request.user
+                    )
+                    shown = list(queryset.order_by("pk")[:PREVIEW_LISTED])
+                elif queryset.count() > settings.CHANGE_SET_SYNC_MAX:
+                    change_set, warnings = change_set_plan(
+                        customer_ids=[i for ids in customer_id_batches(queryset) for i in ids],
+                        change=change,
+                        actor=request.user,
+                        selection=selection,
+                    )
+                    return self._planned(request, change_set, warnings)
+                else:
+                    result = customers_retag(
+                        batches=customer_id_batches(queryset),
+                        change=change,
+                        actor=request.user,
+                        all_or_nothing=True,
+                        plan=ChangeSetPlan(kind=ChangeSet.Kind.BULK_TAG, selection=selection),
+                    )
             except DomainError as error:
                 form.add_error(None, f"{error} Nothing was changed.")
+                preview = None
             else:
-                self._report(request, result, adding=adding)
-                return None
+                if preview is None:
+                    self._report(request, result, adding=adding)
+                    return None
         return self._confirmation(
             request,
             queryset,
@@ -241,7 +270,30 @@ class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
             template="admin/customers/retag.html",
             form=form,
             adding=adding,
+            preview=preview,
+            figures=sorted((preview.gain if adding else preview.lose).items()) if preview else [],
+            shown=[
+                (c, [a.tag.name for a in customer_current_assignments(customer=c)]) for c in shown
+            ],
+            limit=settings.MAX_TAGS_PER_CUSTOMER,
+            sync_max=settings.CHANGE_SET_SYNC_MAX,
         )
+
+    def _planned(self, request, change_set: ChangeSet, warnings: list[str]):
+        """After a background change-set is planned: say so, and go to its page (its progress
+        bar), or stay on the list for someone who may not see change-sets."""
+        self.message_user(
+            request,
+            f"Planned as change-set {change_set.pk}: {change_set.total:,} customers, over "
+            f"{settings.CHANGE_SET_SYNC_MAX:,}, so it runs in the background. "
+            "Its page shows how far it got.",
+            messages.SUCCESS,
+        )
+        for warning in warnings:
+            self.message_user(request, warning, messages.WARNING)
+        if not request.user.has_perm("tags.view_changeset"):
+            return None
+        return HttpResponseRedirect(reverse("admin:tags_changeset_change", args=[change_set.pk]))
 
     def _report(self, request, result, *, adding: bool) -> None:
         counts = result.added if adding else result.removed

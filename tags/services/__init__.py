@@ -12,6 +12,7 @@ from tags.services.bulk import (
     change_set_run,
     customers_retag,
     customers_retag_preview,
+    customers_retag_preview_batches,
     resume_change_sets,
     run_change_set,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "customer_tags_change",
     "customers_retag",
     "customers_retag_preview",
+    "customers_retag_preview_batches",
     "customers_tag_limit_check",
     "resume_change_sets",
     "run_change_set",

@@ -29,11 +29,13 @@ from tags.services.change_sets import (
     change_set_progress,
     change_set_start,
     change_sets_stale,
+    cursor_of,
 )
 from tags.services.names import ResolvedTags, tags_may_create_check, tags_resolve
 from tags.services.tagging import assignments_apply, customers_tag_limit_check
 
 BACKGROUND = "background"  # the options key of a change-set that runs on the job engine
+PREVIEW_SAMPLE = 20  # customers a preview names (the selector's sample size)
 
 
 @dataclass
@@ -187,6 +189,38 @@ def customers_retag_preview(
     )
 
 
+def customers_retag_preview_batches(
+    *,
+    batches: Iterable[Sequence],
+    change: TagChange,
+    actor: AbstractBaseUser | None,
+) -> RetagPreview:
+    """``customers_retag_preview`` over a selection of any size (the admin's select-across),
+    batch by batch, so memory holds one batch of ids: the figures summed, the tags to create
+    and the warnings of the first batch (the same for every batch), the sample its first
+    ones. Refused as the change itself would be, writing nothing."""
+    total: RetagPreview | None = None
+    for batch in batches:
+        # as ULIDs: the preview matches the ids it is given against those the ORM reads
+        ids = [cursor_of(i) for i in batch]
+        part = customers_retag_preview(customer_ids=ids, change=change, actor=actor)
+        if total is None:
+            total = part
+            continue
+        total = replace(
+            total,
+            matched=total.matched + part.matched,
+            changed=total.changed + part.changed,
+            gain={name: n + part.gain[name] for name, n in total.gain.items()},
+            lose={name: n + part.lose[name] for name, n in total.lose.items()},
+            over_limit=total.over_limit + part.over_limit,
+            sample=(total.sample + part.sample)[:PREVIEW_SAMPLE],
+        )
+    if total is None:  # nobody selected: the tags are still checked
+        total = customers_retag_preview(customer_ids=[], change=change, actor=actor)
+    return total
+
+
 def _batch_apply(
     ids: list,
     *,
@@ -236,7 +270,8 @@ def change_set_plan(
     """Record a bulk change to run in the background (``planned``), once its request is
     known to be good: tags resolved as the run will resolve them, missing ones created now
     (with ``actor``'s permission), so a refused request is refused here, before any job.
-    The customers are kept, sorted: the run walks them batch by batch behind its cursor. The
+    The customers are kept (as ULIDs, whichever form they came in: the admin hands the stored
+    form), sorted: the run walks them batch by batch behind its cursor. The
     job is enqueued once the caller's transaction commits. Returns it with the warnings of
     the request (names to remove that are no tag)."""
     change = replace(change, source=change.source or "bulk")
@@ -250,7 +285,7 @@ def change_set_plan(
         reason=change.reason,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         total=len(customer_ids),
-        customer_ids=sorted(str(i) for i in customer_ids),
+        customer_ids=sorted(cursor_of(i) for i in customer_ids),
         options={
             BACKGROUND: True,
             "category": change.category,
