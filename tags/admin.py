@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -16,6 +16,10 @@ from segments.services import tags_merge_with_rules
 from tags import services
 from tags.models import ChangeSet, Tag
 from tags.selectors import tag_history_page
+from tags.services.bulk import BACKGROUND
+
+# A change-set's page follows one in these states with a live progress bar.
+LIVE = (ChangeSet.State.PLANNED, ChangeSet.State.RUNNING)
 
 
 class MergeForm(forms.Form):
@@ -287,8 +291,17 @@ class ChangeSetAdmin(ServiceAdmin):
     def may_revert(self, request) -> bool:
         return request.user.has_perms(["tags.change_changeset", "customers.tag_customer"])
 
+    def may_cancel(self, request) -> bool:
+        return request.user.has_perm("tags.change_changeset")
+
     def render_change_form(self, request, context, *args, **kwargs):
+        change_set = context.get("original")
+        live = change_set is not None and change_set.state in LIVE
         context["may_revert"] = self.may_revert(request)
+        context["live"] = live
+        context["may_cancel"] = (
+            live and self.may_cancel(request) and bool(change_set.options.get(BACKGROUND))
+        )
         return super().render_change_form(request, context, *args, **kwargs)
 
     def get_urls(self):
@@ -298,8 +311,60 @@ class ChangeSetAdmin(ServiceAdmin):
                 self.admin_site.admin_view(self.revert_view),
                 name="tags_changeset_revert",
             ),
+            path(
+                "<path:object_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="tags_changeset_progress",
+            ),
+            path(
+                "<path:object_id>/cancel/",
+                self.admin_site.admin_view(self.cancel_view),
+                name="tags_changeset_cancel",
+            ),
             *super().get_urls(),
         ]
+
+    def progress_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
+        """How far a change-set got, as JSON, for the progress bar its page polls while it is
+        planned or running (GET; tags.view_changeset)."""
+        if not request.user.has_perm("tags.view_changeset"):
+            raise PermissionDenied
+        if request.method != "GET":
+            raise PermissionDenied
+        change_set = self.get_object(request, unquote(object_id))
+        if change_set is None:
+            raise Http404
+        return JsonResponse(
+            {
+                "id": change_set.pk,
+                "state": change_set.state,
+                "final": change_set.state not in LIVE,
+                "progress": round(change_set.progress, 4),
+                "total": change_set.total,
+                "counts": change_set.counts,
+            }
+        )
+
+    def cancel_view(self, request: HttpRequest, object_id: str):
+        """The Cancel button of a background change-set's page (POST only): stops it after
+        the batch under way, through ``change_set_cancel`` as the API."""
+        change_set = self.get_object(request, unquote(object_id))
+        if change_set is None:
+            raise Http404
+        if request.method != "POST" or not self.may_cancel(request):
+            raise PermissionDenied
+        try:
+            services.change_set_cancel(change_set=change_set)
+        except DomainError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"Cancelled change-set {change_set.pk}: the batch under way finishes, no other "
+                "starts; what it did so far stays and can be reverted.",
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(reverse("admin:tags_changeset_change", args=[change_set.pk]))
 
     def revert_view(self, request: HttpRequest, object_id: str):
         """The Revert button of a change-set's page (POST only)."""
