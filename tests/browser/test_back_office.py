@@ -84,6 +84,8 @@ def test_add_tags_to_filtered_customers_and_find_the_reason_in_their_history(
     assert page.locator("#retag-title").inner_text() == "Add tags to 3 customers"
     page.fill("#id_tags", "Spring Promo")
     page.fill("#id_reason", "spring campaign 2025")
+    page.click("#retag-preview")
+    page.wait_for_selector("#retag-preview-figures")
     page.click("#retag-apply")
 
     page.wait_for_selector(".messagelist .success")

@@ -9,6 +9,8 @@ from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from config.events.models import Event
+from customers import admin as customer_admin
+from customers.selectors import customer_id_batches
 from tags.models import ChangeSet, Tag, TagAssignment
 from tags.services import change_set_run
 from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory, UserFactory
@@ -47,9 +49,13 @@ def messages_of(response) -> list[str]:
 
 
 def test_preview_shows_per_tag_figures_and_the_first_20_of_the_selection_writing_nothing(
-    boss, settings
+    boss, settings, monkeypatch
 ):
     settings.MAX_TAGS_PER_CUSTOMER = 2
+    # batches of 10: the figures are summed over the three
+    monkeypatch.setattr(
+        customer_admin, "customer_id_batches", lambda qs: customer_id_batches(qs, batch_size=10)
+    )
     vip = TagFactory(name="VIP")
     customers = sorted(CustomerFactory.create_batch(25), key=lambda c: c.pk)
     TagAssignmentFactory(customer=customers[0], tag=vip)
@@ -68,6 +74,7 @@ def test_preview_shows_per_tag_figures_and_the_first_20_of_the_selection_writing
     preview = page.context["preview"]
     assert page.context["figures"] == [("Brand New", 25), ("VIP", 23)]
     assert (preview.matched, preview.changed, preview.over_limit) == (25, 25, 1)
+    assert len(preview.sample) == 20
     assert preview.created_tags == ["Brand New"]
     html = page.content.decode()
     assert "1 customer would go past the limit of 2 tags: Apply will be refused." in html
@@ -100,9 +107,6 @@ def test_preview_of_a_small_selection_lists_every_customer_and_the_warnings(boss
 
 
 def test_preview_of_select_across_counts_every_matching_customer(boss, monkeypatch):
-    from customers import admin as customer_admin
-    from customers.selectors import customer_id_batches
-
     vip = TagFactory(name="vip")
     matching = CustomerFactory.create_batch(5)
     for customer in matching[:4]:
