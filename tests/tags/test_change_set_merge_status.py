@@ -204,6 +204,23 @@ def test_the_admin_status_action_is_one_status_change_set(boss, statuses):
     assert any("cannot move to 'Inactive'" in m for m in messages)
 
 
+def test_a_status_change_across_a_filter_records_the_selection_and_total(boss, statuses):
+    inactive, movers, _already, _stuck = statuses
+    vip = TagFactory(name="vip")
+    for customer in movers:
+        TagAssignmentFactory(customer=customer, tag=vip)
+    done = boss.post(
+        f"{CHANGELIST}?tag={vip.pk}",
+        {"action": "change_status", "_selected_action": [movers[0].pk], "select_across": "1",
+         "apply": "1", "label": inactive.pk, "reason": "all of them"},
+    )  # fmt: skip
+    assert done.status_code == 302
+    (change_set,) = ChangeSet.objects.all()
+    assert (change_set.selection, change_set.total) == ({"admin": {"select_across": True}}, 2)
+    assert change_set.counts["customers"] == 2
+    assert change_set.cursor == max(c.pk for c in movers)
+
+
 def test_a_single_status_change_carries_no_change_set(statuses):
     inactive, movers, _already, _stuck = statuses
     customer_status_change(
