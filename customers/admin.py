@@ -15,7 +15,7 @@ from customers import services
 from customers.admin_filters import SegmentFilter, TagFilter
 from customers.models import Customer
 from customers.selectors import customer_id_batches
-from statuses.models import ADMIN_SOURCE, StatusLabel
+from statuses.models import StatusLabel
 from tags.models import ChangeSet, TagAssignment
 from tags.selectors import customer_current_assignments, customers_with_current_tags
 from tags.services import (
@@ -24,6 +24,7 @@ from tags.services import (
     change_set_plan,
     customers_retag,
     customers_retag_preview_batches,
+    customers_status_change,
 )
 
 # Customers a status change loads at a time when it runs over a whole selection.
@@ -326,38 +327,38 @@ class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
 
     @admin.action(description="Change status…", permissions=["change_status"])
     def change_status(self, request, queryset):
-        """Ask for a label and a reason, then change each selected customer through the
-        service, loading the selection a batch at a time."""
+        """Ask for a label and a reason, then change the selected customers with the bulk
+        status service (one change-set), loading the selection a batch at a time."""
         form = ChangeStatusForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
-            changed, unchanged, errors = 0, 0, []
-            for ids in customer_id_batches(queryset, batch_size=STATUS_BATCH):
-                for customer in Customer.objects.filter(pk__in=ids).order_by("pk"):
-                    try:
-                        result = services.customer_status_change(
-                            customer=customer,
-                            label=form.cleaned_data["label"],
-                            reason=form.cleaned_data["reason"],
-                            source=ADMIN_SOURCE,
-                            actor=request.user,
-                        )
-                    except DomainError as error:
-                        errors.append(f"{customer}: {error}")
-                        continue
-                    changed += result.change is not None
-                    unchanged += result.change is None
-            self.message_user(
-                request,
-                f"Changed {changed} customer(s); {unchanged} already had that label.",
-                messages.SUCCESS,
-            )
-            for error in errors[:10]:
-                self.message_user(request, error, messages.ERROR)
-            if len(errors) > 10:
-                self.message_user(
-                    request, f"… and {len(errors) - 10} more refused.", messages.ERROR
+            try:
+                result = customers_status_change(
+                    batches=customer_id_batches(queryset, batch_size=STATUS_BATCH),
+                    label=form.cleaned_data["label"],
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                    selection=self._selection(request),
+                    total=queryset.count(),
                 )
-            return None
+            except DomainError as error:
+                form.add_error(None, str(error))
+            else:
+                self.message_user(
+                    request,
+                    f"Changed {result.changed} customer(s); {result.unchanged} already had "
+                    f"that label. Recorded as change-set {result.change_set.pk} "
+                    "(Tags → Change sets).",
+                    messages.SUCCESS,
+                )
+                for refusal in result.refusals:
+                    self.message_user(request, refusal, messages.ERROR)
+                if result.refused > len(result.refusals):
+                    self.message_user(
+                        request,
+                        f"… and {result.refused - len(result.refusals)} more refused.",
+                        messages.ERROR,
+                    )
+                return None
         return self._confirmation(
             request,
             queryset,
@@ -365,6 +366,15 @@ class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
             template="admin/customers/change_status.html",
             form=form,
         )
+
+    @staticmethod
+    def _selection(request) -> dict:
+        """How the action's customers were chosen, as a change-set records it."""
+        if request.POST.get("select_across") == "1":
+            return {"admin": {"select_across": True}}
+        return {
+            "admin": {"selected": len(request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME))}
+        }
 
     def has_change_status_permission(self, request) -> bool:
         return request.user.has_perm("statuses.change_customer_status")

@@ -155,10 +155,13 @@ def customer_status_change(
     actor: AbstractBaseUser | None,
     effective_at: datetime | None = None,
     account_id: str | None = None,
+    change_set_id: str | None = None,
 ) -> StatusChangeResult:
     """Move a customer to a label, recording who, why, from where and when.
 
     Setting the label the customer already has records nothing and says so in a warning.
+    ``change_set_id`` names the bulk change this is part of (the admin's "Change status…"):
+    the status change row and its ``customer.status_changed`` event carry it.
     """
     reason = (reason or "").strip()
     if not reason:
@@ -199,6 +202,7 @@ def customer_status_change(
             account_id=account_id or "",
             effective_at=effective_at or timezone.now(),
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            change_set_id=change_set_id,
         )
         locked.status_label = target
         with_history(locked, actor=actor, reason=reason)
@@ -214,6 +218,7 @@ def customer_status_change(
                 "source": source,
                 "effective_at": change.effective_at,
             },
+            change_set_id=change_set_id,
             occurred_at=change.created_at,
         )
     customer.status_label = target

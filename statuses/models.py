@@ -85,6 +85,9 @@ class StatusChange(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The bulk change that made it (the admin's "Change status…"), a plain ULID like the
+    # events' change_set_id: change-sets live on a higher floor, and this row outlives them.
+    change_set_id = ULIDField(null=True, blank=True, db_index=True, editable=False)
 
     class Meta:
         permissions = [("change_customer_status", "Can change a customer's status label")]

@@ -156,7 +156,12 @@ class TagAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
                     request,
                     f"Merged {len(done.sources)} tag(s) into '{into.name}': moved {done.moved:,} "
                     f"assignment(s), {done.already_held:,} customer(s) already had it, "
-                    f"{len(done.segments)} segment rule(s) rewritten.",
+                    f"{len(done.segments)} segment rule(s) rewritten."
+                    + (
+                        f" Recorded as change-set {done.change_set.pk}."
+                        if done.change_set is not None
+                        else ""
+                    ),
                     messages.SUCCESS,
                 )
                 return None

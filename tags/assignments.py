@@ -948,15 +948,16 @@ def assignments_move(
     reason: str,
     now: datetime,
     history_ids: list | None = None,
+    change_set_id: str | None = None,
 ) -> tuple[int, int]:
     """Move every assignment of one tag to another (a merge), with history: a customer that
     already holds the target keeps its own assignment (an expired one is replaced). Returns
     (assignments added to the target, assignments taken off the source); the ids of the
     history rows written go into ``history_ids`` when given (for
-    :func:`assignments_events_from_history`)."""
+    :func:`assignments_events_from_history`). The history rows carry ``change_set_id``."""
     writer = assignment_writer()
     source, target = _stored(writer, [from_tag_id, to_tag_id])
-    stamp = Stamp(user_id=user_id, reason=reason, now=now)
+    stamp = Stamp(user_id=user_id, reason=reason, now=now, change_set_id=change_set_id)
     return writer.move(source=source, target=target, stamp=stamp, history_ids=history_ids)
 
 

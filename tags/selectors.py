@@ -12,7 +12,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from config.fields import parse_ulid
 from config.names import name_key
 from customers.models import Customer
-from tags.models import Tag, TagAssignment
+from tags.models import ChangeSet, Tag, TagAssignment
 from tags.rules import merge_sources
 
 # Fields whose changes the history shows; bookkeeping columns are left out.
@@ -278,6 +278,7 @@ class TagMerge:
     moved: int = 0  # assignments given to the target
     removed: int = 0  # assignments taken off the sources
     reason: str = ""
+    change_set: ChangeSet | None = None  # the record of a merge done (none for a preview)
 
     @property
     def already_held(self) -> int:

@@ -173,10 +173,12 @@ class ChangeSetCountsSerializer(serializers.Serializer):
     added = serializers.IntegerField(help_text="Assignments added.")
     removed = serializers.IntegerField(help_text="Assignments removed.")
     conflicts = serializers.IntegerField(
-        help_text="Customer × tag pairs a revert left alone: changed again since."
+        help_text="Customer × tag pairs a revert left alone: changed again since; for a "
+        "`status` change-set, customers refused (their label may not move to the new one)."
     )
     skipped_limit = serializers.IntegerField(
-        help_text="Customers left out because the change would take them past the tag limit."
+        help_text="Customers left out because the change would take them past the tag limit: "
+        "0 so far, as a bulk tag change refuses (or fails at the batch) instead of skipping."
     )
 
 
@@ -204,10 +206,19 @@ class ChangeSetSerializer(ApiModelSerializer):
     selection = serializers.DictField(
         read_only=True,
         help_text="How the customers were chosen: `all`, `filter`, `customer_ids` (how many "
-        "were listed), `segment`, `has_tags` or a `file`.",
+        "were listed), `segment`, `has_tags`, a `file`, `admin` (the admin's action: how many "
+        "`selected`, or `select_across`); a merge: `tags`, the source tags' names.",
     )
-    add = serializers.ListField(child=serializers.CharField(), read_only=True)
-    remove = serializers.ListField(child=serializers.CharField(), read_only=True)
+    add = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Tag names added; a merge: the target tag; a status change: the new label.",
+    )
+    remove = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Tag names removed; a merge: the source tags.",
+    )
     reason = serializers.CharField(read_only=True)
     created_by = serializers.CharField(
         source="created_by.username",

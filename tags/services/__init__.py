@@ -1,7 +1,7 @@
 """Writes on tags and on the tags of customers; the API, the admin and the commands call these.
 
 One module a job: ``tags`` (a tag itself), ``names`` (from names to tags), ``tagging`` (one
-customer), ``bulk`` (many), ``change_sets`` (the record of a bulk change), ``merge``, ``expiry``; a ``TagChange`` is the request of every
+customer), ``bulk`` (many), ``change_sets`` (the record of a bulk change), ``status_bulk`` (many customers' status), ``merge``, ``expiry``; a ``TagChange`` is the request of every
 tagging entry point. Previews of writes are reads, in ``tags.selectors``.
 """
 
@@ -26,6 +26,7 @@ from tags.services.change_sets import (
 from tags.services.expiry import tags_expire
 from tags.services.merge import tags_merge
 from tags.services.names import CREATE_PERMISSION, ResolvedTags, tags_may_create_check, tags_resolve
+from tags.services.status_bulk import StatusBulkResult, customers_status_change
 from tags.services.tagging import TagChangeResult, customer_tags_change, customers_tag_limit_check
 from tags.services.tags import (
     TAG_FIELDS,
@@ -43,6 +44,7 @@ __all__ = [
     "ResolvedTags",
     "RetagPreview",
     "RetagResult",
+    "StatusBulkResult",
     "TagChange",
     "TagChangeResult",
     "change_set_cancel",
@@ -54,6 +56,7 @@ __all__ = [
     "customers_retag",
     "customers_retag_preview",
     "customers_retag_preview_batches",
+    "customers_status_change",
     "customers_tag_limit_check",
     "resume_change_sets",
     "run_change_set",

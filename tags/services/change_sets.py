@@ -1,5 +1,9 @@
 """Change-sets: the record of one bulk change, written as the change runs.
 
+A tag merge (``tags.services.merge``) and the admin's status change
+(``tags.services.status_bulk``) open theirs with ``change_set_open``; a retag (below) with
+``change_set_start``.
+
 A bulk path (``customers_retag`` for the retag command and the API's bulk_tag) opens a
 change-set once its request is known to be good (tags resolved), updates its counts and cursor
 inside each batch's own transaction (so the record never runs ahead of or behind the rows),
@@ -59,6 +63,33 @@ def change_set_start(
         reason=change.reason,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         total=plan.total,
+        counts=default_change_set_counts(),
+        started_at=timezone.now(),
+    )
+
+
+def change_set_open(
+    *,
+    kind: str,
+    selection: dict,
+    add: list[str],
+    remove: list[str],
+    reason: str,
+    actor: AbstractBaseUser | None,
+    total: int | None = None,
+) -> ChangeSet:
+    """Record a bulk change that is not a tag change (a merge, a status change) as
+    ``running``, in the caller's transaction (if any): ``add``/``remove`` are names (the
+    merge's target and sources, the status change's label)."""
+    return ChangeSet.objects.create(
+        kind=kind,
+        state=ChangeSet.State.RUNNING,
+        selection=selection,
+        add=add,
+        remove=remove,
+        reason=reason,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        total=total,
         counts=default_change_set_counts(),
         started_at=timezone.now(),
     )

@@ -11,10 +11,13 @@ from django.utils import timezone
 from config.events.services import event_record, events_common
 from tags.assignments import ChangeEvents, assignments_events_from_history, assignments_move
 from tags.events import tag_ref
-from tags.models import Tag
+from tags.models import ChangeSet, Tag, TagAssignment
 from tags.rules import merge_sources
 from tags.selectors import TagMerge
+from tags.services.change_sets import change_set_finish, change_set_open
 from tags.services.tags import tag_write
+
+History = TagAssignment.history.model
 
 
 def tags_merge(
@@ -24,11 +27,16 @@ def tags_merge(
     keeps one), soft-delete the sources and keep each source's name as an alias of the
     target, so old names still resolve in requests and rules.
 
-    Running it again after it finished changes nothing. Without a reason, the history rows
-    say which tags were merged into which. Events: one ``tag.merged`` (``sources``, ``into``)
-    and one ``customer.tags_changed`` per customer that held a source (its sources removed,
-    the target added where it was written), from the history rows of the moves, in one
-    statement.
+    Running it again after it finished changes nothing (and records nothing). Without a
+    reason, the history rows say which tags were merged into which. Events: one
+    ``tag.merged`` (``sources``, ``into``) and one ``customer.tags_changed`` per customer that
+    held a source (its sources removed, the target added where it was written), from the
+    history rows of the moves, in one statement.
+
+    Recorded as a change-set of kind ``merge`` (selection ``{"tags": sources}``, add the
+    target, remove the sources; counts: customers that held a source, assignments added to
+    the target and taken off the sources), finished in this transaction with its
+    ``change_set.completed`` event; the history rows and the events above carry its id.
     """
     with transaction.atomic():
         locked = {
@@ -43,6 +51,14 @@ def tags_merge(
             return TagMerge(into=into, sources=())
         names = ", ".join(f"'{t.name}'" for t in todo)
         why = reason or f"merged {names} into '{into.name}'"
+        change_set = change_set_open(
+            kind=ChangeSet.Kind.MERGE,
+            selection={"tags": [t.name for t in todo]},
+            add=[into.name],
+            remove=[t.name for t in todo],
+            reason=why,
+            actor=actor,
+        )
         user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
         now = timezone.now()
         moved = removed = 0
@@ -55,9 +71,10 @@ def tags_merge(
                 reason=why,
                 now=now,
                 history_ids=history_ids,
+                change_set_id=change_set.pk,
             )
             moved, removed = moved + added, removed + taken
-        common = events_common(occurred_at=now)
+        common = events_common(occurred_at=now, change_set_id=change_set.pk)
         event_record(
             type="tag.merged",
             subject_id=into.pk,
@@ -66,6 +83,7 @@ def tags_merge(
                 "into": tag_ref(into),
                 "reason": why,
             },
+            change_set_id=change_set.pk,
             occurred_at=now,
         )
         assignments_events_from_history(
@@ -79,4 +97,21 @@ def tags_merge(
             tag.is_deleted, tag.deleted_at, tag.merged_into = True, now, into
             tag_write(tag, actor=actor, reason=why, create=False)
         tag_write(into, actor=actor, reason=why, create=False)
-    return TagMerge(into=into, sources=tuple(todo), moved=moved, removed=removed, reason=why)
+        customers = History.objects.filter(change_set_id=change_set.pk).values("customer_id")
+        change_set.total = customers.distinct().count()
+        change_set.counts = {
+            **change_set.counts,
+            "customers": change_set.total,
+            "added": moved,
+            "removed": removed,
+        }
+        change_set.save(update_fields=["total", "counts", "updated_at"])
+        change_set_finish(change_set=change_set)
+    return TagMerge(
+        into=into,
+        sources=tuple(todo),
+        moved=moved,
+        removed=removed,
+        reason=why,
+        change_set=change_set,
+    )

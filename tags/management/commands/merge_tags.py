@@ -64,3 +64,5 @@ class Command(ProjectCommand):
             f"({merge.already_held:,} customer(s) already had '{into}'), rewrote "
             f"{len(merge.segments)} segment(s){segments}; the old names are aliases of '{into}'."
         )
+        if merge.change_set is not None:
+            self.stdout.write(f"Recorded as change-set {merge.change_set.pk}.")
