@@ -372,7 +372,9 @@ class ChangeSetAdmin(ServiceAdmin):
         return HttpResponseRedirect(reverse("admin:tags_changeset_change", args=[change_set.pk]))
 
     def revert_view(self, request: HttpRequest, object_id: str):
-        """The Revert button of a change-set's page (POST only)."""
+        """The Revert button of a change-set's page (POST only): done in the request, or, over
+        ``CHANGE_SET_SYNC_MAX`` customers, planned in the background and followed on the
+        revert's page (its progress bar and Cancel)."""
         change_set = self.get_object(request, unquote(object_id))
         if change_set is None:
             raise Http404
@@ -383,12 +385,21 @@ class ChangeSetAdmin(ServiceAdmin):
                 change_set=change_set,
                 actor=request.user,
                 reason=request.POST.get("reason", "").strip()[:255],
+                background=True,
             )
         except DomainError as error:
             self.message_user(request, str(error), messages.ERROR)
             return HttpResponseRedirect(
                 reverse("admin:tags_changeset_change", args=[change_set.pk])
             )
+        if revert.state == ChangeSet.State.PLANNED:
+            self.message_user(
+                request,
+                f"Reverting {revert.total:,} customers in the background: this page follows "
+                "its progress; Cancel stops it after the batch under way.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(reverse("admin:tags_changeset_change", args=[revert.pk]))
         counts = revert.counts
         self.message_user(
             request,

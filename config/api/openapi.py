@@ -279,13 +279,15 @@ RESPONSES = {
 }
 
 
-def location_header(status_code: int, description: str) -> OpenApiParameter:
-    """The ``Location`` header of a response that points at the resource it made or started."""
+def location_header(status_code: int | tuple[int, ...], description: str) -> OpenApiParameter:
+    """The ``Location`` header of a response (or of each of several, e.g. 201 and 202) that
+    points at the resource it made or started."""
+    codes = [status_code] if isinstance(status_code, int) else list(status_code)
     return OpenApiParameter(
         "Location",
         OpenApiTypes.STR,
         location=OpenApiParameter.HEADER,
-        response=[status_code],
+        response=codes,
         description=description,
     )
 

@@ -62,12 +62,20 @@ class ChangeSetViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericView
         "taken off and one it removed comes back with its category, source, expiry and "
         "assigner, only where the state is still what it left. Anything changed since is a "
         "conflict, counted and listed, never overwritten. The original becomes `reverted`; "
-        "a revert can be reverted in turn. 409 `not_revertible` for a change-set running or "
-        "reverted already, 409 `revert_window_closed` once it finished more than "
-        "`CHANGE_SET_RETENTION_DAYS` (30) ago.",
+        "a revert can be reverted in turn. `201 Created` with the revert done; over "
+        "`CHANGE_SET_SYNC_MAX` (1,000) affected customers it runs in the background instead: "
+        "`202 Accepted` with the revert `planned` (follow its `Location` for progress; "
+        "`POST .../cancel` stops it after the batch under way). 409 `not_revertible` for a "
+        "change-set running or reverted already, 409 `revert_window_closed` once it finished "
+        "more than `CHANGE_SET_RETENTION_DAYS` (30) ago.",
         request=ChangeSetRevertSerializer,
-        responses={201: OpenApiResponse(ChangeSetSerializer, description="The revert.")},
-        parameters=[location_header(201, "The revert's URL: `/api/v1/change_sets/{id}`.")],
+        responses={
+            201: OpenApiResponse(ChangeSetSerializer, description="The revert, done."),
+            202: OpenApiResponse(
+                ChangeSetSerializer, description="The revert, planned in the background."
+            ),
+        },
+        parameters=[location_header((201, 202), "The revert's URL: `/api/v1/change_sets/{id}`.")],
     )
     @action(detail=True, methods=["post"])
     def revert(self, request, *args, **kwargs) -> Response:
@@ -77,8 +85,13 @@ class ChangeSetViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericView
             change_set=self.get_object(),
             actor=request.user,
             reason=serializer.validated_data.get("reason", ""),
+            background=True,
         )
-        response = self.enveloped(self.get_queryset().get(pk=revert.pk), status.HTTP_201_CREATED)
+        accepted = revert.state == ChangeSet.State.PLANNED
+        response = self.enveloped(
+            self.get_queryset().get(pk=revert.pk),
+            status.HTTP_202_ACCEPTED if accepted else status.HTTP_201_CREATED,
+        )
         response["Location"] = f"/api/v1/change_sets/{revert.pk}"
         return response
 

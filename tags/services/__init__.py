@@ -21,6 +21,7 @@ from tags.services.change_sets import (
     ChangeSetPlan,
     change_set_cancel,
     change_set_revert,
+    change_set_revert_run,
     change_sets_stale,
 )
 from tags.services.expiry import tags_expire
@@ -50,6 +51,7 @@ __all__ = [
     "change_set_cancel",
     "change_set_plan",
     "change_set_revert",
+    "change_set_revert_run",
     "change_set_run",
     "change_sets_stale",
     "customer_tags_change",

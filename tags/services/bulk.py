@@ -27,6 +27,7 @@ from tags.services.change_sets import (
     change_set_fail,
     change_set_finish,
     change_set_progress,
+    change_set_revert_run,
     change_set_start,
     change_sets_stale,
     cursor_of,
@@ -256,7 +257,7 @@ def _batch_apply(
     return counts
 
 
-# --- background runs: bulk_tag over CHANGE_SET_SYNC_MAX customers -----------------------------
+# --- background runs: bulk_tag (and reverts) over CHANGE_SET_SYNC_MAX customers ---------------
 
 
 def change_set_plan(
@@ -350,7 +351,12 @@ def change_set_run(*, change_set_id: str, batch_size: int | None = None) -> str:
     done twice). Each batch is one transaction; the state is checked before each, so a
     cancel stops the run after the batch under way. Ends ``done`` with
     ``change_set.completed``, or ``failed`` with ``change_set.failed`` when a batch is
-    refused (a customer past the tag limit) or breaks; returns the state it left."""
+    refused (a customer past the tag limit) or breaks; returns the state it left. A
+    background revert is run by ``change_set_revert_run`` (``batch_size`` then counts the
+    original's history rows)."""
+    kind = ChangeSet.objects.filter(pk=change_set_id).values_list("kind", flat=True).first()
+    if kind == ChangeSet.Kind.REVERT:
+        return change_set_revert_run(change_set_id=change_set_id, batch_size=batch_size)
     batch_size = batch_size or settings.CHANGE_SET_BATCH_SIZE
     ChangeSet.objects.filter(pk=change_set_id, state=ChangeSet.State.PLANNED).update(
         state=ChangeSet.State.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
@@ -382,7 +388,7 @@ def change_set_run(*, change_set_id: str, batch_size: int | None = None) -> str:
 
 @job
 def run_change_set(change_set_id: str) -> str:
-    """Run (or resume) one background change-set; returns the state it left."""
+    """Run (or resume) one background change-set, a revert too; returns the state it left."""
     return change_set_run(change_set_id=change_set_id)
 
 

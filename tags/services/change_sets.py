@@ -190,10 +190,12 @@ def _revert_refusal(change_set: ChangeSet, now) -> Conflict | None:
 
 
 def _revert_open(
-    *, change_set: ChangeSet, actor: AbstractBaseUser | None, reason: str
+    *, change_set: ChangeSet, actor: AbstractBaseUser | None, reason: str, background: bool
 ) -> ChangeSet:
-    """Check and record the revert as running, the original locked meanwhile: a change-set
-    is reverted once (a second revert, even a concurrent one, is refused)."""
+    """Check and record the revert, the original locked meanwhile: a change-set is reverted
+    once (a second revert, even a concurrent one, is refused). ``running`` for the caller to
+    run now; ``planned`` in the background (its job enqueued once the caller's transaction
+    commits) when ``background`` and it touches more than ``CHANGE_SET_SYNC_MAX`` customers."""
     with transaction.atomic():
         original = ChangeSet.objects.select_for_update().get(pk=change_set.pk)
         if refusal := _revert_refusal(original, timezone.now()):
@@ -202,27 +204,38 @@ def _revert_open(
             raise Conflict(
                 f"Change-set {original.pk} has been reverted already.", code="not_revertible"
             )
+        total = (
+            History.objects.filter(change_set_id=original.pk)
+            .values("customer_id")
+            .distinct()
+            .count()
+        )
+        later = background and total > settings.CHANGE_SET_SYNC_MAX
         try:
             with transaction.atomic():
-                return ChangeSet.objects.create(
+                revert = ChangeSet.objects.create(
                     kind=ChangeSet.Kind.REVERT,
-                    state=ChangeSet.State.RUNNING,
+                    state=ChangeSet.State.PLANNED if later else ChangeSet.State.RUNNING,
                     selection={"change_set": original.pk},
                     add=original.remove,
                     remove=original.add,
                     reason=reason or f"revert of {original.pk}",
                     created_by=actor if getattr(actor, "is_authenticated", False) else None,
-                    total=History.objects.filter(change_set_id=original.pk)
-                    .values("customer_id")
-                    .distinct()
-                    .count(),
+                    total=total,
                     reverts=original,
-                    started_at=timezone.now(),
+                    options={"background": True} if later else {},
+                    started_at=None if later else timezone.now(),
                 )
         except IntegrityError:
             raise Conflict(
                 f"Change-set {original.pk} has been reverted already.", code="not_revertible"
             ) from None
+        if later:
+            # the job engine runs background change-sets (bulk imports this module)
+            from tags.services.bulk import run_change_set
+
+            transaction.on_commit(lambda: run_change_set.enqueue(revert.pk))
+        return revert
 
 
 def _conflicts(*, original: ChangeSet, revert: ChangeSet, low: int, high: int, names, limit):
@@ -248,90 +261,102 @@ def _conflicts(*, original: ChangeSet, revert: ChangeSet, low: int, high: int, n
     ]
 
 
-def change_set_revert(
-    *,
-    change_set: ChangeSet,
-    actor: AbstractBaseUser | None,
-    reason: str = "",
-    batch_size: int = REVERT_BATCH_SIZE,
-) -> ChangeSet:
-    """Undo what ``change_set`` changed, per customer and tag, as a new change-set of kind
-    ``revert``: only where the state is still what it left (an assignment it added and
-    nobody removed or re-added since is taken off; one it removed comes back, with its
-    category, source, expiry and assigner, unless the customer holds that tag again). The
-    rest are conflicts: counted, the first ones listed, not overwritten. Batch by batch
-    (one transaction each) over the original's history rows; the original becomes
-    ``reverted``, with one ``change_set.reverted`` event beside the revert's own
-    ``change_set.completed``. Refused (409) for a change-set still running, already
-    reverted, or finished longer ago than ``CHANGE_SET_RETENTION_DAYS``."""
-    revert = _revert_open(change_set=change_set, actor=actor, reason=reason)
+@dataclass(frozen=True, kw_only=True)
+class _RevertContext:
+    """What every batch of a revert needs, read once per run."""
+
+    original: ChangeSet
+    names: dict
+    user_id: int | None
+    batch_size: int
+
+
+def _revert_context(revert: ChangeSet, batch_size: int) -> _RevertContext:
     original = revert.reverts
-    user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
     tag_ids = set(
         History.objects.filter(change_set_id=original.pk)
         .order_by()
         .values_list("tag_id", flat=True)
         .distinct()
     )
-    names = dict(Tag.objects.filter(pk__in=tag_ids).values_list("pk", "name"))
-    counts = default_change_set_counts()
-    low = 0
-    try:
-        while rows := list(
-            History.objects.filter(change_set_id=original.pk, history_id__gt=low)
-            .order_by("history_id")
-            .values_list("history_id", "customer_id")[:batch_size]
-        ):
-            first, high = rows[0][0], rows[-1][0]
+    return _RevertContext(
+        original=original,
+        names=dict(Tag.objects.filter(pk__in=tag_ids).values_list("pk", "name")),
+        user_id=revert.created_by_id,
+        batch_size=batch_size,
+    )
 
-            def run(first=first, high=high, rows=rows, before=counts, listed=revert.conflicts):
-                # from the state before the batch: a retried batch starts from it again
-                now = timezone.now()
-                added, removed = assignments_revert(
-                    change_set_id=original.pk,
-                    low=first,
-                    high=high,
-                    user_id=user_id,
-                    reason=revert.reason,
-                    now=now,
-                    revert_id=revert.pk,
-                    events=ChangeEvents(
-                        names=names,
-                        reason=revert.reason,
-                        common=events_common(occurred_at=now, change_set_id=revert.pk),
-                    ),
-                )
-                conflicts = len(rows) - added - removed
-                revert.conflicts = listed
-                if conflicts and len(listed) < CONFLICTS_LISTED:
-                    revert.conflicts = [
-                        *listed,
-                        *_conflicts(
-                            original=original,
-                            revert=revert,
-                            low=first,
-                            high=high,
-                            names=names,
-                            limit=CONFLICTS_LISTED - len(listed),
-                        ),
-                    ]
-                revert.counts = {
-                    **before,
-                    "customers": before["customers"] + len({c for _, c in rows}),
-                    "added": before["added"] + added,
-                    "removed": before["removed"] + removed,
-                    "conflicts": before["conflicts"] + conflicts,
-                }
-                revert.cursor = str(high)
-                revert.save(update_fields=["counts", "conflicts", "cursor", "updated_at"])
 
-            atomic_with_retries(run)
-            counts = dict(revert.counts)
-            low = high
-    except Exception as error:
-        change_set_fail(change_set=revert, error=error)
-        raise
+def _revert_batch(revert_id: str, context: _RevertContext) -> bool:
+    """One batch of a revert, in the caller's transaction with the revert's row locked: the
+    original's history rows after the cursor (the last history id done) undone, the counts,
+    conflicts and new cursor saved with them. Read from the locked row, so a retried batch,
+    a resumed run or a second runner racing starts after the batches committed and none is
+    done twice (twice would turn its rows into false conflicts). False once there is nothing
+    left, or the revert is no longer running (cancelled)."""
+    revert = ChangeSet.objects.select_for_update().get(pk=revert_id)
+    if revert.state != ChangeSet.State.RUNNING:
+        return False
+    original = context.original
+    rows = list(
+        History.objects.filter(change_set_id=original.pk, history_id__gt=int(revert.cursor or 0))
+        .order_by("history_id")
+        .values_list("history_id", "customer_id")[: context.batch_size]
+    )
+    if not rows:
+        return False
+    first, high = rows[0][0], rows[-1][0]
+    now = timezone.now()
+    added, removed = assignments_revert(
+        change_set_id=original.pk,
+        low=first,
+        high=high,
+        user_id=context.user_id,
+        reason=revert.reason,
+        now=now,
+        revert_id=revert.pk,
+        events=ChangeEvents(
+            names=context.names,
+            reason=revert.reason,
+            common=events_common(occurred_at=now, change_set_id=revert.pk),
+        ),
+    )
+    conflicts = len(rows) - added - removed
+    listed = revert.conflicts
+    if conflicts and len(listed) < CONFLICTS_LISTED:
+        revert.conflicts = [
+            *listed,
+            *_conflicts(
+                original=original,
+                revert=revert,
+                low=first,
+                high=high,
+                names=context.names,
+                limit=CONFLICTS_LISTED - len(listed),
+            ),
+        ]
+    before = {**default_change_set_counts(), **revert.counts}
+    revert.counts = {
+        **before,
+        "customers": before["customers"] + len({c for _, c in rows}),
+        "added": before["added"] + added,
+        "removed": before["removed"] + removed,
+        "conflicts": before["conflicts"] + conflicts,
+    }
+    revert.cursor = str(high)
+    revert.save(update_fields=["counts", "conflicts", "cursor", "updated_at"])
+    return True
+
+
+def _revert_finish(revert_id: str) -> ChangeSet:
+    """Close a revert whose batches are all done, if it is still running (not cancelled, not
+    closed by a runner racing this one): ``done`` with ``change_set.completed``, the original
+    ``reverted`` with one ``change_set.reverted`` event."""
     with transaction.atomic():
+        revert = ChangeSet.objects.select_for_update().select_related("reverts").get(pk=revert_id)
+        if revert.state != ChangeSet.State.RUNNING:
+            return revert
+        original = revert.reverts
         change_set_finish(change_set=revert)
         original.state = ChangeSet.State.REVERTED
         original.save(update_fields=["state", "updated_at"])
@@ -342,6 +367,64 @@ def change_set_revert(
             data={**_event_data(original), "reverted_by": revert.pk, "counts": revert.counts},
         )
     return revert
+
+
+def change_set_revert(
+    *,
+    change_set: ChangeSet,
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+    batch_size: int = REVERT_BATCH_SIZE,
+    background: bool = False,
+) -> ChangeSet:
+    """Undo what ``change_set`` changed, per customer and tag, as a new change-set of kind
+    ``revert``: only where the state is still what it left (an assignment it added and
+    nobody removed or re-added since is taken off; one it removed comes back, with its
+    category, source, expiry and assigner, unless the customer holds that tag again). The
+    rest are conflicts: counted, the first ones listed, not overwritten. Batch by batch
+    (one transaction each) over the original's history rows; the original becomes
+    ``reverted``, with one ``change_set.reverted`` event beside the revert's own
+    ``change_set.completed``. Refused (409) for a change-set still running, already
+    reverted, or finished longer ago than ``CHANGE_SET_RETENTION_DAYS``.
+
+    With ``background`` (the API, the admin: work longer than a request runs on the job
+    engine), a revert of more than ``CHANGE_SET_SYNC_MAX`` customers is returned
+    ``planned`` instead, its job (``change_set_revert_run``) enqueued on commit."""
+    revert = _revert_open(change_set=change_set, actor=actor, reason=reason, background=background)
+    if revert.state == ChangeSet.State.PLANNED:
+        return revert
+    context = _revert_context(revert, batch_size)
+    try:
+        while atomic_with_retries(lambda: _revert_batch(revert.pk, context)):
+            pass
+    except Exception as error:
+        change_set_fail(change_set=revert, error=error)
+        raise
+    return _revert_finish(revert.pk)
+
+
+def change_set_revert_run(*, change_set_id: str, batch_size: int | None = None) -> str:
+    """Run a planned background revert, or resume a running one from its cursor (a worker
+    that died, a second runner racing: each batch locks the revert, so none is done twice).
+    The state is checked before each batch, so a cancel stops it after the batch under way.
+    Ends as ``change_set_revert`` does, or ``failed`` with ``change_set.failed``; returns the
+    state it left."""
+    ChangeSet.objects.filter(pk=change_set_id, state=ChangeSet.State.PLANNED).update(
+        state=ChangeSet.State.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
+    )
+    revert = ChangeSet.objects.select_related("reverts").filter(pk=change_set_id).first()
+    if revert is None or revert.state != ChangeSet.State.RUNNING:
+        return revert.state if revert else ""
+    try:
+        context = _revert_context(revert, batch_size or REVERT_BATCH_SIZE)
+        while atomic_with_retries(lambda: _revert_batch(change_set_id, context)):
+            pass
+    except Exception as error:
+        revert.refresh_from_db()
+        if revert.state == ChangeSet.State.RUNNING:
+            change_set_fail(change_set=revert, error=error)
+        return revert.state
+    return _revert_finish(change_set_id).state
 
 
 def change_set_cancel(*, change_set: ChangeSet) -> ChangeSet:
