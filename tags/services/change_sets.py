@@ -353,7 +353,7 @@ def _revert_finish(revert_id: str) -> ChangeSet:
     closed by a runner racing this one): ``done`` with ``change_set.completed``, the original
     ``reverted`` with one ``change_set.reverted`` event."""
     with transaction.atomic():
-        revert = ChangeSet.objects.select_for_update().select_related("reverts").get(pk=revert_id)
+        revert = ChangeSet.objects.select_for_update().get(pk=revert_id)
         if revert.state != ChangeSet.State.RUNNING:
             return revert
         original = revert.reverts
