@@ -4,12 +4,15 @@ the request; the job undoes exactly what the foreground revert would, batch by b
 cursor of history ids; cancel stops it after the batch under way; a run cut off resumes from
 the cursor, and a second runner never does a batch twice (twice would make false conflicts)."""
 
+import threading
+import time
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -33,6 +36,7 @@ from tests.jobs.conftest import drain, queued, rq_queue
 pytestmark = [pytest.mark.jobs, pytest.mark.django_db(transaction=True)]
 URL = "/api/v1/change_sets/"
 History = TagAssignment.history.model
+WAIT_SECONDS = 30
 
 
 @pytest.fixture
@@ -350,3 +354,74 @@ def test_the_admin_revert_button_over_the_threshold_plans_it_and_opens_its_page(
     drain()
     assert assignments() == before
     assert ChangeSet.objects.get(pk=original.pk).state == "reverted"
+
+
+# --- two runners at once, on PostgreSQL ---------------------------------------------------------
+
+
+def test_two_runners_at_once_wait_on_the_revert_lock_and_do_no_batch_twice(
+    backend, small, reverter, world, monkeypatch
+):
+    """The first runner holds the revert's row locked while it writes its batch; the second
+    waits on that lock, then reads the cursor the first committed. SQLite takes one writer at
+    a time (no row locks), so this one needs PostgreSQL."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite has no row locks (set DATABASE_URL=postgres://…)")
+    _, original, before = world
+    revert = planned_over_api(reverter, original)
+    real = change_sets_module.assignments_revert
+    in_batch, release = threading.Event(), threading.Event()
+    pids: list[int] = []
+    states: list[str] = []
+    errors: list[BaseException] = []
+
+    def first_batch_waits(**kwargs):
+        done = real(**kwargs)
+        if not in_batch.is_set():
+            in_batch.set()
+            release.wait(WAIT_SECONDS)
+        return done
+
+    monkeypatch.setattr(change_sets_module, "assignments_revert", first_batch_waits)
+
+    def runner() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pids.append(cursor.fetchone()[0])
+            states.append(change_set_run(change_set_id=revert.pk))
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=runner, daemon=True)
+    first.start()
+    assert in_batch.wait(WAIT_SECONDS)
+    second = threading.Thread(target=runner, daemon=True)
+    second.start()
+    # the second runner waits on the revert's row while the first batch is under way
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not (len(pids) == 2 and waits_on_a_lock(pids[1])):
+        assert time.monotonic() < deadline, "the second runner did not wait on the lock"
+        time.sleep(0.01)
+    release.set()
+    first.join(WAIT_SECONDS)
+    second.join(WAIT_SECONDS)
+    assert not errors, errors
+    assert sorted(states) == ["done", "done"]
+    # then every pair was undone once, none counted as a conflict, closed once
+    revert.refresh_from_db()
+    assert (revert.counts["added"], revert.counts["removed"], revert.counts["conflicts"]) == (
+        2, 5, 0,
+    )  # fmt: skip
+    assert assignments() == before
+    whole(revert)
+    assert finished_events(revert) == ["change_set.completed", "change_set.reverted"]
+
+
+def waits_on_a_lock(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+        row = cursor.fetchone()
+    return row is not None and row[0] == "Lock"
