@@ -272,6 +272,8 @@ class _RevertContext:
 
 
 def _revert_context(revert: ChangeSet, batch_size: int) -> _RevertContext:
+    """Once per run (a resumed one too): the original, its tags' names for the events, and
+    the revert's author, whom its history rows name."""
     original = revert.reverts
     tag_ids = set(
         History.objects.filter(change_set_id=original.pk)
