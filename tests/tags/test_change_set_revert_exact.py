@@ -172,3 +172,20 @@ def test_a_revert_that_breaks_is_failed_and_the_original_keeps_its_state(monkeyp
         change_set_revert(change_set=original, actor=None)
     assert refused.value.code == "not_revertible"
     assert str(refused.value).startswith(f"Change-set {original.pk} ")
+
+
+def test_a_revert_that_gives_tags_back_writes_their_events():
+    # given a change-set that took "prospect" off two customers
+    everyone = customers(2)
+    tag([[c.pk for c in everyone]], add=("prospect",))
+    original = tag([[c.pk for c in everyone]], remove=("prospect",))
+    # when it is reverted
+    revert = change_set_revert(change_set=original, actor=None, reason="undo")
+    # then each customer has it back, with an event saying so
+    assert revert.counts["added"] == 2
+    events = Event.objects.filter(type="customer.tags_changed", change_set_id=revert.pk)
+    assert sorted(e.customer_id for e in events) == [c.pk for c in everyone]
+    for event in events:
+        assert ([a["name"] for a in event.data["added"]], event.data["removed"]) == (
+            ["prospect"], [],
+        )  # fmt: skip
