@@ -278,8 +278,7 @@ def change_set_plan(
     change = replace(change, source=change.source or "bulk")
     tags = tags_resolve(change=change, actor=actor)
     change_set = ChangeSet.objects.create(
-        kind=kind,
-        state=ChangeSet.State.PLANNED,
+        kind=kind,  # planned: the model's default state
         selection=selection,
         add=list(change.add),
         remove=list(change.remove),
@@ -300,14 +299,14 @@ def change_set_plan(
 
 
 def _planned_change(change_set: ChangeSet) -> TagChange:
-    options = change_set.options
-    expires_at = options.get("expires_at")
+    options = change_set.options  # every key written by change_set_plan
+    expires_at = options["expires_at"]
     return TagChange(
         add=tuple(change_set.add),
         remove=tuple(change_set.remove),
-        create_missing=options.get("create_missing", True),
-        source=options.get("source", "bulk"),
-        category=options.get("category", ""),
+        create_missing=options["create_missing"],
+        source=options["source"],
+        category=options["category"],
         expires_at=parse_datetime(expires_at) if expires_at else None,
         reason=change_set.reason,
     )
@@ -334,12 +333,12 @@ def _run_batch(
     counts = _batch_apply(
         ids, tags=tags, change=change, actor=actor, dry_run=False, change_set=change_set
     )
-    done = change_set.counts
+    done = change_set.counts  # default_change_set_counts() at least
     change_set_progress(
         change_set=change_set,
-        customers=done.get("customers", 0) + len(ids),
-        added=done.get("added", 0) + counts.added.total(),
-        removed=done.get("removed", 0) + counts.removed.total(),
+        customers=done["customers"] + len(ids),
+        added=done["added"] + counts.added.total(),
+        removed=done["removed"] + counts.removed.total(),
         cursor=ids[-1],
     )
     return True

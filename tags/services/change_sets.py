@@ -53,18 +53,15 @@ class ChangeSetPlan:
 def change_set_start(
     *, plan: ChangeSetPlan, change: TagChange, actor: AbstractBaseUser | None
 ) -> ChangeSet:
-    """Record a bulk change as ``running``, in the caller's transaction (if any)."""
-    return ChangeSet.objects.create(
+    """Record a bulk tag change as ``running``, in the caller's transaction (if any)."""
+    return change_set_open(
         kind=plan.kind,
-        state=ChangeSet.State.RUNNING,
         selection=plan.selection,
         add=list(change.add),
         remove=list(change.remove),
         reason=change.reason,
-        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        actor=actor,
         total=plan.total,
-        counts=default_change_set_counts(),
-        started_at=timezone.now(),
     )
 
 
@@ -90,7 +87,6 @@ def change_set_open(
         reason=reason,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         total=total,
-        counts=default_change_set_counts(),
         started_at=timezone.now(),
     )
 
