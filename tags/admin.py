@@ -381,11 +381,10 @@ class ChangeSetAdmin(ServiceAdmin):
         if request.method != "POST" or not self.may_revert(request):
             raise PermissionDenied
         try:
-            revert = services.change_set_revert(
+            revert = services.change_set_revert_request(
                 change_set=change_set,
                 actor=request.user,
                 reason=request.POST.get("reason", "").strip()[:255],
-                background=True,
             )
         except DomainError as error:
             self.message_user(request, str(error), messages.ERROR)

@@ -14,7 +14,7 @@ from tags.api.serializers import (
 )
 from tags.filtersets import ChangeSetFilterSet
 from tags.models import ChangeSet
-from tags.services import change_set_cancel, change_set_revert
+from tags.services import change_set_cancel, change_set_revert_request
 
 
 class ChangeSetViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -81,11 +81,10 @@ class ChangeSetViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericView
     def revert(self, request, *args, **kwargs) -> Response:
         serializer = ChangeSetRevertSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        revert = change_set_revert(
+        revert = change_set_revert_request(
             change_set=self.get_object(),
             actor=request.user,
             reason=serializer.validated_data.get("reason", ""),
-            background=True,
         )
         accepted = revert.state == ChangeSet.State.PLANNED
         response = self.enveloped(

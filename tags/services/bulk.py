@@ -27,6 +27,7 @@ from tags.services.change_sets import (
     change_set_fail,
     change_set_finish,
     change_set_progress,
+    change_set_revert,
     change_set_revert_run,
     change_set_start,
     change_sets_stale,
@@ -383,6 +384,18 @@ def change_set_run(*, change_set_id: str, batch_size: int | None = None) -> str:
         if change_set.state == ChangeSet.State.RUNNING:
             change_set_finish(change_set=change_set)
     return change_set.state
+
+
+def change_set_revert_request(
+    *, change_set: ChangeSet, actor: AbstractBaseUser | None, reason: str = ""
+) -> ChangeSet:
+    """A revert asked from the API or the admin, where work longer than a request runs on
+    the job engine: over ``CHANGE_SET_SYNC_MAX`` customers it is returned ``planned`` and
+    its job enqueued once the caller's transaction commits; otherwise it runs now."""
+    revert = change_set_revert(change_set=change_set, actor=actor, reason=reason, background=True)
+    if revert.state == ChangeSet.State.PLANNED:
+        transaction.on_commit(lambda: run_change_set.enqueue(revert.pk))
+    return revert
 
 
 @job

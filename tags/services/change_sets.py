@@ -190,8 +190,8 @@ def _revert_open(
 ) -> ChangeSet:
     """Check and record the revert, the original locked meanwhile: a change-set is reverted
     once (a second revert, even a concurrent one, is refused). ``running`` for the caller to
-    run now; ``planned`` in the background (its job enqueued once the caller's transaction
-    commits) when ``background`` and it touches more than ``CHANGE_SET_SYNC_MAX`` customers."""
+    run now; ``planned``, for the job engine, when ``background`` and it touches more than
+    ``CHANGE_SET_SYNC_MAX`` customers."""
     with transaction.atomic():
         original = ChangeSet.objects.select_for_update().get(pk=change_set.pk)
         if refusal := _revert_refusal(original, timezone.now()):
@@ -226,11 +226,6 @@ def _revert_open(
             raise Conflict(
                 f"Change-set {original.pk} has been reverted already.", code="not_revertible"
             ) from None
-        if later:
-            # the job engine runs background change-sets (bulk imports this module)
-            from tags.services.bulk import run_change_set
-
-            transaction.on_commit(lambda: run_change_set.enqueue(revert.pk))
         return revert
 
 
@@ -385,9 +380,9 @@ def change_set_revert(
     ``change_set.completed``. Refused (409) for a change-set still running, already
     reverted, or finished longer ago than ``CHANGE_SET_RETENTION_DAYS``.
 
-    With ``background`` (the API, the admin: work longer than a request runs on the job
-    engine), a revert of more than ``CHANGE_SET_SYNC_MAX`` customers is returned
-    ``planned`` instead, its job (``change_set_revert_run``) enqueued on commit."""
+    With ``background``, a revert of more than ``CHANGE_SET_SYNC_MAX`` customers is returned
+    ``planned`` instead, for the job engine to run (``change_set_revert_run``): the API and
+    the admin ask through ``bulk.change_set_revert_request``, which enqueues its job."""
     revert = _revert_open(change_set=change_set, actor=actor, reason=reason, background=background)
     if revert.state == ChangeSet.State.PLANNED:
         return revert

@@ -58,7 +58,9 @@ def test_the_progress_view_reports_state_progress_and_counts(boss, settings):
         state="running", counts={"customers": 2, "added": 2, "removed": 0}
     )
     assert (boss.get(url).json()["progress"], boss.get(url).json()["final"]) == (0.4, False)
-    ChangeSet.objects.filter(pk=change_set.pk).update(state="planned", counts={})
+    ChangeSet.objects.filter(pk=change_set.pk).update(
+        state="planned", counts=default_change_set_counts()
+    )
     assert change_set_run(change_set_id=change_set.pk) == "done"
     body = boss.get(url).json()
     assert (body["state"], body["final"], body["progress"]) == ("done", True, 1.0)
