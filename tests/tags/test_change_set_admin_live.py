@@ -5,7 +5,7 @@ through ``change_set_cancel`` as the API."""
 import pytest
 from django.test import Client
 
-from tags.models import ChangeSet, TagAssignment
+from tags.models import ChangeSet, TagAssignment, default_change_set_counts
 from tags.services import TagChange, change_set_plan, change_set_run, customers_retag
 from tags.services.change_sets import ChangeSetPlan
 from tests.factories import CustomerFactory, UserFactory
