@@ -12,7 +12,7 @@ from config.admin_history import HistoryPageMixin
 from config.edge.timeline import customer_history_page
 from config.exceptions import DomainError
 from customers import services
-from customers.admin_filters import SegmentFilter, TagFilter
+from customers.admin_filters import ChangeSetFilter, SegmentFilter, TagFilter
 from customers.models import Customer
 from customers.selectors import customer_id_batches
 from statuses.models import StatusLabel
@@ -128,7 +128,9 @@ class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
         "status_label",
         "created_at",
     )
-    list_filter = (TagFilter, "status_label__status", "status_label", SegmentFilter)
+    list_filter = (
+        TagFilter, "status_label__status", "status_label", SegmentFilter, ChangeSetFilter,
+    )  # fmt: skip
     list_select_related = ("status_label__status",)
     actions = ["add_tags", "remove_tags", "change_status"]
     search_fields = ("name", "email", "mobile", "reference_id")

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 
 from segments.models import Segment
 from segments.selectors import segment_find, segment_members
-from tags.selectors import has_current_tags, tag_find, tags_most_used
+from tags.selectors import change_set_customers, has_current_tags, tag_find, tags_most_used
 
 # The tag filter lists the most used tags; counting them reads every assignment, so the list
 # is cached briefly per process (a tag typed into the box needs no cache).
@@ -124,3 +124,19 @@ class SegmentFilter(_Resolving, admin.SimpleListFilter):
             messages.warning(request, f"No segment has the id '{self.value()}'.")
             return queryset.none()
         return segment_members(segment, queryset)
+
+
+class ChangeSetFilter(admin.SimpleListFilter):
+    """``?change_set=<id>``: the customers a change-set changed (its page links here). Not
+    listed in the sidebar: there are too many change-sets to choose from."""
+
+    title = "change-set"
+    parameter_name = "change_set"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        return [(self.value(), self.value())] if self.value() else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if not self.value():
+            return queryset
+        return change_set_customers(self.value(), queryset)

@@ -233,7 +233,8 @@ class ChangeSetAdmin(ServiceAdmin):
     list_select_related = ("created_by",)
     fields = (
         "id", "kind", "state", "created_by", "reason", "selection", "add", "remove",
-        "summary", "progress_shown", "error", "conflict_list", "reverts", "reverted_by_link",
+        "summary", "customers_link", "progress_shown", "error", "conflict_list", "reverts",
+        "reverted_by_link",
         "started_at", "finished_at", "created_at",
     )  # fmt: skip
     readonly_fields = fields
@@ -250,6 +251,12 @@ class ChangeSetAdmin(ServiceAdmin):
         if counts.get("conflicts"):
             text += f", {counts['conflicts']:,} conflicts"
         return text
+
+    @admin.display(description="customers")
+    def customers_link(self, obj: ChangeSet) -> str:
+        """The customer list filtered to those this change-set changed."""
+        url = reverse("admin:customers_customer_changelist") + f"?change_set={obj.pk}"
+        return format_html('<a href="{}" id="change-set-customers">Customers it changed</a>', url)
 
     @admin.display(description="progress")
     def progress_shown(self, obj: ChangeSet) -> str:

@@ -12,6 +12,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from config.fields import parse_ulid
 from config.names import name_key
 from customers.models import Customer
+from statuses.models import StatusChange
 from tags.models import ChangeSet, Tag, TagAssignment
 from tags.rules import merge_sources
 
@@ -360,3 +361,16 @@ def current_assignment_rows(
     ):
         by_customer.setdefault(row["customer_id"], []).append(row)
     return by_customer
+
+
+def change_set_customers(change_set_id: str, customers: QuerySet) -> QuerySet:
+    """The customers of ``customers`` a change-set changed: those its assignment history rows
+    or its status changes name (a revert's, a merge's too); none for an id that is no ULID."""
+    key = parse_ulid(change_set_id)
+    if key is None:
+        return customers.none()
+    history = TagAssignment.history.model.objects.filter(
+        change_set_id=key, customer_id=OuterRef("pk")
+    )
+    statuses = StatusChange.objects.filter(change_set_id=key, customer_id=OuterRef("pk"))
+    return customers.filter(Exists(history) | Exists(statuses))

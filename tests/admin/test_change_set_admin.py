@@ -4,8 +4,9 @@ counts and conflicts; the Revert button goes through the same service as the API
 import pytest
 from django.test import Client
 
+from statuses.models import StatusLabel
 from tags.models import ChangeSet, TagAssignment
-from tags.services import TagChange, customer_tags_change, customers_retag
+from tags.services import TagChange, customer_tags_change, customers_retag, customers_status_change
 from tags.services.change_sets import ChangeSetPlan
 from tests.factories import CustomerFactory, UserFactory
 
@@ -98,3 +99,32 @@ def test_the_add_tags_action_records_a_change_set(boss):
     )  # fmt: skip
     assert (change_set.counts["added"], change_set.created_by.username) == (2, "boss")
     assert f"Recorded as change-set {change_set.pk}" in response.content.decode()
+
+
+def test_the_page_links_to_exactly_the_customers_it_changed(boss):
+    # given a tag change-set over two customers, a status change-set over a third, and others
+    tagged = CustomerFactory.create_batch(2)
+    tag_set = bulk(tagged)
+    moved = CustomerFactory()
+    status_set = customers_status_change(
+        batches=[[moved.pk]],
+        label=StatusLabel.objects.get(name="Inactive"),
+        reason="churned",
+        actor=None,
+        selection={},
+    ).change_set
+    CustomerFactory.create_batch(2)
+    # then each change-set's page links to the customer list filtered to its own customers
+    for change_set, customers in ((tag_set, tagged), (status_set, [moved])):
+        page = boss.get(f"{LIST}{change_set.pk}/change/").content.decode()
+        url = f"/admin/customers/customer/?change_set={change_set.pk}"
+        assert f'href="{url}"' in page
+        listed = boss.get(url)
+        assert listed.status_code == 200
+        assert sorted(c.pk for c in listed.context["cl"].result_list) == sorted(
+            c.pk for c in customers
+        )
+    # and an id that is no change-set's lists nobody, without an error
+    for value in ("01jbx6m2qf7d8h4kz9w3n5c0vt", "not-an-id"):
+        listed = boss.get("/admin/customers/customer/", {"change_set": value})
+        assert (listed.status_code, list(listed.context["cl"].result_list)) == (200, [])
