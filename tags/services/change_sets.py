@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Min, OuterRef
 from django.utils import timezone
 
 from config.events.services import event_record, events_common
@@ -236,15 +236,18 @@ def change_set_revert(
     revert = _revert_open(change_set=change_set, actor=actor, reason=reason)
     original = revert.reverts
     user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
-    tag_ids = set(
+    # the tags it touched, and where its history rows begin: walking from 0 instead, the
+    # first batch read every older history row in the table
+    first_ids = dict(
         History.objects.filter(change_set_id=original.pk)
         .order_by()
-        .values_list("tag_id", flat=True)
-        .distinct()
+        .values("tag_id")
+        .annotate(first=Min("history_id"))
+        .values_list("tag_id", "first")
     )
-    names = dict(Tag.objects.filter(pk__in=tag_ids).values_list("pk", "name"))
+    names = dict(Tag.objects.filter(pk__in=set(first_ids)).values_list("pk", "name"))
     counts = default_change_set_counts()
-    low = 0
+    low = min(first_ids.values(), default=1) - 1
     try:
         while rows := list(
             History.objects.filter(change_set_id=original.pk, history_id__gt=low)
