@@ -451,10 +451,11 @@ class AssignmentWriter(ABC):
         rows = f"{of_set} AND h.history_id >= %s AND h.history_id <= %s"
         rows_params = [*set_params, low, high]
         history_ids: list[int] = []
+        # uncorrelated, so the database joins the batch's rows to the assignments (a
+        # semi-join by key); correlated, it ran the subquery once per assignment in the table
         removed = self._delete(
-            f"id IN (SELECT h.id FROM {history} h WHERE {rows} AND h.history_type = '+' "
-            f"AND h.customer_id = {table}.customer_id AND h.tag_id = {table}.tag_id "
-            f"AND h.created_at = {table}.created_at)",
+            "(id, customer_id, tag_id, created_at) IN (SELECT h.id, h.customer_id, h.tag_id, "
+            f"h.created_at FROM {history} h WHERE {rows} AND h.history_type = '+')",
             rows_params,
             stamp,
             history_ids,

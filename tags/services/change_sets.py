@@ -19,7 +19,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Min, OuterRef
 from django.utils import timezone
 
 from config.events.services import event_record, events_common
@@ -260,23 +260,28 @@ class _RevertContext:
     names: dict
     user_id: int | None
     batch_size: int
+    start: int  # the history id just before the original's first row
 
 
 def _revert_context(revert: ChangeSet, batch_size: int) -> _RevertContext:
     """Once per run (a resumed one too): the original, its tags' names for the events, and
     the revert's author, whom its history rows name."""
     original = revert.reverts
-    tag_ids = set(
+    # the tags it touched, and where its history rows begin: walking from 0 instead, the
+    # first batch read every older history row in the table
+    first_ids = dict(
         History.objects.filter(change_set_id=original.pk)
         .order_by()
-        .values_list("tag_id", flat=True)
-        .distinct()
+        .values("tag_id")
+        .annotate(first=Min("history_id"))
+        .values_list("tag_id", "first")
     )
     return _RevertContext(
         original=original,
-        names=dict(Tag.objects.filter(pk__in=tag_ids).values_list("pk", "name")),
+        names=dict(Tag.objects.filter(pk__in=set(first_ids)).values_list("pk", "name")),
         user_id=revert.created_by_id,
         batch_size=batch_size,
+        start=min(first_ids.values(), default=1) - 1,
     )
 
 
@@ -292,7 +297,9 @@ def _revert_batch(revert_id: str, context: _RevertContext) -> bool:
         return False
     original = context.original
     rows = list(
-        History.objects.filter(change_set_id=original.pk, history_id__gt=int(revert.cursor or 0))
+        History.objects.filter(
+            change_set_id=original.pk, history_id__gt=int(revert.cursor or context.start)
+        )
         .order_by("history_id")
         .values_list("history_id", "customer_id")[: context.batch_size]
     )
