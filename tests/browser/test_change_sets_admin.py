@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tags import services as tag_services
-from tags.models import ChangeSet, TagAssignment
+from tags.models import ChangeSet, TagAssignment, default_change_set_counts
 from tests.browser.conftest import log_in
 from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory
 from tests.jobs.conftest import drain
@@ -90,7 +90,9 @@ def test_a_background_run_shows_its_progress_and_ends_done(
     assert float(page.locator("#change-set-progress").get_attribute("value")) == 0.4
 
     # a worker runs the job; the page reloads by itself once the state is final
-    ChangeSet.objects.filter(pk=change_set.pk).update(state="planned", counts={})
+    ChangeSet.objects.filter(pk=change_set.pk).update(
+        state="planned", counts=default_change_set_counts()
+    )
     drain()
     page.wait_for_selector("#change-set-progress", state="detached", timeout=10_000)
     assert page.locator(".field-state .readonly").inner_text() == "Done"
