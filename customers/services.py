@@ -174,13 +174,12 @@ def customer_status_change(
         # the join against the row another change just committed and finds no row at all.
         locked = Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).first()
         if locked is None:
-            raise NotFound("The customer was deleted meanwhile.", code="not_found")
+            raise NotFound("The customer was deleted meanwhile.")
         if not key_share(StatusLabel, target.pk):
             raise InvalidInput(
                 f"No status label named '{target.name}'.", code="invalid_label", attr="label"
             )
         current = StatusLabel.objects.select_related("status").get(pk=locked.status_label_id)
-        locked.status_label = current
         if current.pk == target.pk:
             return StatusChangeResult(
                 None, [f"The customer already has the label '{target.name}'; nothing changed."]

@@ -81,6 +81,20 @@ _FORCE_INSERT = (
 )
 
 # name → why no test can kill it (the mutant behaves exactly like the original)
+_VIEW_ATTRIBUTE = (
+    "getattr's default is never used: every API view has action_permissions (ApiViewMixin "
+    "declares it) and action (a viewset)"
+)
+_FIRST_FIELD = (
+    "values_list(flat=True) with no field names every field and keeps the first, the primary "
+    "key: the same ids"
+)
+_OTHER_COUNT = (
+    "a rule with two 'all' tags is then counted by rule_q instead of the grouped SQL: the same "
+    "count (test_members_count_and_per_customer_evaluation checks both against the same members)"
+)
+
+
 EQUIVALENT: dict[str, str] = {
     # tags/services/expiry.py
     "tags.services.expiry.x__batch__mutmut_10": (
@@ -302,6 +316,35 @@ EQUIVALENT: dict[str, str] = {
         "reference_id is checked only when an update changes it (or on create, with no row of "
         "its own yet), so the tag's own row never holds the value looked for: excluding it or "
         "not finds the same rows"
+    ),
+    # config/api/permissions.py
+    "config.api.permissions.xǁModelPermissionsǁhas_permission__mutmut_1": (
+        "an anonymous user (a truthy AnonymousUser) then goes on to the permission checks, "
+        "which refuse it too: it holds no permission, and no action is open to everyone"
+    ),
+    "config.api.permissions.xǁModelPermissionsǁhas_permission__mutmut_8": _VIEW_ATTRIBUTE,
+    "config.api.permissions.xǁModelPermissionsǁhas_permission__mutmut_11": _VIEW_ATTRIBUTE,
+    "config.api.permissions.xǁModelPermissionsǁhas_permission__mutmut_19": _VIEW_ATTRIBUTE,
+    # config/api/authentication.py
+    "config.api.authentication.xǁApiTokenAuthenticationǁ_authenticate__mutmut_12": (
+        "codec names are case-insensitive: 'ASCII' is 'ascii'"
+    ),
+    # segments/rules.py
+    "segments.rules.x_rule_q__mutmut_4": (
+        "a rule naming no tag then asks which of no tags are alive: the empty set either way"
+    ),
+    "segments.rules.x_rule_q__mutmut_8": _FIRST_FIELD,
+    "segments.rules.x_rule_count__mutmut_10": _FIRST_FIELD,
+    "segments.rules.x_rule_count__mutmut_1": _OTHER_COUNT,
+    "segments.rules.x_rule_count__mutmut_2": _OTHER_COUNT,
+    "segments.rules.x_rule_count__mutmut_52": _CASE,
+    "segments.rules.x_rule_count__mutmut_57": _CASE,
+    "segments.rules.x_rule_count__mutmut_60": _CASE,
+    "segments.rules.x_rule_count__mutmut_61": _CASE,
+    "segments.rules.x_rule_count__mutmut_99": _CASE,
+    "segments.rules.x_rule_count__mutmut_100": (
+        "with no condition the text is glued to the subquery's alias (m becomes mXXXX), which "
+        "nothing else names: the same count"
     ),
     # statuses/services.py
     "statuses.services.x_status_delete__mutmut_6": _NO_KEY_NONE,

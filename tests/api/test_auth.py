@@ -264,3 +264,22 @@ def test_token_user_and_permissions_come_in_one_query_and_are_read_fresh_each_re
     # a permission taken away counts from the next request on: nothing is kept across requests
     group.permissions.clear()
     assert not token_authenticate(raw=raw).user.has_perm("customers.tag_customer")
+
+
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        ("Bearer two parts", "Invalid token header: expected one token."),
+        ("Token", "Invalid token header: expected one token."),
+        ("Bearer tdk_caf\xe9".encode("latin-1"), "Invalid token."),
+        ("Bearer tdk_not-a-real-token", "Invalid, expired or revoked token."),
+    ],
+)
+def test_each_refused_token_says_why(header, detail):
+    # the header as bytes, as a client that is not ASCII-clean would send it
+    raw = header if isinstance(header, bytes) else header.encode()
+    response = APIClient().get("/api/v1/customers/", HTTP_AUTHORIZATION=raw.decode("latin-1"))
+    assert response.status_code == 401
+    (error,) = response.json()["errors"]
+    assert (error["code"], error["detail"]) == ("authentication_failed", detail)
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'

@@ -2,7 +2,9 @@
 the checks it makes itself, before and inside its transaction."""
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 
+from config.events.models import Event
 from config.exceptions import InvalidInput, NotFound
 from customers.models import Customer
 from customers.services import customer_status_change
@@ -97,8 +99,11 @@ def test_a_label_deleted_after_it_was_chosen_is_invalid_label():
 def test_a_customer_deleted_meanwhile_is_not_found():
     customer = CustomerFactory()
     Customer.objects.filter(pk=customer.pk).delete()
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as refused:
         change(customer)
+    assert (str(refused.value), refused.value.code) == (
+        "The customer was deleted meanwhile.", "not_found",
+    )  # fmt: skip
     assert not StatusChange.objects.exists()
 
 
@@ -117,3 +122,28 @@ def test_the_customer_history_keeps_who_and_why_and_the_same_label_writes_nothin
     assert again.warnings == ["The customer already has the label 'Suspended'; nothing changed."]
     assert customer.history.count() == 2
     assert StatusChange.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [("  ", "A reason is required."), ("r" * 256, "At most 255 characters.")],
+)
+def test_a_refused_reason_says_why(reason, message):
+    with pytest.raises(InvalidInput) as refused:
+        change(CustomerFactory(), reason=reason)
+    assert str(refused.value) == message
+
+
+def test_an_anonymous_actor_is_recorded_as_nobody_and_the_event_has_the_change_time():
+    customer = CustomerFactory()
+    result = change(customer, actor=AnonymousUser())
+    assert result.change.created_by is None
+    event = Event.objects.get(type="customer.status_changed")
+    assert event.occurred_at == result.change.created_at
+
+
+def test_a_status_change_costs_a_fixed_number_of_queries(django_assert_max_num_queries):
+    customer = CustomerFactory()
+    label_of = StatusLabel.objects.get(name="Suspended")
+    with django_assert_max_num_queries(12):
+        change(customer, label=label_of)
