@@ -146,6 +146,17 @@ class StatusChangeResult:
     warnings: list[str] = dataclasses.field(default_factory=list)
 
 
+def status_reason_check(reason: str | None) -> str:
+    """The reason a status change must give, stripped: required, at most 255 characters
+    (one rule for one change and for many)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("A reason is required.", code="required", attr="reason")
+    if len(reason) > 255:
+        raise InvalidInput("At most 255 characters.", code="max_length", attr="reason")
+    return reason
+
+
 def customer_status_change(
     *,
     customer: Customer,
@@ -163,11 +174,7 @@ def customer_status_change(
     ``change_set_id`` names the bulk change this is part of (the admin's "Change status…"):
     the status change row and its ``customer.status_changed`` event carry it.
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("A reason is required.", code="required", attr="reason")
-    if len(reason) > 255:
-        raise InvalidInput("At most 255 characters.", code="max_length", attr="reason")
+    reason = status_reason_check(reason)
     target = label if isinstance(label, StatusLabel) else label_by_name(label)
     with transaction.atomic():
         # Lock the customer row alone: with joined rows in a FOR UPDATE, PostgreSQL re-checks

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from config.exceptions import DomainError, InvalidInput
+from config.exceptions import DomainError
 from config.transactions import atomic_with_retries
 from customers.models import Customer
-from customers.services import customer_status_change
+from customers.services import customer_status_change, status_reason_check
 from statuses.models import ADMIN_SOURCE, StatusLabel
 from tags.models import ChangeSet
 from tags.services.change_sets import change_set_fail, change_set_finish, change_set_open
@@ -53,11 +53,7 @@ def customers_status_change(
     it; the change-set ends ``done`` with its ``change_set.completed`` event, or ``failed``
     on an unexpected error (the batches before it stay). A blank reason is refused before
     anything is recorded."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("A reason is required.", code="required", attr="reason")
-    if len(reason) > 255:
-        raise InvalidInput("At most 255 characters.", code="max_length", attr="reason")
+    reason = status_reason_check(reason)  # before anything is recorded
     change_set = change_set_open(
         kind=ChangeSet.Kind.STATUS,
         selection=selection,
