@@ -230,13 +230,7 @@ class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
                 source="admin",
                 reason=data["reason"],
             )
-            across = request.POST.get("select_across") == "1"
-            selected = len(request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME))
-            selection = (
-                {"admin": {"select_across": across}}
-                if across
-                else {"admin": {"selected": selected}}
-            )
+            selection = self._selection(request)
             try:
                 if "preview" in request.POST:
                     preview = customers_retag_preview_batches(
