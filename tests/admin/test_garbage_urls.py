@@ -91,6 +91,9 @@ def test_every_changelist_filter_parameter_with_garbage(boss):
         "/admin/customers/customer/?tag=%00",
         "/admin/customers/customer/?segment=%00",
         "/admin/customers/customer/?segment=garbage",
+        "/admin/customers/customer/?change_set=%00",
+        "/admin/customers/customer/?change_set=01J000000000000000000000000",
+        "/admin/customers/customer/?change_set=' OR 1=1 --",
         "/admin/customers/customer/?status_label__id__exact=garbage",
         "/admin/customers/customer/?created_at__gte=junk",
         "/admin/customers/customer/?created_at__year=junk&created_at__month=13",
@@ -116,6 +119,9 @@ def object_urls(changelist: str, object_id: str) -> list[str]:
         f"{changelist}{object_id}/history/",
         f"{changelist}{object_id}/delete/",
         f"{changelist}{object_id}/restore/",
+        f"{changelist}{object_id}/progress/",
+        f"{changelist}{object_id}/cancel/",
+        f"{changelist}{object_id}/revert/",
         f"{changelist}{object_id}/",
     ]
 
