@@ -17,6 +17,7 @@ from tags import services
 from tags.models import ChangeSet, Tag
 from tags.selectors import tag_history_page
 from tags.services.bulk import BACKGROUND
+from tags.services.change_sets import REVERTIBLE, TAG_KINDS
 
 # A change-set's page follows one in these states with a live progress bar.
 LIVE = (ChangeSet.State.PLANNED, ChangeSet.State.RUNNING)
@@ -309,7 +310,13 @@ class ChangeSetAdmin(ServiceAdmin):
     def render_change_form(self, request, context, *args, **kwargs):
         change_set = context.get("original")
         live = change_set is not None and change_set.state in LIVE
-        context["may_revert"] = self.may_revert(request)
+        # the button only where the service would revert: a tag change-set, finished
+        context["may_revert"] = (
+            change_set is not None
+            and change_set.kind in TAG_KINDS
+            and change_set.state in REVERTIBLE
+            and self.may_revert(request)
+        )
         context["live"] = live
         context["may_cancel"] = (
             live and self.may_cancel(request) and bool(change_set.options.get(BACKGROUND))

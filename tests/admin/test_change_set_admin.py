@@ -128,3 +128,13 @@ def test_the_page_links_to_exactly_the_customers_it_changed(boss):
     for value in ("01jbx6m2qf7d8h4kz9w3n5c0vt", "not-an-id"):
         listed = boss.get("/admin/customers/customer/", {"change_set": value})
         assert (listed.status_code, list(listed.context["cl"].result_list)) == (200, [])
+
+
+def test_the_revert_button_shows_only_where_a_revert_is_possible(boss):
+    done = bulk(CustomerFactory.create_batch(1))
+    assert 'id="revert-change-set"' in boss.get(f"{LIST}{done.pk}/change/").content.decode()
+    for kind, state in (("merge", "done"), ("status", "done"), ("retag", "running"),
+                        ("retag", "reverted")):  # fmt: skip
+        other = ChangeSet.objects.create(kind=kind, state=state)
+        page = boss.get(f"{LIST}{other.pk}/change/").content.decode()
+        assert 'id="revert-change-set"' not in page, (kind, state)
