@@ -25,6 +25,7 @@ from tags.services import (
     customers_retag,
     customers_retag_preview_batches,
     customers_status_change,
+    customers_status_change_background,
 )
 
 # Customers a status change loads at a time when it runs over a whole selection.
@@ -324,36 +325,35 @@ class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
     @admin.action(description="Change status…", permissions=["change_status"])
     def change_status(self, request, queryset):
         """Ask for a label and a reason, then change the selected customers with the bulk
-        status service (one change-set), loading the selection a batch at a time."""
+        status service (one change-set): in the request, a batch at a time, up to
+        CHANGE_SET_SYNC_MAX customers; above, planned as a background change-set whose page
+        follows it."""
         form = ChangeStatusForm(request.POST if "apply" in request.POST else None)
+        count = queryset.count()
         if form.is_valid():
+            data = form.cleaned_data
             try:
+                if count > settings.CHANGE_SET_SYNC_MAX:
+                    change_set = customers_status_change_background(
+                        customer_ids=[i for ids in customer_id_batches(queryset) for i in ids],
+                        label=data["label"],
+                        reason=data["reason"],
+                        actor=request.user,
+                        selection=self._selection(request),
+                    )
+                    return self._planned(request, change_set, [])
                 result = customers_status_change(
                     batches=customer_id_batches(queryset, batch_size=STATUS_BATCH),
-                    label=form.cleaned_data["label"],
-                    reason=form.cleaned_data["reason"],
+                    label=data["label"],
+                    reason=data["reason"],
                     actor=request.user,
                     selection=self._selection(request),
-                    total=queryset.count(),
+                    total=count,
                 )
             except DomainError as error:
                 form.add_error(None, str(error))
             else:
-                self.message_user(
-                    request,
-                    f"Changed {result.changed} customer(s); {result.unchanged} already had "
-                    f"that label. Recorded as change-set {result.change_set.pk} "
-                    "(Tags → Change sets).",
-                    messages.SUCCESS,
-                )
-                for refusal in result.refusals:
-                    self.message_user(request, refusal, messages.ERROR)
-                if result.refused > len(result.refusals):
-                    self.message_user(
-                        request,
-                        f"… and {result.refused - len(result.refusals)} more refused.",
-                        messages.ERROR,
-                    )
+                self._status_report(request, result)
                 return None
         return self._confirmation(
             request,
@@ -361,7 +361,25 @@ class CustomerAdmin(HistoryPageMixin, ServiceAdmin, SimpleHistoryAdmin):
             action="change_status",
             template="admin/customers/change_status.html",
             form=form,
+            sync_max=settings.CHANGE_SET_SYNC_MAX,
         )
+
+    def _status_report(self, request, result) -> None:
+        self.message_user(
+            request,
+            f"Changed {result.changed} customer(s); {result.unchanged} already had "
+            f"that label. Recorded as change-set {result.change_set.pk} "
+            "(Tags → Change sets).",
+            messages.SUCCESS,
+        )
+        for refusal in result.refusals:
+            self.message_user(request, refusal, messages.ERROR)
+        if result.refused > len(result.refusals):
+            self.message_user(
+                request,
+                f"… and {result.refused - len(result.refusals)} more refused.",
+                messages.ERROR,
+            )
 
     @staticmethod
     def _selection(request) -> dict:

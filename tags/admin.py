@@ -265,22 +265,23 @@ class ChangeSetAdmin(ServiceAdmin):
 
     @admin.display(description="conflicts (first 100)")
     def conflict_list(self, obj: ChangeSet) -> str:
+        """A revert's pairs left alone, or a status change's customers refused, with why."""
         if not obj.conflicts:
             return "—"
+        if obj.kind == ChangeSet.Kind.STATUS:
+            template = '<li><a href="{}">{}</a>: refused, {}</li>'
+            rows = ((c["customer_id"], c["reason"]) for c in obj.conflicts)
+        else:
+            template = (
+                '<li><a href="{}">{}</a>: {} {} by the reverted change-set, changed since</li>'
+            )
+            rows = ((c["customer_id"], c["tag"], c["change"]) for c in obj.conflicts)
         return format_html(
             "<ul>{}</ul>",
             format_html_join(
                 "",
-                '<li><a href="{}">{}</a>: {} {} by the reverted change-set, changed since</li>',
-                (
-                    (
-                        reverse("admin:customers_customer_change", args=[c["customer_id"]]),
-                        c["customer_id"],
-                        c["tag"],
-                        c["change"],
-                    )
-                    for c in obj.conflicts
-                ),
+                template,
+                ((reverse("admin:customers_customer_change", args=[row[0]]), *row) for row in rows),
             ),
         )
 

@@ -310,6 +310,13 @@ class ChangeSet(models.Model):
         return f"{self.kind} {self.id} ({self.state})"
 
     @property
+    def tag_conflicts(self) -> list[dict]:
+        """The customer × tag pairs a revert left alone, as the API lists them. A status
+        change-set keeps its refused customers in ``conflicts`` too, but as customer and
+        reason, which the admin shows and the API does not (its items are pairs)."""
+        return [] if self.kind == self.Kind.STATUS else self.conflicts
+
+    @property
     def progress(self) -> float:
         """0–1: customers processed over customers selected (1 once finished)."""
         if self.state in {self.State.DONE, self.State.REVERTED}:

@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from config.api.services import token_issue
+from tests.admin.pages import signed_in
 from tests.factories import UserFactory
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + sync Playwright
@@ -89,3 +90,9 @@ def tagger(db):
         "customers.view_customer", "customers.tag_customer", "tags.view_tag", "tags.add_tag",
         "segments.view_segment",
     )  # fmt: skip
+
+
+@pytest.fixture
+def boss(db):
+    """A staff superuser signed in to the admin (``boss.user``)."""
+    return signed_in(username="boss", is_staff=True, is_superuser=True)

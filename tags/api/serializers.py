@@ -170,7 +170,9 @@ class ChangeSetCountsSerializer(serializers.Serializer):
     """What a change-set did so far."""
 
     customers = serializers.IntegerField(help_text="Customers processed.")
-    added = serializers.IntegerField(help_text="Assignments added.")
+    added = serializers.IntegerField(
+        help_text="Assignments added; for a `status` change-set, customers moved to the label."
+    )
     removed = serializers.IntegerField(help_text="Assignments removed.")
     conflicts = serializers.IntegerField(
         help_text="Customer × tag pairs a revert left alone: changed again since; for a "
@@ -233,6 +235,7 @@ class ChangeSetSerializer(ApiModelSerializer):
     )
     error = serializers.CharField(read_only=True, help_text="Why a failed change-set stopped.")
     conflicts = ChangeSetConflictSerializer(
+        source="tag_conflicts",
         many=True,
         read_only=True,
         help_text="A revert's conflicts (the first 100; `counts.conflicts` has them all).",

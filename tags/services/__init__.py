@@ -14,6 +14,7 @@ from tags.services.bulk import (
     customers_retag,
     customers_retag_preview,
     customers_retag_preview_batches,
+    customers_status_change_background,
     resume_change_sets,
     run_change_set,
 )
@@ -28,7 +29,11 @@ from tags.services.change_sets import (
 from tags.services.expiry import tags_expire
 from tags.services.merge import tags_merge
 from tags.services.names import CREATE_PERMISSION, ResolvedTags, tags_may_create_check, tags_resolve
-from tags.services.status_bulk import StatusBulkResult, customers_status_change
+from tags.services.status_bulk import (
+    StatusBulkResult,
+    customers_status_change,
+    customers_status_change_run,
+)
 from tags.services.tagging import TagChangeResult, customer_tags_change, customers_tag_limit_check
 from tags.services.tags import (
     TAG_FIELDS,
@@ -61,6 +66,8 @@ __all__ = [
     "customers_retag_preview",
     "customers_retag_preview_batches",
     "customers_status_change",
+    "customers_status_change_background",
+    "customers_status_change_run",
     "customers_tag_limit_check",
     "resume_change_sets",
     "run_change_set",

@@ -24,6 +24,7 @@ from tags.selectors import (
 from tags.services.change import TagChange
 from tags.services.change_sets import (
     ChangeSetPlan,
+    change_set_background,
     change_set_fail,
     change_set_finish,
     change_set_progress,
@@ -34,6 +35,7 @@ from tags.services.change_sets import (
     cursor_of,
 )
 from tags.services.names import ResolvedTags, tags_may_create_check, tags_resolve
+from tags.services.status_bulk import customers_status_change_plan, customers_status_change_run
 from tags.services.tagging import assignments_apply, customers_tag_limit_check
 
 BACKGROUND = "background"  # the options key of a change-set that runs on the job engine
@@ -353,37 +355,23 @@ def change_set_run(*, change_set_id: str, batch_size: int | None = None) -> str:
     ``change_set.completed``, or ``failed`` with ``change_set.failed`` when a batch is
     refused (a customer past the tag limit) or breaks; returns the state it left. A
     background revert is run by ``change_set_revert_run`` (``batch_size`` then counts the
-    original's history rows)."""
+    original's history rows), a status change by ``customers_status_change_run``."""
     kind = ChangeSet.objects.filter(pk=change_set_id).values_list("kind", flat=True).first()
     if kind == ChangeSet.Kind.REVERT:
         return change_set_revert_run(change_set_id=change_set_id, batch_size=batch_size)
+    if kind == ChangeSet.Kind.STATUS:
+        return customers_status_change_run(change_set_id=change_set_id, batch_size=batch_size)
     batch_size = batch_size or settings.CHANGE_SET_BATCH_SIZE
-    ChangeSet.objects.filter(pk=change_set_id, state=ChangeSet.State.PLANNED).update(
-        state=ChangeSet.State.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
-    )
-    change_set = ChangeSet.objects.filter(pk=change_set_id).first()
-    if change_set is None or change_set.state != ChangeSet.State.RUNNING:
-        return change_set.state if change_set else ""
-    change = _planned_change(change_set)
-    actor = change_set.created_by
-    try:
+
+    def batches(change_set: ChangeSet) -> Callable[[], bool]:
+        change = _planned_change(change_set)
+        actor = change_set.created_by
         tags = tags_resolve(change=change, actor=actor, check_permissions=False)
-        while atomic_with_retries(
-            lambda: _run_batch(
-                change_set_id, tags=tags, change=change, actor=actor, batch_size=batch_size
-            )
-        ):
-            pass
-    except Exception as error:
-        change_set.refresh_from_db()
-        if change_set.state == ChangeSet.State.RUNNING:
-            change_set_fail(change_set=change_set, error=error)
-        return change_set.state
-    with transaction.atomic():
-        change_set = ChangeSet.objects.select_for_update().get(pk=change_set_id)
-        if change_set.state == ChangeSet.State.RUNNING:
-            change_set_finish(change_set=change_set)
-    return change_set.state
+        return lambda: _run_batch(
+            change_set_id, tags=tags, change=change, actor=actor, batch_size=batch_size
+        )
+
+    return change_set_background(change_set_id, batches=batches)
 
 
 def change_set_revert_request(
@@ -396,6 +384,15 @@ def change_set_revert_request(
     if revert.state == ChangeSet.State.PLANNED:
         transaction.on_commit(lambda: run_change_set.enqueue(revert.pk))
     return revert
+
+
+def customers_status_change_background(**plan) -> ChangeSet:
+    """The admin's status change over ``CHANGE_SET_SYNC_MAX`` customers: planned (the
+    arguments of ``customers_status_change_plan``), its job enqueued once the caller's
+    transaction commits."""
+    change_set = customers_status_change_plan(**plan)
+    transaction.on_commit(lambda: run_change_set.enqueue(change_set.pk))
+    return change_set
 
 
 @job

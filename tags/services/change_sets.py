@@ -13,6 +13,7 @@ write carries its id.
 """
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -409,22 +410,53 @@ def change_set_revert_run(*, change_set_id: str, batch_size: int | None = None) 
     The state is checked before each batch, so a cancel stops it after the batch under way.
     Ends as ``change_set_revert`` does, or ``failed`` with ``change_set.failed``; returns the
     state it left."""
-    ChangeSet.objects.filter(pk=change_set_id, state=ChangeSet.State.PLANNED).update(
-        state=ChangeSet.State.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
-    )
-    revert = ChangeSet.objects.select_related("reverts").filter(pk=change_set_id).first()
-    if revert is None or revert.state != ChangeSet.State.RUNNING:
-        return revert.state if revert else ""
-    try:
+
+    def batches(revert: ChangeSet) -> Callable[[], bool]:
         context = _revert_context(revert, batch_size or REVERT_BATCH_SIZE)
-        while atomic_with_retries(lambda: _revert_batch(change_set_id, context)):
+        return lambda: _revert_batch(change_set_id, context)
+
+    return change_set_background(change_set_id, batches=batches, finish=_revert_finish)
+
+
+def change_set_background(
+    change_set_id: str,
+    *,
+    batches: Callable[[ChangeSet], Callable[[], bool]],
+    finish: Callable[[str], ChangeSet] | None = None,
+) -> str:
+    """Drive a background run of any kind: ``planned`` becomes ``running``; ``batches`` (given
+    the change-set, once per run) returns the step that does one batch (in its own
+    transaction, retried on a deadlock, with the change-set locked: False once nothing is
+    left or it is no longer running); the run ends ``done`` (through ``finish``, if the kind
+    has more to close), or ``failed`` with ``change_set.failed`` on an error, unless a
+    cancel came first. A change-set that is gone or already final is left as it is. Returns
+    the state it left."""
+    now = timezone.now()
+    ChangeSet.objects.filter(pk=change_set_id, state=ChangeSet.State.PLANNED).update(
+        state=ChangeSet.State.RUNNING, started_at=now, updated_at=now
+    )
+    change_set = ChangeSet.objects.filter(pk=change_set_id).first()
+    if change_set is None or change_set.state != ChangeSet.State.RUNNING:
+        return change_set.state if change_set else ""
+    try:
+        step = batches(change_set)
+        while atomic_with_retries(step):
             pass
     except Exception as error:
-        revert.refresh_from_db()
-        if revert.state == ChangeSet.State.RUNNING:
-            change_set_fail(change_set=revert, error=error)
-        return revert.state
-    return _revert_finish(change_set_id).state
+        change_set.refresh_from_db()
+        if change_set.state == ChangeSet.State.RUNNING:
+            change_set_fail(change_set=change_set, error=error)
+        return change_set.state
+    return (finish or _finish_running)(change_set_id).state
+
+
+def _finish_running(change_set_id: str) -> ChangeSet:
+    """Close a run whose batches are all done, if nothing (a cancel) closed it meanwhile."""
+    with transaction.atomic():
+        change_set = ChangeSet.objects.select_for_update().get(pk=change_set_id)
+        if change_set.state == ChangeSet.State.RUNNING:
+            change_set_finish(change_set=change_set)
+    return change_set
 
 
 def change_set_cancel(*, change_set: ChangeSet) -> ChangeSet:

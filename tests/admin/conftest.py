@@ -1,14 +1,6 @@
 import pytest
 from django.contrib import admin
 
-from tests.admin.pages import signed_in
-
-
-@pytest.fixture
-def boss(db):
-    """A staff superuser signed in to the admin (``boss.user``)."""
-    return signed_in(username="boss", is_staff=True, is_superuser=True)
-
 
 @pytest.fixture(autouse=True)
 def _no_request_state_on_the_admins():

@@ -1,12 +1,13 @@
-"""Bulk tagging as a change-set in the admin, in headless Chromium: the preview before Apply,
-a run over CHANGE_SET_SYNC_MAX in the background with its live progress bar, and the Revert
-button of a change-set's page."""
+"""Bulk changes as change-sets in the admin, in headless Chromium: the preview before Apply,
+a tag run and a status change over CHANGE_SET_SYNC_MAX in the background with the live progress
+bar, and the Revert button of a change-set's page."""
 
 import re
 
 import pytest
 from playwright.sync_api import expect
 
+from statuses.models import StatusChange, StatusLabel
 from tags import services as tag_services
 from tags.models import ChangeSet, TagAssignment, default_change_set_counts
 from tests.browser.conftest import log_in
@@ -126,3 +127,38 @@ def test_the_revert_button_reverts_a_change_set(live_server, browser_page, desk_
     assert not TagAssignment.objects.exists()
     page.goto(f"{live_server.url}/admin/tags/changeset/{change_set.pk}/change/")
     assert page.locator(".field-state .readonly").inner_text() == "Reverted"
+
+
+def test_a_large_status_change_runs_in_the_background_with_its_progress(
+    live_server, browser_page, desk_user, settings
+):
+    page = browser_page
+    settings.CHANGE_SET_SYNC_MAX = 3
+    CustomerFactory.create_batch(5)
+    log_in(page, live_server, desk_user)
+
+    page.goto(f"{live_server.url}{CUSTOMERS}")
+    for checkbox in page.locator("#result_list tbody input.action-select").all():
+        checkbox.check()
+    page.select_option("select[name=action]", "change_status")
+    page.click("#changelist-form button[name=index]")
+    assert "runs in the background" in page.locator("#status-background").inner_text()
+    page.select_option("#id_label", value=str(StatusLabel.objects.get(name="Inactive").pk))
+    page.fill("#id_reason", "moved away")
+    page.click("input[type=submit].default")
+
+    # straight to the planned change-set's page, its progress bar and Cancel button
+    page.wait_for_url(re.compile(r"/admin/tags/changeset/[0-9a-z]+/change/$"))
+    change_set = ChangeSet.objects.get()
+    assert (change_set.kind, change_set.state) == ("status", "planned")
+    assert page.locator("#change-set-progress").is_visible()
+    assert page.locator("#cancel-change-set").is_visible()
+    assert not StatusChange.objects.exists()
+
+    # a worker runs it; the page reloads by itself once it is done
+    drain()
+    page.wait_for_selector("#change-set-progress", state="detached", timeout=10_000)
+    assert page.locator(".field-state .readonly").inner_text() == "Done"
+    assert page.locator(".field-progress_shown .readonly").inner_text() == "100%"
+    assert StatusChange.objects.filter(change_set_id=change_set.pk).count() == 5
+    assert page.locator("#revert-change-set").count() == 0  # a status change is not revertible

@@ -6,7 +6,6 @@ import pytest
 from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -19,18 +18,10 @@ from segments import services as segment_services
 from statuses.models import StatusChange, StatusLabel
 from tags import services as tag_services
 from tags.models import ChangeSet, Tag, TagAssignment
-from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory, UserFactory
+from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/customers/customer/"
-
-
-@pytest.fixture
-def boss():
-    client = Client()
-    client.user = UserFactory(username="boss", is_staff=True, is_superuser=True)
-    client.force_login(client.user)
-    return client
 
 
 def measured(client, *args, **kwargs):

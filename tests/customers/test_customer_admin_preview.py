@@ -5,7 +5,6 @@ background change-set and goes to its page, writing no assignment in the request
 
 import pytest
 from django.contrib.messages import get_messages
-from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from config.events.models import Event
@@ -13,19 +12,11 @@ from customers import admin as customer_admin
 from customers.selectors import customer_id_batches
 from tags.models import ChangeSet, Tag, TagAssignment
 from tags.services import change_set_run
-from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory, UserFactory
+from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/customers/customer/"
 History = TagAssignment.history.model
-
-
-@pytest.fixture
-def boss() -> Client:
-    client = Client()
-    client.user = UserFactory(username="boss", is_staff=True, is_superuser=True)
-    client.force_login(client.user)
-    return client
 
 
 def post_action(client, action: str, ids, query: str = "", **data):

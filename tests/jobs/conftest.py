@@ -154,3 +154,10 @@ def kill_hard(pid: int) -> None:
         # an RQ work-horse may have finished its job (and exited) since it was listed
         with contextlib.suppress(ProcessLookupError):
             os.kill(process, signal.SIGKILL)
+
+
+@pytest.fixture
+def small(settings):
+    """Change-sets go to the background over 3 customers, 2 a batch."""
+    settings.CHANGE_SET_SYNC_MAX = 3
+    settings.CHANGE_SET_BATCH_SIZE = 2

@@ -23,13 +23,6 @@ History = TagAssignment.history.model
 
 
 @pytest.fixture
-def small(settings):
-    """Background over 3 customers, 2 a batch."""
-    settings.CHANGE_SET_SYNC_MAX = 3
-    settings.CHANGE_SET_BATCH_SIZE = 2
-
-
-@pytest.fixture
 def tagger():
     return make_client(
         "customers.view_customer", "customers.tag_customer", "tags.view_tag", "tags.add_tag",

@@ -7,7 +7,6 @@ from io import StringIO
 import pytest
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
-from django.test import Client
 
 from config.events.models import Event
 from config.exceptions import InvalidInput
@@ -140,14 +139,6 @@ def test_reverting_a_merge_is_a_409_and_changes_nothing(world, reverter):
 
 
 @pytest.fixture
-def boss():
-    client = Client()
-    client.user = UserFactory(username="boss", is_staff=True, is_superuser=True)
-    client.force_login(client.user)
-    return client
-
-
-@pytest.fixture
 def statuses():
     """Two active customers, one already inactive, one 'Locked' (may move only to Active)."""
     active = StatusLabel.objects.get(name="Active")
@@ -182,10 +173,13 @@ def test_the_admin_status_action_is_one_status_change_set(boss, statuses):
     assert (change_set.selection, change_set.add, change_set.remove, change_set.reason) == (
         {"admin": {"selected": 4}}, ["Inactive"], [], "moved away",
     )  # fmt: skip
-    # two moved, one refused (a conflict), one already had it (neither)
+    # four processed: two moved, one refused (a conflict, listed with why), one already had it
     assert change_set.counts == {
-        "customers": 2, "added": 0, "removed": 0, "conflicts": 1, "skipped_limit": 0,
+        "customers": 4, "added": 2, "removed": 0, "conflicts": 1, "skipped_limit": 0,
     }  # fmt: skip
+    ((refused_id, why),) = [(c["customer_id"], c["reason"]) for c in change_set.conflicts]
+    assert refused_id == stuck.pk
+    assert why.startswith("A customer labelled 'Locked' cannot move to 'Inactive'; allowed:")
     assert (change_set.total, change_set.progress) == (4, 1.0)
     assert change_set.started_at <= change_set.finished_at
     # the status changes and their events carry its id
@@ -217,7 +211,7 @@ def test_a_status_change_across_a_filter_records_the_selection_and_total(boss, s
     assert done.status_code == 302
     (change_set,) = ChangeSet.objects.all()
     assert (change_set.selection, change_set.total) == ({"admin": {"select_across": True}}, 2)
-    assert change_set.counts["customers"] == 2
+    assert (change_set.counts["customers"], change_set.counts["added"]) == (2, 2)
     assert change_set.cursor == max(c.pk for c in movers)
 
 

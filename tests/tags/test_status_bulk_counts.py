@@ -54,8 +54,10 @@ def test_counts_carry_on_across_batches_and_a_refusal_leaves_the_rest_to_move(la
     assert (result.changed, result.unchanged, result.refused) == (4, 2, 2)
     assert len(result.refusals) == 2
     change_set = result.change_set
-    assert change_set.counts["customers"] == 4
+    assert change_set.counts["customers"] == 8  # processed
+    assert change_set.counts["added"] == 4  # moved
     assert change_set.counts["conflicts"] == 2
+    assert [c["customer_id"] for c in change_set.conflicts] == [batches[0][0], batches[1][0]]
     assert change_set.cursor == max(batches[1])
     # and every move names the clerk and the change-set
     assert set(StatusChange.objects.values_list("created_by", "change_set_id", "reason")) == {
@@ -74,9 +76,13 @@ def test_the_refusals_listed_stop_at_ten(labels):
     )  # fmt: skip
     assert result.refused == REFUSALS_LISTED + 2
     assert len(result.refusals) == REFUSALS_LISTED == 10
+    # the change-set keeps more of them, up to its own limit
+    assert len(result.change_set.conflicts) == REFUSALS_LISTED + 2
 
 
-def test_a_batch_with_nobody_left_keeps_the_cursor(labels):
+def test_a_batch_with_nobody_left_still_moves_the_cursor_on(labels):
+    # a background run walks on from the cursor: one left behind a batch of deleted customers
+    # would read the same batch for ever
     inactive, _ = labels
     first, gone = made(1), made(1)
     Customer.objects.filter(pk=gone[0].pk).delete()
@@ -85,7 +91,8 @@ def test_a_batch_with_nobody_left_keeps_the_cursor(labels):
         selection={},
     )  # fmt: skip
     result.change_set.refresh_from_db()
-    assert result.change_set.cursor == first[0].pk
+    assert result.change_set.cursor == gone[0].pk
+    assert result.change_set.counts["customers"] == 1  # the deleted one was not processed
 
 
 @pytest.mark.parametrize(
