@@ -112,6 +112,19 @@ EQUIVALENT: dict[str, str] = {
     ),
     # tags/services/merge.py
     "tags.services.merge.x_tags_merge__mutmut_28": _TRUTHY_DEFAULT,
+    # tags/services/status_bulk.py
+    "tags.services.status_bulk.x_customers_status_change_plan__mutmut_15": (
+        "remove=[] left out: the model's default is an empty list, the same value"
+    ),
+    "tags.services.status_bulk.x_customers_status_change_plan__mutmut_25": _TRUTHY_DEFAULT,
+    "tags.services.status_bulk.x_customers_status_change_plan__mutmut_31": (
+        "getattr's default True: every actor given is None or has is_authenticated, and None "
+        "gives None either way"
+    ),
+    "tags.services.status_bulk.x_customers_status_change_run__mutmut_5": (
+        "select_related(None) instead of ('status'): the label's status is then read by a "
+        "query of its own when needed, the same values"
+    ),
     # tags/services/bulk.py
     "tags.services.bulk.x__batch_apply__mutmut_5": (
         "now=None is the current time, read a moment after the batch's own now: no expiry can "
