@@ -126,6 +126,9 @@ EQUIVALENT: dict[str, str] = {
         "query of its own when needed, the same values"
     ),
     # tags/services/bulk.py
+    "tags.services.bulk.x_change_set_run__mutmut_28": (
+        "check_permissions=None instead of False: only its truth is tested, and both are false"
+    ),
     "tags.services.bulk.x__batch_apply__mutmut_5": (
         "now=None is the current time, read a moment after the batch's own now: no expiry can "
         "be placed between the two"
