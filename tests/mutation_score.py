@@ -179,49 +179,12 @@ EQUIVALENT: dict[str, str] = {
         "changes at its first step, so unread returned rows change nothing"
     ),
     "tags.services.tags.x__locked__mutmut_3": _NO_KEY_NONE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_22": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_24": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_30": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_31": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_49": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_51": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_57": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_58": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_5": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_19": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_21": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_23": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_24": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_14": _FIRST_BRANCH,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_25": _FIRST_BRANCH,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_65": (
-        "one_per_customer None instead of computed: the flag only picks an ungrouped shortcut; "
-        "the grouped form writes the same events"
-    ),
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_3": (
-        "the history ids aggregated even when nobody asked for them: an extra column unread"
-    ),
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_4": _ALIAS,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_7": _ALIAS,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_33": (
-        "counts keyed by the count instead of the tag: its only caller (a merge's move) writes "
-        "one tag a statement and reads the total"
-    ),
     "tags.assignments.xǁAssignmentWriterǁ_add_sql__mutmut_7": _CASE,
     "tags.services.tagging.x_customer_tags_change__mutmut_35": (
         "current(None) reads the clock itself, a moment after the call's own now: the answer "
         "differs only for an assignment expiring inside that moment (no test can place one there "
         "without freezing the clock, which makes both the same)"
     ),
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_69": (
-        "one_per_customer left out: the default is False, the grouped form, which writes the "
-        "same events"
-    ),
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_72": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_87": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_5": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_6": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_9": _CASE,
     "tags.assignments.x__tags__mutmut_4": _STRICT,
     "tags.assignments.x__tags__mutmut_7": _STRICT,
     "tags.assignments.x__tags__mutmut_12": _STRICT,
@@ -232,17 +195,6 @@ EQUIVALENT: dict[str, str] = {
         "the history ids collected even without events to write from them: a list unread"
     ),
     "tags.services.tagging.x_assignments_apply__mutmut_6": _TRUTHY_DEFAULT,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_11": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_12": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_15": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_18": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_23": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_26": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_27": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_36": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_37": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_39": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_42": _CASE,
     "tags.assignments.xǁAssignmentWriterǁ_upsert__mutmut_12": _CASE,
     "tags.assignments.xǁAssignmentWriterǁ_upsert__mutmut_13": _CASE,
     "tags.assignments.xǁAssignmentWriterǁ_upsert__mutmut_15": _CASE,
@@ -264,12 +216,6 @@ EQUIVALENT: dict[str, str] = {
     ),
     "tags.services.names.x__names_check__mutmut_14": _DEFAULT_CODE,
     "tags.services.names.x__names_check__mutmut_17": _DEFAULT_CODE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_45": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_48": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_49": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_51": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_54": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_57": _CASE,
     "segments.rules.x__db__mutmut_3": _PREPARED,
     "segments.rules.x__db__mutmut_6": _PREPARED,
     "segments.rules.x__db__mutmut_8": _PREPARED,
@@ -284,13 +230,6 @@ EQUIVALENT: dict[str, str] = {
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_23": _CASE,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_24": _CASE,
     "tags.assignments.xǁAssignmentWriterǁmove__mutmut_43": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_12": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_14": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_16": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_17": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁ_holding_more_than__mutmut_6": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁlock_customers__mutmut_12": _CASE,
-    "tags.assignments.xǁPostgresAssignmentWriterǁlock_customers__mutmut_13": _CASE,
     # config/api/idempotency.py
     "config.api.idempotency.x__fingerprint__mutmut_7": _ASCII,
     "config.api.idempotency.x__fingerprint__mutmut_9": _ASCII,
@@ -365,6 +304,60 @@ EQUIVALENT: dict[str, str] = {
     # statuses/services.py
     "statuses.services.x_status_delete__mutmut_6": _NO_KEY_NONE,
     "statuses.services.x_label_delete__mutmut_6": _NO_KEY_NONE,
+    # tags/assignments.py, PostgresAssignmentWriter: from the PostgreSQL pass (README, Testing)
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_3": (
+        "the history ids aggregated even when nobody asked for them: an extra column unread"
+    ),
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_4": _ALIAS,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_5": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_7": _ALIAS,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_19": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_21": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_23": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_with_history__mutmut_24": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_13": _FIRST_BRANCH,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_21": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_23": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_24": _FIRST_BRANCH,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_29": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_30": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_48": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_50": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_56": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_57": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_64": (
+        "one_per_customer None instead of computed: the flag only picks an ungrouped shortcut; "
+        "the grouped form writes the same events"
+    ),
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_68": (
+        "one_per_customer left out: the default is False, the grouped form, which writes the "
+        "same events"
+    ),
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_71": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_change_batch__mutmut_86": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_5": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_6": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_9": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_11": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_12": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_15": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_18": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_23": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_26": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_27": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_36": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_37": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_39": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_42": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_45": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_48": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_49": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_51": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_54": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_tags_changed_select__mutmut_57": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁ_holding_more_than__mutmut_6": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁlock_customers__mutmut_12": _CASE,
+    "tags.assignments.xǁPostgresAssignmentWriterǁlock_customers__mutmut_13": _CASE,
 }
 
 
