@@ -18,8 +18,7 @@ from tags.assignments import (
     customers_lock,
     customers_over_limit,
 )
-from tags.models import TagAssignment
-from tags.selectors import AssignmentCounts
+from tags.selectors import AssignmentCounts, customer_current_tag_names
 from tags.services.change import TagChange
 from tags.services.names import ResolvedTags, tags_resolve
 
@@ -116,12 +115,7 @@ def customer_tags_change(
         counts = assignments_apply(
             customer_ids=[customer.pk], tags=tags, change=change, actor=actor, now=now
         )
-        current_by_id = dict(
-            TagAssignment.objects.current(now)
-            .filter(customer_id=customer.pk)
-            .order_by("tag__name")
-            .values_list("tag_id", "tag__name")
-        )
+        current_by_id = customer_current_tag_names(customer_id=customer.pk, now=now)
         # The limit, checked on the current tags the answer reads anyway (the rule of
         # customers_tag_limit_check, for one customer, without a count of its own).
         if counts.added.total() and len(current_by_id) > settings.MAX_TAGS_PER_CUSTOMER:
