@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
+from config.databases import instances_from_rows
 from config.fields import parse_ulid, uuid_from_db, uuid_to_ulid
 from config.names import name_key
 from customers.models import Customer
@@ -118,36 +119,21 @@ def customer_current_tag_names(*, customer_id: str, now: datetime) -> dict[str, 
 
 def _tags_with_keys(keys: list[str]) -> list[Tag]:
     """``Tag.objects.filter(name_key__in=keys)``, every column loaded, as fixed SQL: on the tag
-    call building that query cost several times its run. The values pass through the same
-    converters the ORM applies (the database's, then the field's), so the instances are the
-    ORM's own."""
+    call building that query cost several times its run; the instances are the ORM's own."""
     if not keys:
         return []
-    db = connections[DEFAULT_DB_ALIAS]
-    fields = Tag._meta.concrete_fields
-    table = db.ops.quote_name(Tag._meta.db_table)
-    columns = ", ".join(f"{table}.{db.ops.quote_name(f.column)}" for f in fields)
-    with db.cursor() as cursor:
+    names = [f.name for f in Tag._meta.concrete_fields]
+    table = connection.ops.quote_name(Tag._meta.db_table)
+    columns = ", ".join(
+        f"{table}.{connection.ops.quote_name(f.column)}" for f in Tag._meta.concrete_fields
+    )
+    with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {columns} FROM {table} "
-            f"WHERE {table}.{db.ops.quote_name('name_key')} IN ({', '.join(['%s'] * len(keys))})",
+            f"SELECT {columns} FROM {table} WHERE {table}.{connection.ops.quote_name('name_key')} "
+            f"IN ({', '.join(['%s'] * len(keys))})",
             keys,
         )
-        rows = cursor.fetchall()
-    converters = []
-    for index, model_field in enumerate(fields):
-        column = model_field.get_col(Tag._meta.db_table)
-        if functions := [*db.ops.get_db_converters(column), *column.get_db_converters(db)]:
-            converters.append((index, column, functions))
-    names = [f.attname for f in fields]
-    tags = []
-    for row in rows:
-        values = list(row)
-        for index, column, functions in converters:
-            for function in functions:
-                values[index] = function(values[index], column, db)
-        tags.append(Tag.from_db(DEFAULT_DB_ALIAS, names, values))
-    return tags
+        return instances_from_rows(Tag, names, cursor.fetchall())
 
 
 def tags_by_key(keys: Iterable[str]) -> dict[str, Tag]:

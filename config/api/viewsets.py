@@ -195,11 +195,16 @@ class ApiViewMixin:
         return lookup
 
     def get_object(self) -> Model:
-        obj = self.get_queryset().filter(**self.get_lookup()).first()
+        obj = self.find_object(self.get_lookup())
         if obj is None:
             raise NotFound()
         self.check_object_permissions(self.request, obj)
         return obj
+
+    def find_object(self, lookup: dict) -> Model | None:
+        """The object ``{id}`` names (``lookup``: ``get_lookup()``'s filter), or None; an
+        action may read it through a selector of its own instead of ``get_queryset()``."""
+        return self.get_queryset().filter(**lookup).first()
 
     def paginated_response(
         self, queryset, serializer_class, *, envelope: str, ordering: str = "id", transform=None

@@ -32,6 +32,7 @@ from customers.api.tagging_serializers import (
 )
 from customers.filtersets import customers_select
 from customers.models import Customer
+from customers.selectors import customer_to_change
 from segments.services import segments_for_customer
 from tags.models import TAG_NAME_PATTERN, ChangeSet
 from tags.selectors import customer_list_queryset
@@ -132,10 +133,13 @@ class CustomerTaggingViewSet(CustomerViewMixin, ApiViewMixin, viewsets.GenericVi
     def get_queryset(self):
         if self.action == "tags":
             return customer_list_queryset()  # with the current assignments
+        return Customer.objects.all()
+
+    def find_object(self, lookup: dict) -> Customer | None:
         if self.action == "tag":
             # the write reads what it needs itself; the answer needs the id and the label
-            return Customer.objects.only("id", "status_label_id")
-        return Customer.objects.all()
+            return customer_to_change(lookup)
+        return super().find_object(lookup)
 
     @extend_schema(
         operation_id="customer_tags_change",

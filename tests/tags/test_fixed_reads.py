@@ -1,12 +1,16 @@
 """The selectors' fixed reads written as SQL answer what the ORM answers, on either database:
-the tags by name key (whole instances, every field converted alike) and a customer's current
-tags (the one "current" rule, in name order)."""
+the tags by name key (whole instances, every field converted alike), a customer's current
+tags (the one "current" rule, in name order) and the customer a tag call names."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from customers.models import Customer
+from customers.selectors import customer_to_change
+from segments.services import segment_save
+from statuses.models import Status, StatusLabel
 from tags.models import Tag, TagAssignment
 from tags.selectors import customer_current_tag_names, tags_by_key
 from tests.factories import CustomerFactory, TagAssignmentFactory, TagFactory
@@ -66,3 +70,48 @@ def test_current_tag_names_are_the_current_querysets_in_name_order():
         .values_list("tag_id", "tag__name")
     )
     assert customer_current_tag_names(customer_id=CustomerFactory().pk, now=now) == {}
+
+
+@pytest.mark.parametrize("identifier", ["id", "reference_id", "email", "mobile"])
+def test_the_customer_to_change_by_any_identifier_has_its_id_and_label(identifier):
+    label = StatusLabel.objects.create(name="Dormant", status=Status.objects.get(name="Inactive"))
+    customer = CustomerFactory(status_label=label)
+    CustomerFactory()  # another one, not to be found
+
+    found = customer_to_change({identifier: getattr(customer, identifier)})
+
+    assert (found.pk, found.status_label_id) == (customer.pk, label.pk)
+    assert found.get_deferred_fields() == {f.attname for f in Customer._meta.concrete_fields} - {
+        "id",
+        "status_label_id",
+    }
+    assert customer_to_change({identifier: "0" * 26 if identifier == "id" else "nobody"}) is None
+
+
+def test_the_tag_call_by_email_answers_that_customer_and_its_labels_segments(tagger):
+    label = StatusLabel.objects.create(name="Dormant", status=Status.objects.get(name="Inactive"))
+    customer = CustomerFactory(email="ann@example.com", status_label=label)
+    TagFactory(name="vip")
+    segment_save(
+        segment=None,
+        data={"name": "Dormant VIPs", "rule": {"all": ["vip"], "status_labels": ["Dormant"]}},
+        actor=None,
+    )
+
+    response = tagger.post(
+        "/api/v1/customers/ann@example.com/tag?identify_by=email",
+        {"tags_to_add": ["vip"]},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["id"] == customer.pk
+    assert [s["name"] for s in response.json()["segments"]] == ["Dormant VIPs"]
+    assert (
+        tagger.post(
+            "/api/v1/customers/bob@example.com/tag?identify_by=email",
+            {"tags_to_add": ["vip"]},
+            format="json",
+        ).status_code
+        == 404
+    )
