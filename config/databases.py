@@ -1,12 +1,14 @@
 """The two databases Tagdesk runs on: the implementation of raw SQL for the one in use, and
 creating the configured PostgreSQL database when it does not exist yet (``make run``)."""
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 from psycopg import sql
 
@@ -40,6 +42,21 @@ def per_database(implementations: Mapping[str, Callable[[], T]]) -> Callable[[],
 
 
 M = TypeVar("M", bound=Model)
+# per connection, per (model, field names): the attnames and the converters of each column
+_loaders: "weakref.WeakKeyDictionary[BaseDatabaseWrapper, dict]" = weakref.WeakKeyDictionary()
+
+
+def _loader(db: BaseDatabaseWrapper, model: type[Model], field_names: tuple[str, ...]) -> tuple:
+    made = _loaders.setdefault(db, {})
+    if (model, field_names) not in made:
+        converters = []
+        for index, name in enumerate(field_names):
+            column = model._meta.get_field(name).get_col(model._meta.db_table)
+            if functions := [*db.ops.get_db_converters(column), *column.get_db_converters(db)]:
+                converters.append((index, column, functions))
+        attnames = [model._meta.get_field(name).attname for name in field_names]
+        made[model, field_names] = (attnames, converters)
+    return made[model, field_names]
 
 
 def instances_from_rows(
@@ -50,12 +67,7 @@ def instances_from_rows(
     converters the ORM applies (the database's, then the field's), the other fields deferred.
     For a hot read whose query the ORM took longer to build than the database to run."""
     db = connections[DEFAULT_DB_ALIAS]
-    converters = []
-    for index, name in enumerate(field_names):
-        column = model._meta.get_field(name).get_col(model._meta.db_table)
-        if functions := [*db.ops.get_db_converters(column), *column.get_db_converters(db)]:
-            converters.append((index, column, functions))
-    attnames = [model._meta.get_field(name).attname for name in field_names]
+    attnames, converters = _loader(db, model, tuple(field_names))
     instances = []
     for row in rows:
         values = list(row)

@@ -4,6 +4,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.core.paginator import Page, Paginator
@@ -117,23 +118,26 @@ def customer_current_tag_names(*, customer_id: str, now: datetime) -> dict[str, 
         return {uuid_to_ulid(uuid_from_db(tag)): name for tag, name in cursor.fetchall()}
 
 
+TAG_FIELDS = tuple(f.name for f in Tag._meta.concrete_fields)
+
+
+@cache
+def _tags_select() -> str:
+    """The SELECT of every column of the tags (quoting is alike on both databases)."""
+    quote = connection.ops.quote_name
+    table = quote(Tag._meta.db_table)
+    columns = ", ".join(f"{table}.{quote(f.column)}" for f in Tag._meta.concrete_fields)
+    return f"SELECT {columns} FROM {table} WHERE {table}.{quote('name_key')} IN "
+
+
 def _tags_with_keys(keys: list[str]) -> list[Tag]:
     """``Tag.objects.filter(name_key__in=keys)``, every column loaded, as fixed SQL: on the tag
     call building that query cost several times its run; the instances are the ORM's own."""
     if not keys:
         return []
-    names = [f.name for f in Tag._meta.concrete_fields]
-    table = connection.ops.quote_name(Tag._meta.db_table)
-    columns = ", ".join(
-        f"{table}.{connection.ops.quote_name(f.column)}" for f in Tag._meta.concrete_fields
-    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {table} WHERE {table}.{connection.ops.quote_name('name_key')} "
-            f"IN ({', '.join(['%s'] * len(keys))})",
-            keys,
-        )
-        return instances_from_rows(Tag, names, cursor.fetchall())
+        cursor.execute(f"{_tags_select()}({', '.join(['%s'] * len(keys))})", keys)
+        return instances_from_rows(Tag, TAG_FIELDS, cursor.fetchall())
 
 
 def tags_by_key(keys: Iterable[str]) -> dict[str, Tag]:
