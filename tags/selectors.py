@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from config.databases import instances_from_rows
-from config.fields import parse_ulid, uuid_from_db, uuid_to_ulid
+from config.fields import parse_ulid
 from config.names import name_key
 from customers.models import Customer
 from statuses.models import StatusChange
@@ -115,7 +115,9 @@ def customer_current_tag_names(*, customer_id: str, now: datetime) -> dict[str, 
             f"WHERE a.customer_id = %s AND {current} ORDER BY t.name",
             [customer, *params],
         )
-        return {uuid_to_ulid(uuid_from_db(tag)): name for tag, name in cursor.fetchall()}
+        rows = cursor.fetchall()
+    ulid = Tag._meta.pk.from_db_value  # the ORM's conversion, remembered per process
+    return {ulid(tag, None, connection): name for tag, name in rows}
 
 
 TAG_FIELDS = tuple(f.name for f in Tag._meta.concrete_fields)
