@@ -122,7 +122,6 @@ def main() -> None:
     from django.conf import settings
     from django.db import connection, transaction
 
-    from config.events.models import Event
     from config.events.services import EventDraft, events_record_many
     from config.fields import new_ulid
     from config.webhooks import services
@@ -177,8 +176,7 @@ def main() -> None:
     for workers in args.workers:
         pending = owe()
         # The same bodies and headers, for the bare client.
-        events = Event.objects.in_bulk([d.event_id for d in pending])
-        rendered = dict(zip(events, render_events(list(events.values())), strict=True))
+        rendered = render_events([d.event_id for d in pending])
         requests = []
         for delivery in pending:
             text = services.body_text(delivery, rendered[delivery.event_id])

@@ -11,26 +11,29 @@ wrote the event. Nothing here is called by the event writers.
 
 import base64
 import json
+import os
 import random
 import secrets
 import time
+import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from config.databases import per_database
 from config.events.models import EVENT_TYPES, Event
 from config.events.selectors import event_feed, events_after
 from config.exceptions import InvalidInput
-from config.fields import new_ulid
+from config.fields import new_ulid, uuid_from_db, uuid_to_ulid
 from config.webhooks import transport
 from config.webhooks.models import (
     TEST_EVENT_TYPE,
@@ -335,18 +338,97 @@ class SendResult:
     state: str | None
 
 
+@dataclass(slots=True)
+class Claimed:
+    """A claimed delivery: what sending and recording it read of its row (plain values, not a
+    model instance: a worker handles thousands a second), its id as the column holds it (for
+    the record's SQL), and its endpoint."""
+
+    id: str
+    stored_id: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    payload: dict | None
+    state: str
+    attempts: int
+    endpoint: WebhookEndpoint | None = None
+
+
 @dataclass
 class Claim:
     """Deliveries held by one worker: the token their rows carry, and the moment (monotonic)
     after which none of them is started any more (they are released unsent)."""
 
     token: str
-    deliveries: list[WebhookDelivery]
+    deliveries: list[Claimed]
     start_by: float
 
 
-# What sending and recording a delivery reads of it.
-CLAIMED_FIELDS = ("id", "endpoint_id", "event_id", "event_type", "payload", "state", "attempts")
+class _PostgresSql:
+    def claim_quickly(self, cursor: Any) -> None:
+        """The claim's commit does not wait for its WAL to reach the disk: a claim lost in a
+        server crash frees its deliveries to be claimed again, which is what a claim that ran
+        out does (at least once). The record's transaction stays synchronous."""
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+    def one_of(self, column: str, ids: list[str]) -> tuple[str, list]:
+        """``column`` is one of ``ids`` (as the column holds them, text): one array parameter
+        (a statement with more than 50 parameters costs the driver milliseconds to parse)."""
+        return f"{column} = ANY(%s::uuid[])", ["{" + ",".join(ids) + "}"]
+
+    def stored_text(self, value: uuid.UUID) -> str:
+        return str(value)
+
+    def attempts_select(self, rows: list[tuple]) -> tuple[str, list]:
+        """A SELECT of attempt rows (``ATTEMPT_COLUMNS``, the first a parameter of its own
+        given by the caller): one array parameter per column."""
+        columns = list(zip(*rows, strict=True))
+        types = ("uuid", "uuid", "integer", "integer", "text", "text", "boolean")
+        arrays = ", ".join(f"%s::{type}[]" for type in types)
+        return f"SELECT %s, * FROM unnest({arrays})", [list(column) for column in columns]
+
+
+class _SqliteSql:
+    def claim_quickly(self, cursor: Any) -> None:
+        pass
+
+    def one_of(self, column: str, ids: list[str]) -> tuple[str, list]:
+        # hex digits need no escaping in JSON
+        return f"{column} IN (SELECT value FROM json_each(%s))", ['["' + '","'.join(ids) + '"]']
+
+    def stored_text(self, value: uuid.UUID) -> str:
+        return value.hex
+
+    def attempts_select(self, rows: list[tuple]) -> tuple[str, list]:
+        values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(rows[0])))
+        return f"SELECT %s, {values} FROM json_each(%s)", [json.dumps(rows)]
+
+
+_sql = per_database({"postgresql": _PostgresSql, "sqlite": _SqliteSql})
+
+
+def _column(model: type, name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def _prep(model: type, name: str, value: Any) -> Any:
+    return model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+# What the claim returns of a row, after its id: what sending and recording read, and the
+# due time (the claim's order).
+CLAIMED_FIELDS = (
+    "id",
+    "stored_id",
+    "endpoint",
+    "event_id",
+    "event_type",
+    "payload",
+    "state",
+    "attempts",
+    "next_attempt_at",
+)
 
 
 def claim_lease() -> timedelta:
@@ -357,29 +439,89 @@ def claim_lease() -> timedelta:
     return timeout * 3 + CLAIM_MARGIN
 
 
+# A stand-in for the clock while the sendable query is compiled (see ``_sendable_sql``).
+_CLOCK = datetime(2000, 1, 1, tzinfo=UTC)
+_sendable_compiled: dict[tuple[str, int], tuple[str, list]] = {}
+
+
+def _sendable_sql(*, now: datetime, limit: int, ids: list[str] | None) -> tuple[str, list]:
+    """The SELECT picking the claim's rows (``deliveries_sendable``, locked, in due order, up
+    to ``limit``) and its parameters. Without ``ids`` (a worker's batches) it is compiled once
+    per database and batch size with a stand-in clock, whose parameters are then swapped for
+    ``now``: compiling it took longer than running it."""
+    if ids is not None:
+        return _sendable_query(now, limit, ids).query.sql_with_params()
+    key = (connection.vendor, limit)
+    if key not in _sendable_compiled:
+        sql, params = _sendable_query(_CLOCK, limit).query.sql_with_params()
+        _sendable_compiled[key] = (
+            sql,
+            [_CLOCK if p == _clock_param(_CLOCK) else p for p in params],
+        )
+    sql, params = _sendable_compiled[key]
+    at = _clock_param(now)
+    return sql, [at if p is _CLOCK else p for p in params]
+
+
+def _sendable_query(now: datetime, limit: int, ids: list[str] | None = None) -> QuerySet:
+    sendable = deliveries_sendable(now=now)
+    if ids is not None:
+        sendable = sendable.filter(pk__in=ids)
+    return (
+        sendable.select_for_update(skip_locked=True, of=("self",))
+        .order_by("next_attempt_at", "id")
+        .values("id")[:limit]
+    )
+
+
+def _clock_param(value: datetime) -> Any:
+    return WebhookDelivery._meta.get_field("next_attempt_at").get_db_prep_value(value, connection)
+
+
 def webhook_deliveries_claim(*, now: datetime, limit: int, ids: list[str] | None = None) -> Claim:
     """Hold up to ``limit`` sendable deliveries (of ``ids``, if given) for this worker, the
-    longest due first, in one short transaction. Rows another worker is claiming are skipped
-    (PostgreSQL: SKIP LOCKED; SQLite writes one transaction at a time). Only the first pending
-    delivery of an (endpoint, customer) is sendable, so a claim never holds two of them."""
+    longest due first, in one statement: an UPDATE of the rows the sendable query picks
+    (PostgreSQL: locked with SKIP LOCKED, so rows another worker is claiming are passed over;
+    SQLite writes one transaction at a time) returning what sending needs. Only the first
+    pending delivery of an (endpoint, customer) is sendable, so a claim never holds two of
+    them."""
     token = new_ulid()
     with transaction.atomic():
-        sendable = deliveries_sendable(now=now)
-        if ids is not None:
-            sendable = sendable.filter(pk__in=ids)
-        deliveries = list(
-            sendable.select_for_update(skip_locked=True, of=("self",))
-            .only(*CLAIMED_FIELDS)
-            .order_by("next_attempt_at", "id")[:limit]
-        )
-        if deliveries:
-            WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
-                claimed_until=now + claim_lease(), claim_token=token
+        picked, params = _sendable_sql(now=now, limit=limit, ids=ids)
+        table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+        returned = ", ".join(_column(WebhookDelivery, name) for name in CLAIMED_FIELDS[2:])
+        with connection.cursor() as cursor:
+            _sql().claim_quickly(cursor)
+            cursor.execute(
+                f"UPDATE {table} SET {_column(WebhookDelivery, 'claimed_until')} = %s, "
+                f"{_column(WebhookDelivery, 'claim_token')} = %s WHERE id IN ({picked}) "
+                f"RETURNING CAST(id AS text), {returned}",
+                [
+                    _prep(WebhookDelivery, "claimed_until", now + claim_lease()),
+                    token,
+                    *params,
+                ],
             )
-    # Each endpoint once, not once per delivery.
-    endpoints = WebhookEndpoint.objects.in_bulk({d.endpoint_id for d in deliveries})
-    for delivery in deliveries:
-        delivery.endpoint = endpoints[delivery.endpoint_id]
+            rows = cursor.fetchall()
+    rows.sort(key=lambda row: (row[-1], row[0]))  # the longest due first, as picked
+    endpoint_ids = {row[1]: uuid_to_ulid(uuid_from_db(row[1])) for row in rows}
+    endpoints = WebhookEndpoint.objects.in_bulk(endpoint_ids.values()) if rows else {}
+    deliveries = []
+    for stored_id, endpoint_id, event_id, event_type, payload, state, attempts, _ in rows:
+        endpoint = endpoints[endpoint_ids[endpoint_id]]
+        deliveries.append(
+            Claimed(
+                id=uuid_to_ulid(uuid_from_db(stored_id)),
+                stored_id=stored_id,
+                endpoint_id=endpoint.id,
+                event_id=uuid_to_ulid(uuid_from_db(event_id)),
+                event_type=event_type,
+                payload=None if payload is None else json.loads(payload),
+                state=state,
+                attempts=attempts,
+                endpoint=endpoint,
+            )
+        )
     start_by = time.monotonic() + settings.WEBHOOK_TIMEOUT_SECONDS
     return Claim(token=token, deliveries=deliveries, start_by=start_by)
 
@@ -409,7 +551,7 @@ def body_json(body: dict) -> str:
     return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
 
 
-def body_text(delivery: WebhookDelivery, data: dict | None) -> str | None:
+def body_text(delivery: "Claimed | WebhookDelivery", data: dict | None) -> str | None:
     """The request body ``{type, timestamp, data}``: ``data`` is the event as the feed renders
     it (a test event's stored payload), None if the event is gone from the log. Over 20 KB, the
     event's own ``data`` is left out (``data_truncated``: read it from the API)."""
@@ -426,27 +568,31 @@ def body_text(delivery: WebhookDelivery, data: dict | None) -> str | None:
 
 # What a batch sent: each delivery with its attempt's outcome, or None if it was not attempted
 # (the batch's time to start sends ran out, or its endpoint stopped answering meanwhile).
-Sent = list[tuple[WebhookDelivery, transport.Outcome | None]]
+Sent = list[tuple[Claimed, transport.Outcome | None]]
+Render = Callable[[list[str]], dict[str, dict]]
+Lane = list[tuple[Claimed, str]]
 EVENT_GONE = "The event is no longer in the event log."
 
 
-def webhook_deliveries_send(
-    *, claim: Claim, render: Callable[[list[Event]], list[dict]], now: datetime
-) -> Sent:
-    """Render the claimed deliveries (one query for their events), sign and POST them: up to
-    ``WEBHOOK_SEND_THREADS`` at once, at most ``LANES_PER_ENDPOINT`` to one endpoint, each
-    lane over keep-alive connections. ``render`` gives the events as the API's feed shows
-    them; ``now`` is the schedule's clock (the signature's timestamp is the wall clock)."""
-    wanted = [d.event_id for d in claim.deliveries if d.payload is None]
-    events = Event.objects.in_bulk(wanted) if wanted else {}
-    rendered = dict(zip(events, render(list(events.values())), strict=True))
-    sent: Sent = []
-    by_endpoint: dict[str, list[tuple[WebhookDelivery, str]]] = {}
+def _bodies(claim: Claim, render: Render) -> tuple[Sent, list[Lane]]:
+    """A claim's bodies, each event rendered once (one query for the batch's events), cut
+    into lanes: at most ``LANES_PER_ENDPOINT`` per endpoint, their deliveries in claim order.
+    Deliveries whose event is gone from the log come back at once, as failed for good."""
+    wanted = list(dict.fromkeys(d.event_id for d in claim.deliveries if d.payload is None))
+    rendered = render(wanted) if wanted else {}
+    texts: dict[str, str | None] = {}
+    gone: Sent = []
+    by_endpoint: dict[str, Lane] = {}
     for delivery in claim.deliveries:
-        text = body_text(delivery, rendered.get(delivery.event_id))
+        if delivery.payload is not None:
+            text = body_text(delivery, None)
+        elif delivery.event_id in texts:
+            text = texts[delivery.event_id]
+        else:
+            text = texts[delivery.event_id] = body_text(delivery, rendered.get(delivery.event_id))
         if text is None:
             delivery.attempts = len(RETRY_SCHEDULE)  # nothing to retry
-            sent.append((delivery, transport.Outcome(status=None, duration_ms=0, error=EVENT_GONE)))
+            gone.append((delivery, transport.Outcome(status=None, duration_ms=0, error=EVENT_GONE)))
         else:
             by_endpoint.setdefault(delivery.endpoint_id, []).append((delivery, text))
     lanes = [
@@ -455,19 +601,51 @@ def webhook_deliveries_send(
         for count in [min(LANES_PER_ENDPOINT, settings.WEBHOOK_SEND_THREADS, len(items))]
         for i in range(count)
     ]
-    if len(lanes) == 1:
-        sent.extend(_send_lane(lanes[0], start_by=claim.start_by, now=now))
-    elif lanes:
-        with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_SEND_THREADS, len(lanes))) as pool:
-            futures = [
-                pool.submit(_send_lane, lane, start_by=claim.start_by, now=now) for lane in lanes
-            ]
-            for future in futures:
-                sent.extend(future.result())
-    return sent
+    return gone, lanes
 
 
-def _send_lane(items: list[tuple[WebhookDelivery, str]], *, start_by: float, now: datetime) -> Sent:
+class _InFlight:
+    """A batch whose POSTs run on a pool's threads (no database there: the caller's thread
+    keeps the connection, and claims or records meanwhile)."""
+
+    def __init__(
+        self, claim: Claim, render: Render, *, now: datetime, pool: ThreadPoolExecutor
+    ) -> None:
+        self.claim = claim
+        self.now = now
+        self.gone, self.lanes = _bodies(claim, render)
+        self.pool = pool
+        self.futures: list[Future] = []
+
+    def start(self) -> "_InFlight":
+        self.futures = [
+            self.pool.submit(_send_lane, lane, self.claim.start_by, self.now) for lane in self.lanes
+        ]
+        return self
+
+    def sent(self) -> Sent:
+        """Every delivery of the claim with its outcome, once the POSTs are done."""
+        sent = list(self.gone)
+        for future in self.futures:
+            sent.extend(future.result())
+        return sent
+
+
+def webhook_deliveries_send(*, claim: Claim, render: Render, now: datetime) -> Sent:
+    """Render the claimed deliveries, sign and POST them: up to ``WEBHOOK_SEND_THREADS`` at
+    once, at most ``LANES_PER_ENDPOINT`` to one endpoint, each lane over keep-alive
+    connections. ``render`` gives the events of some ids as the API's feed shows them, by id;
+    ``now`` is the schedule's clock (the signature's timestamp is the wall clock)."""
+    gone, lanes = _bodies(claim, render)
+    start_by = claim.start_by
+    if len(lanes) <= 1:
+        return gone + [sent for lane in lanes for sent in _send_lane(lane, start_by, now)]
+    with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_SEND_THREADS, len(lanes))) as pool:
+        futures = [pool.submit(_send_lane, lane, start_by, now) for lane in lanes]
+        return gone + [sent for future in futures for sent in future.result()]
+
+
+def _send_lane(items: Lane, start_by: float, now: datetime) -> Sent:
     """Send one lane's deliveries in turn over one keep-alive connection. After a timeout the
     endpoint is not asked again in this batch: the rest of the lane is released unsent."""
     sent: Sent = []
@@ -491,7 +669,7 @@ def _send_lane(items: list[tuple[WebhookDelivery, str]], *, start_by: float, now
 
 
 def _move_on(
-    delivery: WebhookDelivery, outcome: transport.Outcome, *, now: datetime, factor: float
+    delivery: Claimed, outcome: transport.Outcome, *, now: datetime, factor: float
 ) -> dict[str, Any]:
     """The delivery's new values after an attempt: delivered, retried later (the schedule times
     ``factor``, or ``Retry-After`` on 429/503), or failed for good (410, no attempt left)."""
@@ -515,6 +693,56 @@ def _move_on(
     return changes
 
 
+def _attempts_insert(rows: list[tuple], *, attempted_at: datetime) -> None:
+    """Insert a batch's attempts in one statement: ``rows`` are (id, delivery's stored id,
+    status, duration, excerpt, error, succeeded), ids as the columns hold them, text."""
+    columns = ", ".join(_column(WebhookAttempt, name) for name in ATTEMPT_COLUMNS)
+    table = connection.ops.quote_name(WebhookAttempt._meta.db_table)
+    select, params = _sql().attempts_select(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) {select}",
+            [_prep(WebhookAttempt, "attempted_at", attempted_at), *params],
+        )
+
+
+def _new_stored_id() -> str:
+    """A new ULID as its column holds it, text, made without python-ulid's objects: 48 bits
+    of milliseconds, 80 random bits."""
+    number = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
+    return _sql().stored_text(uuid.UUID(int=number))
+
+
+# In the order of ``attempts_select``'s columns.
+ATTEMPT_COLUMNS = (
+    "attempted_at",
+    "id",
+    "delivery",
+    "status",
+    "duration_ms",
+    "response_excerpt",
+    "error",
+    "succeeded",
+)
+
+
+def _deliveries_move(deliveries: list[Claimed], changes: dict[str, Any], *, token: str) -> set[str]:
+    """Set ``changes`` on the deliveries still held by the claim ``token`` and release them;
+    the stored ids of those it changed (the others were taken over by another worker)."""
+    values = {**changes, "claimed_until": None, "claim_token": ""}
+    assignments = ", ".join(f"{_column(WebhookDelivery, name)} = %s" for name in values)
+    params = [_prep(WebhookDelivery, name, value) for name, value in values.items()]
+    where, ids = _sql().one_of("id", [d.stored_id for d in deliveries])
+    table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} WHERE {where} "
+            f"AND {_column(WebhookDelivery, 'claim_token')} = %s RETURNING CAST(id AS text)",
+            [*params, *ids, token],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 def webhook_deliveries_record(*, claim: Claim, sent: Sent, now: datetime) -> dict[str, str]:
     """Log the batch's attempts and move its deliveries on, in one transaction; release those
     not attempted. A delivery whose claim ran out and was taken by another worker meanwhile
@@ -522,49 +750,42 @@ def webhook_deliveries_record(*, claim: Claim, sent: Sent, now: datetime) -> dic
     failing clock, a failure starts it; a 410 disables it, and so do
     ``WEBHOOK_DISABLE_AFTER_DAYS`` without a success. Returns the new state by delivery id."""
     states: dict[str, str] = {}
-    with transaction.atomic():
-        ours = set(
-            WebhookDelivery.objects.select_for_update()
-            .filter(pk__in=[delivery.pk for delivery, _ in sent], claim_token=claim.token)
-            .values_list("id", flat=True)
+    attempts, released = [], []
+    moved: dict[tuple, list[Claimed]] = {}  # new values → the deliveries that get them
+    succeeded, failed, gone = set(), set(), set()
+    factor = jitter()
+    for delivery, outcome in sent:
+        if outcome is None:
+            released.append(delivery)
+            continue
+        attempts.append(
+            (
+                _new_stored_id(),
+                delivery.stored_id,
+                outcome.status,
+                outcome.duration_ms,
+                outcome.excerpt[:1000],
+                outcome.error[:500],
+                outcome.succeeded,
+            )
         )
-        attempts, released = [], []
-        moved: dict[tuple, list[str]] = {}  # new values → the ids of the rows that get them
-        succeeded, failed, gone = set(), set(), set()
-        factor = jitter()
-        for delivery, outcome in sent:
-            if outcome is None:
-                if delivery.pk in ours:
-                    released.append(delivery.pk)
-                continue
-            attempts.append(
-                WebhookAttempt(
-                    delivery=delivery,
-                    attempted_at=now,
-                    status=outcome.status,
-                    duration_ms=outcome.duration_ms,
-                    response_excerpt=outcome.excerpt[:1000],
-                    error=outcome.error[:500],
-                    succeeded=outcome.succeeded,
-                )
-            )
-            (succeeded if outcome.succeeded else failed).add(delivery.endpoint_id)
-            if outcome.status == 410:
-                gone.add(delivery.endpoint_id)
-            if delivery.pk in ours:
-                changes = _move_on(delivery, outcome, now=now, factor=factor)
-                moved.setdefault(tuple(changes.items()), []).append(delivery.pk)
-                states[delivery.pk] = changes.get("state", delivery.state)
-        WebhookAttempt.objects.bulk_create(attempts)
-        # One UPDATE per set of new values: a batch's deliveries mostly share theirs.
-        for changes, ids in moved.items():
-            WebhookDelivery.objects.filter(pk__in=ids).update(
-                **dict(changes), claimed_until=None, claim_token=""
-            )
+        (succeeded if outcome.succeeded else failed).add(delivery.endpoint_id)
+        if outcome.status == 410:
+            gone.add(delivery.endpoint_id)
+        changes = _move_on(delivery, outcome, now=now, factor=factor)
+        moved.setdefault(tuple(changes.items()), []).append(delivery)
+    with transaction.atomic():
+        if attempts:
+            _attempts_insert(attempts, attempted_at=now)
+        # One UPDATE per set of new values (a batch's deliveries mostly share theirs), of the
+        # rows still carrying this claim's token: those are ours.
+        for changes, deliveries in moved.items():
+            ours = _deliveries_move(deliveries, dict(changes), token=claim.token)
+            for delivery in deliveries:
+                if delivery.stored_id in ours:
+                    states[delivery.id] = dict(changes).get("state", delivery.state)
         if released:
-            WebhookDelivery.objects.filter(pk__in=released).update(
-                claimed_until=None, claim_token=""
-            )
+            _deliveries_move(released, {}, token=claim.token)
         endpoints = WebhookEndpoint.objects
         endpoints.filter(pk__in=succeeded).exclude(failing_since=None).update(failing_since=None)
         endpoints.filter(pk__in=failed - succeeded, failing_since=None).update(failing_since=now)
@@ -613,29 +834,49 @@ def webhook_deliver(
 
 
 def webhooks_send_due(
-    *,
-    render: Callable[[list[Event]], list[dict]],
-    seconds: float,
-    now: datetime | None = None,
+    *, render: Render, seconds: float, now: datetime | None = None
 ) -> dict[str, int]:
     """A send job's work: claim a batch of due deliveries, send it, record it, and again, until
     none is left or ``seconds`` have passed (the worker then takes its next job; the dispatch
-    wakes workers again while deliveries are due). Deliveries a batch unblocks (the next of a
-    customer) are claimed by the next batch."""
+    wakes workers again while deliveries are due).
+
+    Pipelined: while a batch's POSTs are in flight on the pool's threads, this thread records
+    the batch before it and claims and renders the one after it, so the database work costs
+    no time on the wire. At most two claims are held: the one in flight and the next. A
+    pipelined claim cannot take a delivery early: the in-flight batch's deliveries are still
+    pending, so the next ones of their customers are not sendable until that batch is
+    recorded; they go in the claim after. Killed anywhere, the claims run out and their
+    deliveries are sent again."""
     stop_at = time.monotonic() + seconds
-    claimed = attempted = 0
-    while True:
+    counts = {"claimed": 0, "attempted": 0}
+
+    def claim_next(pool: ThreadPoolExecutor) -> "_InFlight | None":
+        if counts["claimed"] and time.monotonic() >= stop_at:
+            return None
         at = now or timezone.now()
         claim = webhook_deliveries_claim(now=at, limit=settings.WEBHOOK_BATCH_SIZE)
-        if not claim.deliveries:
-            break
-        sent = webhook_deliveries_send(claim=claim, render=render, now=at)
-        webhook_deliveries_record(claim=claim, sent=sent, now=at)
-        claimed += len(claim.deliveries)
-        attempted += sum(outcome is not None for _, outcome in sent)
-        if time.monotonic() >= stop_at:
-            break
-    return {"claimed": claimed, "attempted": attempted}
+        counts["claimed"] += len(claim.deliveries)
+        return _InFlight(claim, render, now=at, pool=pool) if claim.deliveries else None
+
+    with ThreadPoolExecutor(max_workers=settings.WEBHOOK_SEND_THREADS) as pool:
+        batch = claim_next(pool)
+        if batch is not None:
+            batch.start()
+        while batch is not None:
+            following = claim_next(pool)  # while this batch's POSTs are in flight
+            sent = batch.sent()
+            if following is not None:
+                following.start()  # in flight while this thread records the batch
+            webhook_deliveries_record(claim=batch.claim, sent=sent, now=batch.now)
+            counts["attempted"] += sum(outcome is not None for _, outcome in sent)
+            if following is None:
+                # Nothing else was sendable while the batch was pending: what its record made
+                # sendable (the next delivery of its customers) is claimed now.
+                following = claim_next(pool)
+                if following is not None:
+                    following.start()
+            batch = following
+    return counts
 
 
 # --- replays and test events ----------------------------------------------------------------

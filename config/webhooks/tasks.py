@@ -3,15 +3,15 @@ dispatch) and send (a worker claims due deliveries in batches and sends them). T
 wakes workers: the delivery rows say what is owed, and a send job carries no delivery.
 
 The body a receiver gets is the event as the API's change feed renders it, so this module
-renders with the feed's serializer and hands the result to the services."""
+renders in the feed's shape (``EventSerializer``'s, written out by hand from rows: the same
+bytes) and hands the result to the services."""
 
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-from config.events.api.serializers import EventSerializer
-from config.events.models import Event
+from config.events.api.representations import events_rendered
 from config.jobs import job, jobs_queued
 from config.webhooks import services
 from config.webhooks.models import DeliveryState
@@ -24,9 +24,10 @@ SEND_JOBS_MAX = 4
 SEND_JOB_SECONDS = 10.0
 
 
-def render_events(events: list[Event]) -> list[dict]:
-    """The events as ``GET /api/v1/events/{id}`` shows them (the body's ``data``)."""
-    return EventSerializer(events, many=True).data
+def render_events(ids: list[str]) -> dict[str, dict]:
+    """The events of ``ids`` as ``GET /api/v1/events/{id}`` shows them (the body's ``data``),
+    by id; those gone from the log are left out."""
+    return events_rendered(ids)
 
 
 @job

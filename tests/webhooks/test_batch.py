@@ -64,8 +64,9 @@ def test_a_batch_is_sent_signed_and_recorded_with_one_connection_per_lane(
     endpoint, secret = endpoint_for(keep_alive_receiver.url)
     deliveries = [owed(endpoint, an_event(), now=now) for _ in range(30)]
     # when a worker sends what is due: a few queries for the whole batch (claim, load, events,
-    # record), savepoints included, and one more claim that finds nothing left
-    with django_assert_max_num_queries(15):
+    # record), savepoints and PostgreSQL's commit setting of a claim included, and two more
+    # claims that find nothing left (one while the batch is in flight, one after its record)
+    with django_assert_max_num_queries(21):
         result = send_due(now)
     # then every one arrived once, verifies, and went over a single kept-alive connection
     assert result == {"claimed": 30, "attempted": 30}
@@ -207,3 +208,76 @@ def test_a_worker_whose_claim_ran_out_logs_its_attempt_but_leaves_the_delivery(r
     sent = services.webhook_deliveries_send(claim=other, render=render_events, now=later)
     states = services.webhook_deliveries_record(claim=other, sent=sent, now=later)
     assert states == {delivery.id: "succeeded"}
+
+
+def test_a_worker_claims_the_next_batch_while_one_is_in_flight_and_keeps_customer_order(
+    keep_alive_receiver, now, settings, monkeypatch
+):
+    # given two customers with three events each, among others, sent in batches of two
+    settings.WEBHOOK_BATCH_SIZE = 2
+    endpoint, _ = endpoint_for(keep_alive_receiver.url)
+    customers = {new_ulid(): [], new_ulid(): []}
+    for _ in range(3):
+        for customer_id, theirs in customers.items():
+            theirs.append(owed(endpoint, an_event(customer_id=customer_id), now=now).id)
+        owed(endpoint, an_event(), now=now)
+    steps = []
+    claim, record = services.webhook_deliveries_claim, services.webhook_deliveries_record
+
+    def claiming(**kwargs):
+        found = claim(**kwargs)
+        steps.append("claim")
+        # no claim holds a delivery while an earlier one of its customer is still pending
+        for delivery in found.deliveries:
+            for theirs in customers.values():
+                if delivery.id in theirs:
+                    earlier = theirs[: theirs.index(delivery.id)]
+                    assert not WebhookDelivery.objects.pending().filter(pk__in=earlier).exists()
+        return found
+
+    def recording(**kwargs):
+        steps.append("record")
+        return record(**kwargs)
+
+    monkeypatch.setattr(services, "webhook_deliveries_claim", claiming)
+    monkeypatch.setattr(services, "webhook_deliveries_record", recording)
+    # when a worker sends what is due
+    assert send_due(now) == {"claimed": 9, "attempted": 9}
+    # then the second batch was claimed before the first was recorded (while in flight)
+    assert steps[:3] == ["claim", "claim", "record"]
+    # and each customer's deliveries arrived in event order, all of them
+    ids = {d.id: d.event_id for d in WebhookDelivery.objects.all()}
+    arrived = [r.headers["webhook-id"] for r in keep_alive_receiver.received]
+    for theirs in customers.values():
+        events = [ids[i] for i in theirs]
+        assert [e for e in arrived if e in events] == events
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"succeeded"}
+
+
+def test_batches_in_the_pipeline_when_the_worker_dies_are_sent_again(
+    keep_alive_receiver, now, settings, monkeypatch
+):
+    # given four deliveries, batches of two, and a worker that dies recording its first batch
+    # (the second one claimed and in flight)
+    settings.WEBHOOK_BATCH_SIZE = 2
+    endpoint, _ = endpoint_for(keep_alive_receiver.url)
+    deliveries = [owed(endpoint, an_event(), now=now) for _ in range(4)]
+
+    def dying(**kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(services, "webhook_deliveries_record", dying)
+    with pytest.raises(RuntimeError):
+        send_due(now)
+    # then both batches went out but nothing is recorded: all four are still owed, held
+    assert len(keep_alive_receiver.received) == 4
+    assert WebhookAttempt.objects.count() == 0
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"pending"}
+    assert "" not in set(WebhookDelivery.objects.values_list("claim_token", flat=True))
+    # and once the claims have run out, another worker sends all four again and records them
+    monkeypatch.undo()
+    later = now + services.claim_lease()
+    assert send_due(later) == {"claimed": 4, "attempted": 4}
+    arrived = [r.headers["webhook-id"] for r in keep_alive_receiver.received]
+    assert sorted(arrived) == sorted([d.event_id for d in deliveries] * 2)
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"succeeded"}
