@@ -33,7 +33,7 @@ from config.databases import per_database
 from config.events.models import EVENT_TYPES, Event
 from config.events.selectors import event_feed, events_after
 from config.exceptions import InvalidInput
-from config.fields import new_ulid, uuid_from_db, uuid_to_ulid
+from config.fields import new_ulid, ulid_to_uuid, uuid_from_db, uuid_to_ulid
 from config.webhooks import transport
 from config.webhooks.models import (
     TEST_EVENT_TYPE,
@@ -365,6 +365,11 @@ class Claim:
     start_by: float
 
 
+# A statement of the record: its SQL, its parameters, and whether it returns the ids (text)
+# of the deliveries it moved.
+Statement = tuple[str, list, bool]
+
+
 class _PostgresSql:
     def claim_quickly(self, cursor: Any) -> None:
         """The claim's commit does not wait for its WAL to reach the disk: a claim lost in a
@@ -379,6 +384,26 @@ class _PostgresSql:
 
     def stored_text(self, value: uuid.UUID) -> str:
         return str(value)
+
+    def run_together(self, statements: list[Statement]) -> list[set[str]]:
+        """The statements as one (each a data-modifying WITH query: one round trip); the ids
+        each returned."""
+        if not statements:
+            return []
+        parts, selects, params = [], [], []
+        for i, (sql, values, returns) in enumerate(statements):
+            parts.append(f"s{i} AS ({sql})")
+            params += values
+            if returns:
+                selects.append(f"SELECT {i}, id FROM s{i}")
+        final = " UNION ALL ".join(selects) or "SELECT NULL, NULL"
+        results: list[set[str]] = [set() for _ in statements]
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH {', '.join(parts)} {final}", params)
+            for i, stored_id in cursor.fetchall():
+                if i is not None:
+                    results[i].add(stored_id)
+        return results
 
     def attempts_select(self, rows: list[tuple]) -> tuple[str, list]:
         """A SELECT of attempt rows (``ATTEMPT_COLUMNS``, the first a parameter of its own
@@ -399,6 +424,15 @@ class _SqliteSql:
 
     def stored_text(self, value: uuid.UUID) -> str:
         return value.hex
+
+    def run_together(self, statements: list[Statement]) -> list[set[str]]:
+        """The statements in turn (SQLite has no UPDATE inside WITH); the ids each returned."""
+        results = []
+        with connection.cursor() as cursor:
+            for sql, params, returns in statements:
+                cursor.execute(sql, params)
+                results.append({row[0] for row in cursor.fetchall()} if returns else set())
+        return results
 
     def attempts_select(self, rows: list[tuple]) -> tuple[str, list]:
         values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(rows[0])))
@@ -693,17 +727,14 @@ def _move_on(
     return changes
 
 
-def _attempts_insert(rows: list[tuple], *, attempted_at: datetime) -> None:
+def _attempts_insert(rows: list[tuple], *, attempted_at: datetime) -> Statement:
     """Insert a batch's attempts in one statement: ``rows`` are (id, delivery's stored id,
     status, duration, excerpt, error, succeeded), ids as the columns hold them, text."""
     columns = ", ".join(_column(WebhookAttempt, name) for name in ATTEMPT_COLUMNS)
     table = connection.ops.quote_name(WebhookAttempt._meta.db_table)
     select, params = _sql().attempts_select(rows)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) {select}",
-            [_prep(WebhookAttempt, "attempted_at", attempted_at), *params],
-        )
+    attempted_at = _prep(WebhookAttempt, "attempted_at", attempted_at)
+    return f"INSERT INTO {table} ({columns}) {select}", [attempted_at, *params], False
 
 
 def _new_stored_id() -> str:
@@ -726,21 +757,41 @@ ATTEMPT_COLUMNS = (
 )
 
 
-def _deliveries_move(deliveries: list[Claimed], changes: dict[str, Any], *, token: str) -> set[str]:
-    """Set ``changes`` on the deliveries still held by the claim ``token`` and release them;
-    the stored ids of those it changed (the others were taken over by another worker)."""
+def _deliveries_move(
+    deliveries: list[Claimed], changes: dict[str, Any], *, token: str
+) -> Statement:
+    """Set ``changes`` on the deliveries still held by the claim ``token`` and release them,
+    returning the ids of those it changed (the others were taken over by another worker)."""
     values = {**changes, "claimed_until": None, "claim_token": ""}
     assignments = ", ".join(f"{_column(WebhookDelivery, name)} = %s" for name in values)
     params = [_prep(WebhookDelivery, name, value) for name, value in values.items()]
     where, ids = _sql().one_of("id", [d.stored_id for d in deliveries])
     table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assignments} WHERE {where} "
-            f"AND {_column(WebhookDelivery, 'claim_token')} = %s RETURNING CAST(id AS text)",
-            [*params, *ids, token],
+    sql = (
+        f"UPDATE {table} SET {assignments} WHERE {where} "
+        f"AND {_column(WebhookDelivery, 'claim_token')} = %s RETURNING CAST(id AS text) AS id"
+    )
+    return sql, [*params, *ids, token], True
+
+
+def _endpoints_clock(endpoint_ids: set[str], failing_since: datetime | None) -> Statement:
+    """Start the failing clock of the endpoints not failing yet (``failing_since`` given), or
+    clear it (None)."""
+    where, ids = _sql().one_of("id", [_sql().stored_text(ulid_to_uuid(e)) for e in endpoint_ids])
+    column = _column(WebhookEndpoint, "failing_since")
+    table = connection.ops.quote_name(WebhookEndpoint._meta.db_table)
+    if failing_since is None:
+        return (
+            f"UPDATE {table} SET {column} = NULL WHERE {where} AND {column} IS NOT NULL",
+            ids,
+            False,
         )
-        return {row[0] for row in cursor.fetchall()}
+    value = _prep(WebhookEndpoint, "failing_since", failing_since)
+    return (
+        f"UPDATE {table} SET {column} = %s WHERE {where} AND {column} IS NULL",
+        [value, *ids],
+        False,
+    )
 
 
 def webhook_deliveries_record(*, claim: Claim, sent: Sent, now: datetime) -> dict[str, str]:
@@ -774,21 +825,24 @@ def webhook_deliveries_record(*, claim: Claim, sent: Sent, now: datetime) -> dic
             gone.add(delivery.endpoint_id)
         changes = _move_on(delivery, outcome, now=now, factor=factor)
         moved.setdefault(tuple(changes.items()), []).append(delivery)
+    statements = [_attempts_insert(attempts, attempted_at=now)] if attempts else []
+    # One UPDATE per set of new values (a batch's deliveries mostly share theirs), of the rows
+    # still carrying this claim's token: those are ours.
+    groups = [(dict(changes), deliveries) for changes, deliveries in moved.items()]
+    statements += [_deliveries_move(d, changes, token=claim.token) for changes, d in groups]
+    if released:
+        statements.append(_deliveries_move(released, {}, token=claim.token))
+    if succeeded:
+        statements.append(_endpoints_clock(succeeded, None))
+    if failed - succeeded:
+        statements.append(_endpoints_clock(failed - succeeded, now))
     with transaction.atomic():
-        if attempts:
-            _attempts_insert(attempts, attempted_at=now)
-        # One UPDATE per set of new values (a batch's deliveries mostly share theirs), of the
-        # rows still carrying this claim's token: those are ours.
-        for changes, deliveries in moved.items():
-            ours = _deliveries_move(deliveries, dict(changes), token=claim.token)
+        results = _sql().run_together(statements)
+        for (changes, deliveries), ours in zip(groups, results[bool(attempts) :], strict=False):
             for delivery in deliveries:
                 if delivery.stored_id in ours:
-                    states[delivery.id] = dict(changes).get("state", delivery.state)
-        if released:
-            _deliveries_move(released, {}, token=claim.token)
+                    states[delivery.id] = changes.get("state", delivery.state)
         endpoints = WebhookEndpoint.objects
-        endpoints.filter(pk__in=succeeded).exclude(failing_since=None).update(failing_since=None)
-        endpoints.filter(pk__in=failed - succeeded, failing_since=None).update(failing_since=now)
         for endpoint_id in gone:
             endpoint_disable(
                 endpoint_id=endpoint_id, reason="The endpoint answered 410 Gone.", now=now
