@@ -30,7 +30,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from config.databases import per_database
-from config.events.models import EVENT_TYPES, Event
+from config.events.models import EVENT_TYPES
 from config.events.selectors import event_feed, events_after
 from config.exceptions import InvalidInput
 from config.fields import new_ulid, ulid_to_uuid, uuid_from_db, uuid_to_ulid
@@ -371,6 +371,9 @@ Statement = tuple[str, list, bool]
 
 
 class _PostgresSql:
+    """The claim's and the record's raw SQL on PostgreSQL: lists of ids as one array
+    parameter, the record as one statement."""
+
     def claim_quickly(self, cursor: Any) -> None:
         """The claim's commit does not wait for its WAL to reach the disk: a claim lost in a
         server crash frees its deliveries to be claimed again, which is what a claim that ran
@@ -415,6 +418,9 @@ class _PostgresSql:
 
 
 class _SqliteSql:
+    """The same on SQLite: lists as one JSON array read by ``json_each``, the record's
+    statements in turn."""
+
     def claim_quickly(self, cursor: Any) -> None:
         pass
 
@@ -450,11 +456,9 @@ def _prep(model: type, name: str, value: Any) -> Any:
     return model._meta.get_field(name).get_db_prep_save(value, connection)
 
 
-# What the claim returns of a row, after its id: what sending and recording read, and the
-# due time (the claim's order).
+# What the claim returns of a row after its id (text): what sending and recording read
+# (``Claimed``'s fields), and the due time (the claim's order).
 CLAIMED_FIELDS = (
-    "id",
-    "stored_id",
     "endpoint",
     "event_id",
     "event_type",
@@ -523,7 +527,7 @@ def webhook_deliveries_claim(*, now: datetime, limit: int, ids: list[str] | None
     with transaction.atomic():
         picked, params = _sendable_sql(now=now, limit=limit, ids=ids)
         table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
-        returned = ", ".join(_column(WebhookDelivery, name) for name in CLAIMED_FIELDS[2:])
+        returned = ", ".join(_column(WebhookDelivery, name) for name in CLAIMED_FIELDS)
         with connection.cursor() as cursor:
             _sql().claim_quickly(cursor)
             cursor.execute(
@@ -873,7 +877,7 @@ def endpoint_disable(*, endpoint_id: str, reason: str, now: datetime) -> None:
 def webhook_deliver(
     *,
     delivery_id: str,
-    render: Callable[[list[Event]], list[dict]],
+    render: Render,
     now: datetime | None = None,
 ) -> SendResult:
     """Send one delivery if it is sendable now, and record the attempt (a retry from the API;
