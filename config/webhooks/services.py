@@ -530,14 +530,19 @@ def webhook_deliveries_claim(*, now: datetime, limit: int, ids: list[str] | None
         returned = ", ".join(_column(WebhookDelivery, name) for name in CLAIMED_FIELDS)
         with connection.cursor() as cursor:
             _sql().claim_quickly(cursor)
+            # The pick is a MATERIALIZED CTE, run once: as `WHERE id IN (SELECT … LIMIT n FOR
+            # UPDATE SKIP LOCKED)` PostgreSQL may run the sub-SELECT more than once and claim
+            # more than `limit` rows (seen in the suite).
             cursor.execute(
+                f"WITH picked AS MATERIALIZED ({picked}) "
                 f"UPDATE {table} SET {_column(WebhookDelivery, 'claimed_until')} = %s, "
-                f"{_column(WebhookDelivery, 'claim_token')} = %s WHERE id IN ({picked}) "
+                f"{_column(WebhookDelivery, 'claim_token')} = %s "
+                "WHERE id IN (SELECT id FROM picked) "
                 f"RETURNING CAST(id AS text), {returned}",
                 [
+                    *params,
                     _prep(WebhookDelivery, "claimed_until", now + claim_lease()),
                     token,
-                    *params,
                 ],
             )
             rows = cursor.fetchall()
