@@ -89,6 +89,15 @@ _FIRST_FIELD = (
     "values_list(flat=True) with no field names every field and keeps the first, the primary "
     "key: the same ids"
 )
+_ACTOR_DEFAULT_TRUE = (
+    "getattr's default True: every actor given is None or has is_authenticated, and None "
+    "gives None either way"
+)
+_CURRENT_ROW_SAVED = (
+    "a full save instead of the fields named: the instance holds the row as stored (read a "
+    "moment before in the same transaction, or the one the run itself saved batch by batch), "
+    "and nothing else writes that row meanwhile, so every other column is written back as it is"
+)
 _OTHER_COUNT = (
     "a rule with two 'all' tags is then counted by rule_q instead of the grouped SQL: the same "
     "count (test_members_count_and_per_customer_evaluation checks both against the same members)"
@@ -130,6 +139,55 @@ EQUIVALENT: dict[str, str] = {
         "be placed between the two"
     ),
     "tags.services.bulk.x__batch_apply__mutmut_12": _NEAR_LIMIT,
+    "tags.services.bulk.x__batch_apply__mutmut_43": _NEAR_LIMIT,
+    "tags.services.bulk.x_customers_retag_preview__mutmut_4": (
+        "actor=None for the preview's resolve: on a dry run tags_resolve neither checks a "
+        "permission nor creates a tag, so it never reads actor (the preview checks the creation "
+        "itself, with the real actor)"
+    ),
+    "tags.services.bulk.x_customers_retag_preview__mutmut_23": (
+        "now=None is the current time, read by each of the preview's two queries a moment after "
+        "the call's own now: no expiry can be placed between them"
+    ),
+    "tags.services.bulk.x_change_set_plan__mutmut_39": _TRUTHY_DEFAULT,
+    "tags.services.bulk.x_change_set_plan__mutmut_45": _ACTOR_DEFAULT_TRUE,
+    "tags.services.bulk.x__run_batch__mutmut_14": (
+        "dry_run=None instead of False: only its truth is tested, and both are false"
+    ),
+    # tags/services/change_sets.py
+    "tags.services.change_sets.x_change_set_open__mutmut_23": _TRUTHY_DEFAULT,
+    "tags.services.change_sets.x_change_set_open__mutmut_29": _ACTOR_DEFAULT_TRUE,
+    "tags.services.change_sets.x__revert_open__mutmut_54": _TRUTHY_DEFAULT,
+    "tags.services.change_sets.x__revert_open__mutmut_60": _ACTOR_DEFAULT_TRUE,
+    "tags.services.change_sets.x_change_set_finish__mutmut_3": _CURRENT_ROW_SAVED,
+    "tags.services.change_sets.x_change_set_cancel__mutmut_26": _CURRENT_ROW_SAVED,
+    "tags.services.change_sets.x__revert_finish__mutmut_7": (
+        "a full save of the original, read a moment before in the same transaction: a finished "
+        "change-set is written by nothing else (a second revert is refused by the one-to-one "
+        "reverts, a cancel by its state), so every other column is written back as it is"
+    ),
+    "tags.services.change_sets.x_change_set_fail__mutmut_6": (
+        "every field refreshed instead of counts and cursor: the others hold what the caller's "
+        "instance holds (a running run's row is written only by the run), and the state, error "
+        "and end set next are saved by name"
+    ),
+    "tags.services.change_sets.x__revert_context__mutmut_46": (
+        "the default start is used only for an original without history rows, of which no row "
+        "is read whatever the start"
+    ),
+    "tags.services.change_sets.x__revert_context__mutmut_47": (
+        "the walk starts one id earlier: the id just before the original's first row is not "
+        "one of its rows (the first is their minimum), so the same rows are read"
+    ),
+    "tags.services.change_sets.x__revert_batch__mutmut_65": (
+        "conflicts listed for a batch without conflicts too: every row of such a batch was "
+        "undone, so _conflicts finds none (one query more); with 100 listed its limit is 0"
+    ),
+    "tags.services.change_sets.x__revert_batch__mutmut_66": (
+        "asked for conflicts at exactly 100 listed too: the limit it passes is then 0, so "
+        "nothing is added"
+    ),
+    "tags.services.change_sets.x_change_sets_stale__mutmut_8": _FIRST_FIELD,
     # tags/assignments.py
     "tags.assignments.xǁAssignmentWriterǁevents_for_tag_removal__mutmut_7": _CASE,
     "tags.assignments.xǁAssignmentWriterǁevents_for_tag_removal__mutmut_14": _CASE,

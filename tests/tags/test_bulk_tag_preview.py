@@ -122,6 +122,18 @@ def test_a_dry_run_is_refused_as_the_change_would_be():
     assert not Tag.objects.filter(name="brand-new").exists()
 
 
+def test_a_dry_run_creating_no_tag_needs_no_permission_to_create_tags():
+    customer = CustomerFactory()
+    TagFactory(name="vip")
+    client = make_client("customers.view_customer", "customers.tag_customer", "tags.view_tag")
+    response = client.post(
+        URL, {"customer_ids": [customer.pk], "tags_to_add": ["VIP"], "dry_run": True},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 200, response.json()
+    assert response.json()["preview"]["tags"] == [{"name": "vip", "gain": 1, "lose": 0}]
+
+
 def test_dry_run_must_be_a_boolean(tagger):
     customer = CustomerFactory()
     response = tagger.post(
