@@ -37,6 +37,29 @@ def _empty_cache():
     cache.clear()
 
 
+RUN_STEPS_MAX = 1_000  # far more batches than any test's change-set run takes
+
+
+@pytest.fixture(autouse=True)
+def _runs_end(monkeypatch):
+    """A change-set run goes batch by batch until a step says nothing is left: a run whose
+    steps never say so fails its test after RUN_STEPS_MAX steps (the run ends failed, or the
+    revert in the request raises) instead of hanging the suite."""
+    from tags.services import change_sets
+
+    real = change_sets.atomic_with_retries
+    taken = 0
+
+    def counted(fn, **kwargs):
+        nonlocal taken
+        taken += 1
+        if taken > RUN_STEPS_MAX:
+            raise RuntimeError(f"a change-set run took more than {RUN_STEPS_MAX} steps")
+        return real(fn, **kwargs)
+
+    monkeypatch.setattr(change_sets, "atomic_with_retries", counted)
+
+
 def make_client(*perms: str, username: str | None = None) -> APIClient:
     """An API client whose Bearer token belongs to a user holding exactly ``perms``."""
     user = UserFactory(perms=list(perms), **({"username": username} if username else {}))
