@@ -92,7 +92,11 @@ def test_a_label_deleted_after_it_was_chosen_is_invalid_label():
     # when the change runs, it refuses before writing anything
     with pytest.raises(InvalidInput) as refused:
         change(customer, label=gold)
-    assert (refused.value.code, refused.value.attr) == ("invalid_label", "label")
+    assert (refused.value.code, refused.value.attr, str(refused.value)) == (
+        "invalid_label",
+        "label",
+        "No status label named 'Gold'.",
+    )
     assert unchanged(customer)
 
 
