@@ -344,6 +344,23 @@ EQUIVALENT: dict[str, str] = {
     "statuses.services.x_status_delete__mutmut_6": _NO_KEY_NONE,
     "statuses.services.x_label_delete__mutmut_6": _NO_KEY_NONE,
     # found alive after the whole run, each checked against its diff
+    "tags.services.names.x_tags_resolve__mutmut_98": (
+        "the name_key of a dry run's stand-in for a tag to create: nothing reads it (the "
+        "resolved tags are keyed by the names' own keys, and a stand-in is never saved)"
+    ),
+    "tags.services.names.x_tags_resolve__mutmut_101": (
+        "the name_key of a dry run's stand-in for a tag to create: nothing reads it (the "
+        "resolved tags are keyed by the names' own keys, and a stand-in is never saved)"
+    ),
+    "tags.assignments.xǁAssignmentWriterǁtags_changed_insert__mutmut_6": (
+        "one_per_customer None instead of passed on: the flag only picks an ungrouped shortcut "
+        "(PostgreSQL; SQLite's select ignores it); the grouped form writes the same events "
+        "(run on PostgreSQL too: survives there)"
+    ),
+    "tags.assignments.xǁAssignmentWriterǁevents_from_history__mutmut_2": (
+        "the count returned when there are no history rows: every caller (a revert, a merge, "
+        "expiry, a retag batch) discards it"
+    ),
     "config.api.idempotency.x_begin__mutmut_45": (
         "the expired row deleted by its primary key alone: a key claimed again is a new row "
         "with a new id, so the id never names anything but the row read"
