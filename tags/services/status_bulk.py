@@ -62,9 +62,9 @@ def customers_status_change(
     is skipped), ``counts.added`` those moved, ``counts.conflicts`` those refused (a
     transition the label does not allow), who keep their label while the others move and are
     listed in ``conflicts`` (id and why); a customer that already has the label is the rest.
-    One transaction a batch, the counts and cursor saved in it; the change-set ends ``done`` with its ``change_set.completed`` event, or ``failed``
-    on an unexpected error (the batches before it stay). A blank reason is refused before
-    anything is recorded."""
+    One transaction a batch, the counts and cursor saved in it; the change-set ends ``done``
+    with its ``change_set.completed`` event, or ``failed`` on an unexpected error (the
+    batches before it stay). A blank reason is refused before anything is recorded."""
     reason = status_reason_check(reason)  # before anything is recorded
     change_set = change_set_open(
         kind=ChangeSet.Kind.STATUS,
