@@ -27,6 +27,7 @@ from tags.services.change_sets import (
     change_set_background,
     change_set_fail,
     change_set_finish,
+    change_set_next_batch,
     change_set_progress,
     change_set_revert,
     change_set_revert_run,
@@ -327,12 +328,10 @@ def _run_batch(
     locked: the customers after the cursor, their change, the counts and the new cursor
     together, so a killed worker leaves whole batches and the next run starts after them.
     False once there is nothing left, or the run was cancelled."""
-    change_set = ChangeSet.objects.select_for_update().get(pk=change_set_id)
-    if change_set.state != ChangeSet.State.RUNNING:
+    batch = change_set_next_batch(change_set_id, batch_size)
+    if batch is None:
         return False
-    ids = [i for i in change_set.customer_ids if i > change_set.cursor][:batch_size]
-    if not ids:
-        return False
+    change_set, ids = batch
     counts = _batch_apply(
         ids, tags=tags, change=change, actor=actor, dry_run=False, change_set=change_set
     )

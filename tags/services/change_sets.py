@@ -13,6 +13,7 @@ write carries its id.
 """
 
 import uuid
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -416,6 +417,19 @@ def change_set_revert_run(*, change_set_id: str, batch_size: int | None = None) 
         return lambda: _revert_batch(change_set_id, context)
 
     return change_set_background(change_set_id, batches=batches, finish=_revert_finish)
+
+
+def change_set_next_batch(change_set_id: str, size: int) -> tuple[ChangeSet, list[str]] | None:
+    """For one batch of a background run over kept ids, in the caller's transaction: the
+    change-set locked and the next ``size`` ids after its cursor (the ids are sorted, so found
+    by bisection: scanning them all every batch grew with the square of the selection), or
+    None once nothing is left or the run is no longer running (cancelled)."""
+    change_set = ChangeSet.objects.select_for_update().get(pk=change_set_id)
+    if change_set.state != ChangeSet.State.RUNNING:
+        return None
+    start = bisect_right(change_set.customer_ids, change_set.cursor)
+    ids = change_set.customer_ids[start : start + size]
+    return (change_set, ids) if ids else None
 
 
 def change_set_background(

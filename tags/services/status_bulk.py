@@ -25,6 +25,7 @@ from tags.services.change_sets import (
     change_set_background,
     change_set_fail,
     change_set_finish,
+    change_set_next_batch,
     change_set_open,
     cursor_of,
 )
@@ -198,12 +199,10 @@ def _run_batch(change_set_id: str, size: int, options: dict) -> bool:
     """One batch of a background run, with the change-set's row locked: the customers after
     the cursor, counted on from what the batches before saved. False once there is nothing
     left, or the run was cancelled."""
-    change_set = ChangeSet.objects.select_for_update().get(pk=change_set_id)
-    if change_set.state != ChangeSet.State.RUNNING:
+    batch = change_set_next_batch(change_set_id, size)
+    if batch is None:
         return False
-    ids = [i for i in change_set.customer_ids if i > change_set.cursor][:size]
-    if not ids:
-        return False
+    change_set, ids = batch
     counts = change_set.counts
     before = StatusBulkResult(
         change_set=change_set,

@@ -9,21 +9,10 @@ from typing import Any
 from django.utils import timezone
 
 from config.events.models import Event
+from config.events.services import COLUMNS
 
-# The columns a representation reads.
-EVENT_ROW_FIELDS = (
-    "id",
-    "type",
-    "occurred_at",
-    "actor_type",
-    "actor_id",
-    "actor_username",
-    "request_id",
-    "change_set_id",
-    "customer_id",
-    "subject_id",
-    "data",
-)
+# The columns a representation reads: every column of an event but its transaction id.
+EVENT_ROW_FIELDS = tuple(column for column in COLUMNS if column != "txid")
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # ApiDateTimeField's, cut to milliseconds
 
 
