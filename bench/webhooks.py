@@ -193,12 +193,14 @@ def main() -> None:
         started = time.perf_counter()
         for _ in range(math.ceil(len(pending) / settings.WEBHOOK_BATCH_SIZE)):
             webhook_send_due.enqueue()
-        sent = 0
+        # Polled cheaply (the pending rows' partial index; this round's are the only ones
+        # pending): a count over the round's ids every 20 ms took a third of a core from the
+        # worker it timed.
         deadline = time.monotonic() + 600
-        while sent < len(pending) and time.monotonic() < deadline:
+        while WebhookDelivery.objects.pending().exists() and time.monotonic() < deadline:
             time.sleep(0.02)
-            sent = WebhookDelivery.objects.filter(state="succeeded", event_id__in=ids).count()
         ours = time.perf_counter() - started
+        sent = WebhookDelivery.objects.filter(state="succeeded", event_id__in=ids).count()
         for process in processes:
             process.terminate()
         for process in processes:
