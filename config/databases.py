@@ -2,7 +2,7 @@
 creating the configured PostgreSQL database when it does not exist yet (``make run``)."""
 
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 import psycopg
@@ -13,6 +13,7 @@ from django.db.models import Model
 from psycopg import sql
 
 from config.exceptions import DomainError
+from config.fields import ulid_to_uuid
 
 MAINTENANCE_DATABASE = "postgres"
 T = TypeVar("T")
@@ -59,23 +60,53 @@ def _loader(db: BaseDatabaseWrapper, model: type[Model], field_names: tuple[str,
     return made[model, field_names]
 
 
-def instances_from_rows(
-    model: type[M], field_names: Sequence[str], rows: Iterable[Sequence]
-) -> list[M]:
-    """Instances of ``model`` from the rows of a fixed raw read of these fields' columns, in
-    that order (on the default connection), as the ORM loads them: each value through the
-    converters the ORM applies (the database's, then the field's), the other fields deferred.
-    For a hot read whose query the ORM took longer to build than the database to run."""
+def values_from_rows(
+    model: type[Model], field_names: Sequence[str], rows: Iterable[Sequence]
+) -> Iterator[list]:
+    """The rows of a fixed raw read of these fields' columns, in that order (on the default
+    connection), with each value as the ORM loads it: through the converters the ORM applies
+    (the database's, then the field's). For a hot read whose query the ORM took longer to
+    build than the database to run."""
     db = connections[DEFAULT_DB_ALIAS]
-    attnames, converters = _loader(db, model, tuple(field_names))
-    instances = []
+    _, converters = _loader(db, model, tuple(field_names))
     for row in rows:
         values = list(row)
         for index, column, functions in converters:
             for function in functions:
                 values[index] = function(values[index], column, db)
-        instances.append(model.from_db(DEFAULT_DB_ALIAS, attnames, values))
-    return instances
+        yield values
+
+
+def instances_from_rows(
+    model: type[M], field_names: Sequence[str], rows: Iterable[Sequence]
+) -> list[M]:
+    """Instances of ``model`` from the rows of a fixed raw read (see ``values_from_rows``), the
+    other fields deferred."""
+    attnames, _ = _loader(connections[DEFAULT_DB_ALIAS], model, tuple(field_names))
+    return [
+        model.from_db(DEFAULT_DB_ALIAS, attnames, values)
+        for values in values_from_rows(model, field_names, rows)
+    ]
+
+
+class _PostgresIds:
+    def one_of(self, column: str, hexes: list[str]) -> tuple[str, list]:
+        return f"{column} = ANY(%s::uuid[])", ["{" + ",".join(hexes) + "}"]
+
+
+class _SqliteIds:
+    def one_of(self, column: str, hexes: list[str]) -> tuple[str, list]:
+        return f"{column} IN (SELECT value FROM json_each(%s))", ['["' + '","'.join(hexes) + '"]']
+
+
+_ids = per_database({"postgresql": _PostgresIds, "sqlite": _SqliteIds})
+
+
+def ulid_column_in(column: str, ids: Iterable[str]) -> tuple[str, list]:
+    """A WHERE clause (and its one parameter) for a ULID column being one of ``ids``: a
+    ``uuid[]`` on PostgreSQL, a JSON array on SQLite (a hundred placeholders cost the driver
+    more than the query)."""
+    return _ids().one_of(column, [ulid_to_uuid(value).hex for value in ids])
 
 
 class DatabaseUnavailable(DomainError):

@@ -6,8 +6,10 @@ tests/events/test_representations.py holds both to the same bytes."""
 from datetime import datetime, tzinfo
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
+from config.databases import ulid_column_in, values_from_rows
 from config.events.models import Event
 from config.events.services import COLUMNS
 
@@ -49,7 +51,24 @@ def event_representation(row: dict[str, Any], zone: tzinfo | None = None) -> dic
 
 
 def events_rendered(ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The events of ``ids`` still in the log, rendered, by id (one query of rows)."""
-    rows = Event.objects.filter(pk__in=ids).values(*EVENT_ROW_FIELDS)
+    """The events of ``ids`` still in the log, rendered, by id: one fixed read, its values
+    converted as the ORM's (building the ORM's query for a batch of ids took longer than
+    running it)."""
+    if not ids:
+        return {}
+    where, params = ulid_column_in(_quoted("id"), ids)
+    columns = ", ".join(_quoted(name) for name in EVENT_ROW_FIELDS)
+    table = connection.ops.quote_name(Event._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {table} WHERE {where}", params)
+        rows = cursor.fetchall()
     zone = timezone.get_current_timezone()
-    return {row["id"]: event_representation(row, zone) for row in rows}
+    rendered = {}
+    for values in values_from_rows(Event, EVENT_ROW_FIELDS, rows):
+        row = dict(zip(EVENT_ROW_FIELDS, values, strict=True))
+        rendered[row["id"]] = event_representation(row, zone)
+    return rendered
+
+
+def _quoted(name: str) -> str:
+    return connection.ops.quote_name(Event._meta.get_field(name).column)
