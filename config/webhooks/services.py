@@ -10,14 +10,16 @@ wrote the event. Nothing here is called by the event writers.
 """
 
 import base64
+import functools
 import json
 import os
 import random
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -203,13 +205,19 @@ def signing_secrets(endpoint: WebhookEndpoint, *, now: datetime) -> list[str]:
     return found
 
 
+@functools.lru_cache(maxsize=256)
+def _signer(secret: str) -> Webhook:
+    """The signer of a secret, made once (it decodes the secret)."""
+    return Webhook(secret)
+
+
 def sign_headers(
     *, endpoint: WebhookEndpoint, message_id: str, body: str, now: datetime, sent_at: datetime
 ) -> dict[str, str]:
     """Standard Webhooks headers: one ``v1,`` signature per valid secret, space-separated.
     ``sent_at`` is the wall clock: receivers check it against theirs."""
     signatures = [
-        Webhook(secret).sign(msg_id=message_id, timestamp=sent_at, data=body)
+        _signer(secret).sign(msg_id=message_id, timestamp=sent_at, data=body)
         for secret in signing_secrets(endpoint, now=now)
     ]
     return {
@@ -647,22 +655,56 @@ def _bodies(claim: Claim, render: Render) -> tuple[Sent, list[Lane]]:
     return gone, lanes
 
 
+class _Senders:
+    """Senders kept from batch to batch of a send job, so their connections stay alive: a lane
+    takes an idle one (or a new one) and gives it back. Each lane has every URL resolved and
+    checked again (``Sender.recheck``): a connection is reused only to the address checked."""
+
+    def __init__(self) -> None:
+        self._idle: list[transport.Sender] = []
+
+    @contextmanager
+    def one(self) -> Iterator[transport.Sender]:
+        try:
+            sender = self._idle.pop()
+        except IndexError:
+            sender = transport.Sender(settings.WEBHOOK_TIMEOUT_SECONDS)
+        sender.recheck()
+        try:
+            yield sender
+        finally:
+            self._idle.append(sender)
+
+    def close(self) -> None:
+        for sender in self._idle:
+            sender.close()
+        self._idle.clear()
+
+
 class _InFlight:
     """A batch whose POSTs run on a pool's threads (no database there: the caller's thread
     keeps the connection, and claims or records meanwhile)."""
 
     def __init__(
-        self, claim: Claim, render: Render, *, now: datetime, pool: ThreadPoolExecutor
+        self,
+        claim: Claim,
+        render: Render,
+        *,
+        now: datetime,
+        pool: ThreadPoolExecutor,
+        senders: _Senders,
     ) -> None:
         self.claim = claim
         self.now = now
         self.gone, self.lanes = _bodies(claim, render)
         self.pool = pool
+        self.senders = senders
         self.futures: list[Future] = []
 
     def start(self) -> "_InFlight":
         self.futures = [
-            self.pool.submit(_send_lane, lane, self.claim.start_by, self.now) for lane in self.lanes
+            self.pool.submit(_send_lane, lane, self.claim.start_by, self.now, self.senders)
+            for lane in self.lanes
         ]
         return self
 
@@ -681,19 +723,24 @@ def webhook_deliveries_send(*, claim: Claim, render: Render, now: datetime) -> S
     ``now`` is the schedule's clock (the signature's timestamp is the wall clock)."""
     gone, lanes = _bodies(claim, render)
     start_by = claim.start_by
-    if len(lanes) <= 1:
-        return gone + [sent for lane in lanes for sent in _send_lane(lane, start_by, now)]
-    with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_SEND_THREADS, len(lanes))) as pool:
-        futures = [pool.submit(_send_lane, lane, start_by, now) for lane in lanes]
-        return gone + [sent for future in futures for sent in future.result()]
+    senders = _Senders()
+    try:
+        if len(lanes) <= 1:
+            return gone + [s for lane in lanes for s in _send_lane(lane, start_by, now, senders)]
+        threads = min(settings.WEBHOOK_SEND_THREADS, len(lanes))
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            futures = [pool.submit(_send_lane, lane, start_by, now, senders) for lane in lanes]
+            return gone + [sent for future in futures for sent in future.result()]
+    finally:
+        senders.close()
 
 
-def _send_lane(items: Lane, start_by: float, now: datetime) -> Sent:
+def _send_lane(items: Lane, start_by: float, now: datetime, senders: _Senders) -> Sent:
     """Send one lane's deliveries in turn over one keep-alive connection. After a timeout the
     endpoint is not asked again in this batch: the rest of the lane is released unsent."""
     sent: Sent = []
     stopped = False
-    with transport.Sender(settings.WEBHOOK_TIMEOUT_SECONDS) as sender:
+    with senders.one() as sender:
         for delivery, text in items:
             if stopped or time.monotonic() > start_by:
                 sent.append((delivery, None))
@@ -919,8 +966,11 @@ def webhooks_send_due(
         at = now or timezone.now()
         claim = webhook_deliveries_claim(now=at, limit=settings.WEBHOOK_BATCH_SIZE)
         counts["claimed"] += len(claim.deliveries)
-        return _InFlight(claim, render, now=at, pool=pool) if claim.deliveries else None
+        if not claim.deliveries:
+            return None
+        return _InFlight(claim, render, now=at, pool=pool, senders=senders)
 
+    senders = _Senders()
     with ThreadPoolExecutor(max_workers=settings.WEBHOOK_SEND_THREADS) as pool:
         batch = claim_next(pool)
         if batch is not None:
@@ -939,6 +989,7 @@ def webhooks_send_due(
                 if following is not None:
                     following.start()
             batch = following
+    senders.close()
     return counts
 
 

@@ -8,7 +8,6 @@ a 3xx is a failed attempt. https is verified against the system's CAs (and
 """
 
 import functools
-import http.client
 import ipaddress
 import socket
 import ssl
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
+import httptools
 from django.conf import settings
 
 from config.exceptions import InvalidInput
@@ -117,27 +117,6 @@ def resolve(url: str) -> Target:
     return Target(scheme=scheme, host=host, port=port, path=path, address=addresses[0])
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, target: Target, timeout: float):
-        super().__init__(target.host, target.port, timeout=timeout)
-        self._address = target.address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, target: Target, timeout: float):
-        super().__init__(target.host, target.port, timeout=timeout, context=tls_context())
-        self._address = target.address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
 @functools.cache
 def _tls_context(ca_bundle: str) -> ssl.SSLContext:
     context = ssl.create_default_context()
@@ -167,21 +146,130 @@ def retry_after_seconds(value: str | None) -> int | None:
     return max(0, int(when.timestamp() - time.time()))
 
 
-# A kept-alive connection the receiver has closed meanwhile fails like this before any answer:
-# the request is sent once more on a new connection.
-STALE_CONNECTION = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
 # Left of an answer beyond the excerpt, read to keep the connection; more, and it is closed.
 DRAIN_BYTES = 64 * 1024
+USER_AGENT = "Tagdesk-Webhooks/1"
+
+
+class Stale(Exception):
+    """A kept-alive connection the receiver had closed meanwhile: nothing of an answer came.
+    The request is sent once more on a new connection."""
+
+
+class _Answer:
+    """An answer as the parser reads it (httptools calls these methods): its status, its
+    ``Retry-After``, the start of its body, and whether it is complete."""
+
+    def __init__(self, parser_class: type) -> None:
+        self.parser = parser_class(self)
+        self.started = False
+        self.headers_done = False
+        self.complete = False
+        self.keep_alive = False
+        self.messages = 0
+        self.retry_after: bytes | None = None
+        self.body = bytearray()
+        self.body_bytes = 0
+
+    def on_message_begin(self) -> None:
+        self.messages += 1
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.complete and name.lower() == b"retry-after":
+            self.retry_after = value
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        if self.complete:  # bytes after the answer: the connection is not kept (``messages``)
+            return
+        self.body_bytes += len(body)
+        if len(self.body) < EXCERPT_BYTES:
+            self.body += body[: EXCERPT_BYTES - len(self.body)]
+
+    def on_message_complete(self) -> None:
+        if self.complete:
+            return
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            # an interim answer (103 Early Hints, …): the final one follows
+            self.headers_done, self.retry_after, self.body, self.body_bytes = (
+                False,
+                None,
+                bytearray(),
+                0,
+            )
+            return
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive()  # known inside the callback only
+
+
+class _Connection:
+    """One connection to the checked address of a target (TLS for https, the host name
+    verified), which answers are read from with httptools' parser (llhttp): the request is a
+    few fixed lines, the answer is what a receiver may send in any HTTP/1.x form."""
+
+    def __init__(self, target: Target, timeout: float) -> None:
+        sock = socket.create_connection((target.address, target.port), timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if target.scheme == "https":
+                sock = tls_context().wrap_socket(sock, server_hostname=target.host)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        default_port = 443 if target.scheme == "https" else 80
+        host = target.host if ":" not in target.host else f"[{target.host}]"
+        self.host = host if target.port == default_port else f"{host}:{target.port}"
+        self.path = target.path
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def exchange(self, body: bytes, headers: dict[str, str], *, kept: bool) -> tuple[_Answer, bool]:
+        """Send the POST and read its answer (up to ``DRAIN_BYTES`` past the excerpt); the
+        answer, and whether the connection can take another request. ``Stale`` if the
+        connection was ``kept`` and closed before any answer."""
+        lines = [f"POST {self.path} HTTP/1.1", f"Host: {self.host}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        lines.append(f"Content-Length: {len(body)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        answer = _Answer(httptools.HttpResponseParser)
+        try:
+            self.sock.sendall(head + body)
+            while not answer.complete:
+                data = self.sock.recv(65536)
+                if not data:
+                    if answer.headers_done:  # a body that ends with the connection
+                        answer.complete = True
+                        return answer, False
+                    raise ConnectionResetError("The connection closed before an answer.")
+                answer.parser.feed_data(data)
+                if answer.body_bytes > EXCERPT_BYTES + DRAIN_BYTES:
+                    return answer, False  # the rest is not read: the connection is closed
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
+            if kept and not answer.messages:
+                raise Stale from exc
+            raise
+        return answer, answer.messages == 1 and answer.keep_alive
 
 
 class Sender:
-    """POSTs from one thread, over keep-alive connections (one per destination address). Each
-    request resolves the URL and checks its addresses again: a connection is reused only while
-    the host still resolves to the address it was opened to."""
+    """POSTs from one thread, over keep-alive connections (one per checked address). A URL is
+    resolved and its addresses checked on its first request after ``recheck()`` (each batch
+    calls it: the check is at most a batch old) and a connection is kept only to the address
+    checked, so a host that resolves elsewhere meanwhile gets a new connection there."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._connections: dict[Target, http.client.HTTPConnection] = {}
+        self._targets: dict[str, Target] = {}
+        self._connections: dict[Target, _Connection] = {}
+
+    def recheck(self) -> None:
+        """Resolve and check every URL again on its next request."""
+        self._targets.clear()
 
     def close(self) -> None:
         for connection in self._connections.values():
@@ -203,29 +291,22 @@ class Sender:
             return int((time.monotonic() - started) * 1000)
 
         try:
-            target = resolve(url)
+            target = self._targets.get(url) or self._targets.setdefault(url, resolve(url))
         except Refused as exc:
             return Outcome(status=None, duration_ms=elapsed(), error=str(exc)[:500])
-        headers = {
-            **headers,
-            "Content-Type": "application/json",
-            "User-Agent": "Tagdesk-Webhooks/1",
-        }
+        headers = {**headers, "Content-Type": "application/json", "User-Agent": USER_AGENT}
         connection = self._connections.pop(target, None)
         try:
             try:
                 if connection is None:
-                    raise _Fresh
-                response = self._exchange(connection, target, body, headers)
-            except (_Fresh, *STALE_CONNECTION, http.client.BadStatusLine):
+                    raise Stale
+                answer, keep = connection.exchange(body, headers, kept=True)
+            except Stale:
                 if connection is not None:
                     connection.close()
-                connection = _connection_for(target, self.timeout)
-                response = self._exchange(connection, target, body, headers)
-            excerpt = response.read(EXCERPT_BYTES).decode("utf-8", errors="replace")
-            status = response.status
-            retry_after = retry_after_seconds(response.getheader("Retry-After"))
-            if _drained(response):
+                connection = _Connection(target, self.timeout)
+                answer, keep = connection.exchange(body, headers, kept=False)
+            if keep:
                 self._connections[target] = connection  # kept for the next request
                 connection = None
         except TimeoutError:
@@ -241,51 +322,31 @@ class Sender:
                 duration_ms=elapsed(),
                 error=f"The TLS certificate was not accepted: {exc.verify_message}."[:500],
             )
-        except (OSError, http.client.HTTPException) as exc:
+        except httptools.HttpParserError as exc:
+            return Outcome(
+                status=None, duration_ms=elapsed(), error=f"Not an HTTP answer: {exc}"[:500]
+            )
+        except OSError as exc:
             return Outcome(
                 status=None, duration_ms=elapsed(), error=f"{type(exc).__name__}: {exc}"[:500]
             )
         finally:
             if connection is not None:
                 connection.close()
+        status = answer.parser.get_status_code()
         error = ""
         if 300 <= status < 400:
             error = "Redirects are not followed: a webhook URL must answer 2xx itself."
+        retry_after = answer.retry_after
         return Outcome(
             status=status,
             duration_ms=elapsed(),
-            excerpt=excerpt,
+            excerpt=answer.body.decode("utf-8", errors="replace"),
             error=error,
-            retry_after=retry_after,
+            retry_after=retry_after_seconds(
+                None if retry_after is None else retry_after.decode("latin-1")
+            ),
         )
-
-    @staticmethod
-    def _exchange(
-        connection: http.client.HTTPConnection, target: Target, body: bytes, headers: dict
-    ) -> http.client.HTTPResponse:
-        connection.request("POST", target.path, body=body, headers=headers)
-        return connection.getresponse()
-
-
-def _drained(response: http.client.HTTPResponse) -> bool:
-    """Whether the rest of the answer was read, so its connection can take another request
-    (the answer counts whatever happens here)."""
-    if response.will_close:
-        return False
-    try:
-        return len(response.read(DRAIN_BYTES)) < DRAIN_BYTES
-    except (OSError, http.client.HTTPException):
-        return False
-
-
-class _Fresh(Exception):
-    """No kept connection: open one."""
-
-
-def _connection_for(target: Target, timeout: float) -> http.client.HTTPConnection:
-    if target.scheme == "https":
-        return _PinnedHTTPSConnection(target, timeout)
-    return _PinnedHTTPConnection(target, timeout)
 
 
 def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
