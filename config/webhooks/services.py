@@ -382,6 +382,10 @@ class _PostgresSql:
     """The claim's and the record's raw SQL on PostgreSQL: lists of ids as one array
     parameter, the record as one statement."""
 
+    # The claim's rows by their ids, through the primary key (as `IN (SELECT …)` PostgreSQL
+    # may hash the picked ids and read the whole table, which keeps every delivery made).
+    PICKED = "= ANY(ARRAY(SELECT id FROM picked))"
+
     def claim_quickly(self, cursor: Any) -> None:
         """The claim's commit does not wait for its WAL to reach the disk: a claim lost in a
         server crash frees its deliveries to be claimed again, which is what a claim that ran
@@ -392,9 +396,6 @@ class _PostgresSql:
         """``column`` is one of ``ids`` (as the column holds them, text): one array parameter
         (a statement with more than 50 parameters costs the driver milliseconds to parse)."""
         return f"{column} = ANY(%s::uuid[])", ["{" + ",".join(ids) + "}"]
-
-    def stored_text(self, value: uuid.UUID) -> str:
-        return str(value)
 
     def run_together(self, statements: list[Statement]) -> list[set[str]]:
         """The statements as one (each a data-modifying WITH query: one round trip); the ids
@@ -418,16 +419,18 @@ class _PostgresSql:
 
     def attempts_select(self, rows: list[tuple]) -> tuple[str, list]:
         """A SELECT of attempt rows (``ATTEMPT_COLUMNS``, the first a parameter of its own
-        given by the caller): one array parameter per column."""
-        columns = list(zip(*rows, strict=True))
+        given by the caller): the rows as one JSON array (the driver's array parameters cost
+        a regular expression per element)."""
         types = ("uuid", "uuid", "integer", "integer", "text", "text", "boolean")
-        arrays = ", ".join(f"%s::{type}[]" for type in types)
-        return f"SELECT %s, * FROM unnest({arrays})", [list(column) for column in columns]
+        values = ", ".join(f"(r->>{i})::{type}" for i, type in enumerate(types))
+        return f"SELECT %s, {values} FROM json_array_elements(%s::json) r", [json.dumps(rows)]
 
 
 class _SqliteSql:
     """The same on SQLite: lists as one JSON array read by ``json_each``, the record's
     statements in turn."""
+
+    PICKED = "IN (SELECT id FROM picked)"
 
     def claim_quickly(self, cursor: Any) -> None:
         pass
@@ -545,7 +548,7 @@ def webhook_deliveries_claim(*, now: datetime, limit: int, ids: list[str] | None
                 f"WITH picked AS MATERIALIZED ({picked}) "
                 f"UPDATE {table} SET {_column(WebhookDelivery, 'claimed_until')} = %s, "
                 f"{_column(WebhookDelivery, 'claim_token')} = %s "
-                "WHERE id IN (SELECT id FROM picked) "
+                f"WHERE id {_sql().PICKED} "
                 f"RETURNING CAST(id AS text), {returned}",
                 [
                     *params,
@@ -793,11 +796,12 @@ def _attempts_insert(rows: list[tuple], *, attempted_at: datetime) -> Statement:
     return f"INSERT INTO {table} ({columns}) {select}", [attempted_at, *params], False
 
 
-def _new_stored_id() -> str:
-    """A new ULID as its column holds it, text, made without python-ulid's objects: 48 bits
-    of milliseconds, 80 random bits."""
-    number = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
-    return _sql().stored_text(uuid.UUID(int=number))
+def _new_stored_ids(count: int) -> list[str]:
+    """New ULIDs as 32 hex digits (how SQLite stores them; PostgreSQL reads them as uuid),
+    made without python-ulid's objects: 48 bits of milliseconds, 80 random bits."""
+    at = (time.time_ns() // 1_000_000) << 80
+    noise = os.urandom(10 * count)
+    return [f"{at | int.from_bytes(noise[i : i + 10]):032x}" for i in range(0, 10 * count, 10)]
 
 
 # In the order of ``attempts_select``'s columns.
@@ -833,7 +837,7 @@ def _deliveries_move(
 def _endpoints_clock(endpoint_ids: set[str], failing_since: datetime | None) -> Statement:
     """Start the failing clock of the endpoints not failing yet (``failing_since`` given), or
     clear it (None)."""
-    where, ids = _sql().one_of("id", [_sql().stored_text(ulid_to_uuid(e)) for e in endpoint_ids])
+    where, ids = _sql().one_of("id", [ulid_to_uuid(e).hex for e in endpoint_ids])
     column = _column(WebhookEndpoint, "failing_since")
     table = connection.ops.quote_name(WebhookEndpoint._meta.db_table)
     if failing_since is None:
@@ -861,13 +865,14 @@ def webhook_deliveries_record(*, claim: Claim, sent: Sent, now: datetime) -> dic
     moved: dict[tuple, list[Claimed]] = {}  # new values → the deliveries that get them
     succeeded, failed, gone = set(), set(), set()
     factor = jitter()
+    new_ids = iter(_new_stored_ids(len(sent)))
     for delivery, outcome in sent:
         if outcome is None:
             released.append(delivery)
             continue
         attempts.append(
             (
-                _new_stored_id(),
+                next(new_ids),
                 delivery.stored_id,
                 outcome.status,
                 outcome.duration_ms,

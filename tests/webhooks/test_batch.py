@@ -6,6 +6,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -281,3 +283,36 @@ def test_batches_in_the_pipeline_when_the_worker_dies_are_sent_again(
     arrived = [r.headers["webhook-id"] for r in keep_alive_receiver.received]
     assert sorted(arrived) == sorted([d.event_id for d in deliveries] * 2)
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"succeeded"}
+
+
+def test_the_claim_reads_its_rows_through_the_primary_key_however_many_deliveries_are_kept(
+    now, settings
+):
+    """The delivery table keeps every delivery made; a claim that read all of it to find its
+    hundred rows would slow down with the table's age. PostgreSQL only (its plans)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the plan is PostgreSQL's (set DATABASE_URL=postgres://…)")
+    # given a few thousand delivered rows and some pending ones, with statistics
+    endpoint, _ = endpoint_for("http://127.0.0.1:9/hooks")
+    event = an_event()
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            endpoint=endpoint, event_id=new_ulid(), event_type=event.type,
+            state=DeliveryState.SUCCEEDED if i >= 50 else DeliveryState.PENDING,
+            customer_id=new_ulid(), next_attempt_at=now,
+        )
+        for i in range(3000)
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE webhooks_webhookdelivery")
+    # when a claim runs
+    with CaptureQueriesContext(connection) as queries:
+        claim = services.webhook_deliveries_claim(now=now, limit=20)
+    assert len(claim.deliveries) == 20
+    [update] = [q["sql"] for q in queries.captured_queries if "RETURNING" in q["sql"]]
+    # then its plan finds the rows by id, never scanning the table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {update}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "webhooks_webhookdelivery_pkey" in plan, plan
+    assert "Seq Scan on webhooks_webhookdelivery" not in plan, plan
