@@ -7,9 +7,13 @@ processes are started and, once they are up, send jobs are enqueued (one per bat
 WEBHOOK_BATCH_SIZE, as the dispatch does): each worker claims batches of due deliveries,
 renders, signs and POSTs them (WEBHOOK_SEND_THREADS, at most 4 connections to one endpoint,
 keep-alive) and records the attempts. The time is from the enqueue to the last delivery
-recorded (on PostgreSQL after an ANALYZE of the deliveries, as autovacuum would have run). The bare client is N processes of as many threads as one worker opens connections
-to the endpoint, POSTing the same signed bodies with ``http.client``, nothing recorded: once
-over keep-alive connections (as the sender does) and once with a new connection per request.
+recorded (on PostgreSQL after an ANALYZE of the deliveries, as autovacuum would have run).
+
+The bare client is N processes of as many threads as one worker opens connections to the
+endpoint, POSTing the same signed bodies, nothing claimed, rendered, signed or recorded: first
+with the worker's own transport (``transport.Sender``, keep-alive: the goal's ratio, what the
+webhook machinery costs beyond the POSTs), then with the standard library's ``http.client``
+over keep-alive connections, and with a new connection per request.
 
     cd bench && ../.venv/bin/python webhooks.py [--events 2000] [--workers 1 2 4]
     WEBHOOKS_BENCH_DATABASE_URL=sqlite:////tmp/tagdesk-webhooks.sqlite3 ../.venv/bin/python webhooks.py
@@ -76,11 +80,32 @@ def bare_post(args) -> int:
         return sum(pool.map(lane, [requests[i::threads] for i in range(threads)]))
 
 
-def bare_rate(port: int, requests: list, workers: int, threads: int, keep_alive: bool) -> float:
+def sender_post(args) -> int:
+    """One process of the bare client on the worker's own transport (``transport.Sender``:
+    the same request bytes, the same answer parser, one kept-alive connection per thread),
+    nothing else: no claim, no rendering, no signing, no record."""
+    from config.webhooks import transport
+
+    port, requests, threads, _ = args
+    url = f"http://127.0.0.1:{port}/hooks"
+
+    def lane(share) -> int:
+        with transport.Sender(15) as sender:
+            for body, headers in share:
+                assert sender.post(url=url, body=body, headers=headers).succeeded
+        return len(share)
+
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(lane, [requests[i::threads] for i in range(threads)]))
+
+
+def bare_rate(
+    port: int, requests: list, workers: int, threads: int, keep_alive: bool, client=bare_post
+) -> float:
     shares = [(port, requests[i::workers], threads, keep_alive) for i in range(workers)]
     started = time.perf_counter()
     with multiprocessing.Pool(workers) as pool:
-        posted = sum(pool.map(bare_post, shares))
+        posted = sum(pool.map(client, shares))
     return posted / (time.perf_counter() - started)
 
 
@@ -212,6 +237,7 @@ def main() -> None:
             DBTaskResult.objects.ready().filter(task_path=webhook_send_due.module_path).delete()
         else:
             django_rq.get_queue(webhook_send_due.queue_name).empty()
+        same = bare_rate(port, requests, workers, lanes, keep_alive=True, client=sender_post)
         kept = bare_rate(port, requests, workers, lanes, keep_alive=True)
         fresh = bare_rate(port, requests, workers, lanes, keep_alive=False)
         rate = sent / ours
@@ -220,6 +246,8 @@ def main() -> None:
                 workers,
                 f"{sent:,}/{len(pending):,}",
                 f"{rate:,.0f}",
+                f"{same:,.0f}",
+                f"{rate / same:.2f}×",
                 f"{kept:,.0f}",
                 f"{rate / kept:.2f}×",
                 f"{fresh:,.0f}",
@@ -235,7 +263,9 @@ def main() -> None:
             "workers",
             "delivered",
             "deliveries/s",
-            "bare keep-alive/s",
+            "bare, same sender/s",
+            "ratio",
+            "bare http.client/s",
             "ratio",
             "bare new conn./s",
             "ratio",
