@@ -316,3 +316,37 @@ def test_the_claim_reads_its_rows_through_the_primary_key_however_many_deliverie
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "webhooks_webhookdelivery_pkey" in plan, plan
     assert "Seq Scan on webhooks_webhookdelivery" not in plan, plan
+
+
+def test_a_claim_updates_its_rows_in_place_without_touching_an_index(now):
+    """The deliveries' pages keep half their room (fillfactor 50) so a claim, which sets no
+    indexed column, is mostly a HOT update: no entry in any of the table's indexes (full
+    pages: a few of the hundred, the last page's). PostgreSQL only."""
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "needs PostgreSQL: HOT updates are PostgreSQL's (set DATABASE_URL=postgres://…)"
+        )
+    # given enough pending deliveries to fill several pages
+    endpoint, _ = endpoint_for("http://127.0.0.1:9/hooks")
+    event = an_event()
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            endpoint=endpoint, event_id=new_ulid(), event_type=event.type,
+            customer_id=new_ulid(), next_attempt_at=now,
+        )
+        for _ in range(600)
+    )  # fmt: skip
+
+    def hot_updates() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_stat_get_xact_tuples_hot_updated('webhooks_webhookdelivery'::regclass)"
+            )
+            return cursor.fetchone()[0]
+
+    before = hot_updates()
+    # when a batch is claimed
+    claim = services.webhook_deliveries_claim(now=now, limit=100)
+    # then (nearly) every one of its rows was updated in place
+    assert len(claim.deliveries) == 100
+    assert hot_updates() - before >= 80
