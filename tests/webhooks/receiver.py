@@ -1,7 +1,10 @@
 """A webhook receiver on 127.0.0.1 for the tests: it records every request and answers as
 told (a status, headers, a redirect, or no answer until the test ends). It can keep
-connections alive (HTTP/1.1), count them, and serve https with a given certificate."""
+connections alive (HTTP/1.1), count them, and serve https with a given certificate.
+``RawReceiver`` answers with exact bytes instead, for the tests of the transport itself."""
 
+import contextlib
+import socket
 import ssl
 import threading
 from collections import deque
@@ -91,3 +94,111 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+@dataclass
+class Reply:
+    data: bytes = b""  # written back as it is, whatever it says
+    close: bool = False  # then close the connection (without saying so unless ``data`` does)
+    hang: bool = False  # never answer (until the receiver stops): a timeout
+
+
+class RawReceiver:
+    """A receiver on 127.0.0.1 that reads each request whole (its head and a Content-Length
+    body), records it raw with the number of its connection, and writes back the bytes of the
+    next reply as given; then the default (a 200 with Content-Length)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.replies: deque[Reply] = deque()
+        self.default = Reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        self.requests: list[tuple[int, bytes]] = []  # (connection number from 1, raw request)
+        self.connections = 0
+        self.ended = 0  # connections the receiver is done with
+        self.changed = threading.Condition()
+        self.release = threading.Event()
+        self.sockets: list[socket.socket] = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def url(self, path: str = "/hooks") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def reply(self, *replies: Reply) -> None:
+        """The next requests get these replies, in order; then the default."""
+        self.replies.extend(replies)
+
+    def wait_ended(self, count: int) -> None:
+        """Until the receiver is done with ``count`` connections (it closed them, or they were
+        closed)."""
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.ended >= count, timeout=5)
+
+    def serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.sockets.append(conn)
+            self.connections += 1
+            handler = threading.Thread(
+                target=self.handle, args=(conn, self.connections), daemon=True
+            )
+            handler.start()
+
+    def handle(self, conn: socket.socket, number: int) -> None:
+        buffer = b""
+        try:
+            with conn:
+                while True:
+                    request, buffer = read_request(conn, buffer)
+                    if request is None:
+                        return
+                    self.requests.append((number, request))
+                    reply = self.replies.popleft() if self.replies else self.default
+                    if reply.hang:
+                        self.release.wait()
+                        return
+                    conn.sendall(reply.data)
+                    if reply.close:
+                        return
+        except OSError:
+            pass  # the sender closed its end first
+        finally:
+            with self.changed:
+                self.ended += 1
+                self.changed.notify_all()
+
+    def __enter__(self) -> "RawReceiver":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release.set()
+        for sock in [self.listener, *self.sockets]:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the threads blocked on it
+            sock.close()
+        self.thread.join(timeout=5)
+
+
+def read_request(conn: socket.socket, buffer: bytes) -> tuple[bytes | None, bytes]:
+    """The next request read whole (None if the connection ended first) and what follows it."""
+    while b"\r\n\r\n" not in buffer:
+        data = conn.recv(65536)
+        if not data:
+            return None, b""
+        buffer += data
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        data = conn.recv(65536)
+        if not data:
+            return None, b""
+        rest += data
+    return head + b"\r\n\r\n" + rest[:length], rest[length:]
