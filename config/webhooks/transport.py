@@ -322,6 +322,12 @@ class Sender:
                 duration_ms=elapsed(),
                 error=f"The TLS certificate was not accepted: {exc.verify_message}."[:500],
             )
+        except httptools.HttpParserUpgrade:  # not a subclass of HttpParserError
+            return Outcome(
+                status=None,
+                duration_ms=elapsed(),
+                error="Not an HTTP answer: the receiver switched protocols (101).",
+            )
         except httptools.HttpParserError as exc:
             return Outcome(
                 status=None, duration_ms=elapsed(), error=f"Not an HTTP answer: {exc}"[:500]

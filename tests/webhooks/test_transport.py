@@ -171,6 +171,22 @@ def test_an_answer_that_is_not_http_is_a_failed_attempt_not_an_exception(raw, se
     assert not outcome.succeeded
 
 
+def test_an_answer_that_switches_protocols_is_a_failed_attempt_not_an_exception(raw, sender):
+    # given a receiver that answers the POST with 101 Switching Protocols
+    raw.reply(
+        Reply(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\n\r\n\x81\x02hi"
+        )
+    )
+    # when it is posted to
+    outcome = post(sender, raw)
+    # then the attempt failed, saying why, and the connection is not kept
+    assert outcome.status is None
+    assert outcome.error == "Not an HTTP answer: the receiver switched protocols (101)."
+    assert sender._connections == {}
+
+
 def test_a_fresh_connection_closed_without_an_answer_fails_and_is_not_retried(raw, sender):
     # given a receiver that reads the request and closes its connection without answering
     raw.reply(Reply(close=True))
