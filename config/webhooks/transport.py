@@ -137,7 +137,7 @@ def retry_after_seconds(value: str | None) -> int | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²", a digit to isdigit()
         return int(value)
     try:
         when = parsedate_to_datetime(value)

@@ -163,6 +163,17 @@ def test_no_retry_after_is_none(raw, sender):
     assert (outcome.status, outcome.retry_after) == (503, None)
 
 
+@pytest.mark.parametrize("value", [b"\xb2", b"soon", b"-5", b"1.5"], ids=repr)
+def test_a_retry_after_that_is_neither_seconds_nor_a_date_is_none(raw, sender, value):
+    # given a Retry-After that is not a number of seconds (b"\xb2" reads as "²", a digit to
+    # str.isdigit) nor a date
+    raw.reply(Reply(b"HTTP/1.1 503 Busy\r\nRetry-After: %s\r\nContent-Length: 0\r\n\r\n" % value))
+    # when it is posted to
+    outcome = post(sender, raw)
+    # then the answer is read, without a Retry-After
+    assert (outcome.status, outcome.retry_after) == (503, None)
+
+
 def test_an_answer_that_is_not_http_is_a_failed_attempt_not_an_exception(raw, sender):
     raw.reply(Reply(b"hello\r\n\r\n"))
     outcome = post(sender, raw)
