@@ -595,7 +595,8 @@ def retry_delay(
     if attempts > len(RETRY_SCHEDULE):
         return None
     if retry_after is not None:
-        return min(timedelta(seconds=retry_after), RETRY_AFTER_MAX)
+        # capped before timedelta, which overflows past 999999999 days
+        return timedelta(seconds=min(retry_after, RETRY_AFTER_MAX.total_seconds()))
     wait = RETRY_SCHEDULE[attempts - 1] * settings.WEBHOOK_RETRY_SCALE
     return wait * (jitter() if factor is None else factor)
 

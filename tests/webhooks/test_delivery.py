@@ -134,6 +134,15 @@ def test_retry_after_on_429_and_503_sets_the_next_attempt(receiver, now, status)
     assert delivery.next_attempt_at == now + timedelta(seconds=120)
 
 
+def test_a_retry_after_beyond_any_date_waits_the_longest_retry_after(receiver, now):
+    endpoint, _ = endpoint_for(receiver.url)
+    delivery = owed(endpoint, an_event(), now=now)
+    receiver.answer(Answer(status=503, headers={"Retry-After": "9" * 30}))
+    send(delivery, now=now)
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at == now + services.RETRY_AFTER_MAX
+
+
 def test_retry_after_on_a_500_is_ignored(receiver, now):
     endpoint, _ = endpoint_for(receiver.url)
     delivery = owed(endpoint, an_event(), now=now)
