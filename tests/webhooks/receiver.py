@@ -35,6 +35,7 @@ class Receiver:
         self.default = Answer()
         self.release = threading.Event()
         self.connections = 0
+        self.closed = 0  # connections the receiver closed
         self.scheme = "https" if tls else "http"
         receiver = self
 
@@ -67,7 +68,12 @@ class Receiver:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def shutdown_request(self, request) -> None:
+                super().shutdown_request(request)
+                receiver.closed += 1
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         if tls is not None:
             # the handshake happens in the connection's own thread, on its first read
             self.server.socket = tls.wrap_socket(

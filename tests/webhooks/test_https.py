@@ -5,6 +5,7 @@ the attempt, recorded with a clear error, and nothing is sent."""
 import shutil
 import ssl
 import subprocess
+import time
 
 import pytest
 from django.utils import timezone
@@ -13,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 from config.webhooks import transport
 from config.webhooks.models import WebhookAttempt
 from tests.webhooks.helpers import an_event, endpoint_for, owed, send
-from tests.webhooks.receiver import Receiver
+from tests.webhooks.receiver import Answer, Receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +118,23 @@ def test_the_sender_always_verifies_certificates_and_host_names(settings, certif
         context = transport.tls_context()
         assert context.verify_mode == ssl.CERT_REQUIRED
         assert context.check_hostname is True
+
+
+def test_a_kept_https_connection_the_receiver_closed_is_retried_once_on_a_new_one(
+    https_receiver, certificates, settings
+):
+    # given a kept https connection the receiver closed after its answer, without saying so
+    settings.WEBHOOK_CA_BUNDLE = certificates["receiver"][0]
+    https_receiver.answer(Answer(drop=True))
+    with transport.Sender(2.0) as sender:
+        first = sender.post(url=https_receiver.url, body=b"1", headers={})
+        assert first.status == 200
+        deadline = time.monotonic() + 5
+        while https_receiver.closed < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # when the next request is sent
+        second = sender.post(url=https_receiver.url, body=b"2", headers={})
+    # then it went once, on a new connection, and was answered
+    assert (second.status, second.error) == (200, "")
+    assert https_receiver.connections == 2
+    assert [r.body for r in https_receiver.received] == [b"1", b"2"]
