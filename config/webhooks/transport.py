@@ -193,13 +193,10 @@ class _Answer:
             return
         status = self.parser.get_status_code()
         if 100 <= status < 200 and status != 101:
-            # an interim answer (103 Early Hints, …): the final one follows
-            self.headers_done, self.retry_after, self.body, self.body_bytes = (
-                False,
-                None,
-                bytearray(),
-                0,
-            )
+            # an interim answer (103 Early Hints, …): the final one follows; only it counts
+            self.headers_done, self.retry_after = False, None
+            self.body, self.body_bytes = bytearray(), 0
+            self.messages -= 1
             return
         self.complete = True
         self.keep_alive = self.parser.should_keep_alive()  # known inside the callback only

@@ -135,6 +135,9 @@ def test_an_interim_answer_is_skipped_for_the_final_one(raw, sender):
     # then the outcome is the final answer's, nothing of the interim one
     assert (outcome.status, outcome.excerpt, outcome.error) == (200, "final", "")
     assert outcome.retry_after is None
+    # and the connection is kept for the next request
+    assert post(sender, raw).status == 200
+    assert raw.connections == 1
 
 
 @pytest.mark.parametrize("name", [b"Retry-After", b"retry-after", b"RETRY-AFTER"])
