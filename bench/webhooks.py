@@ -18,17 +18,22 @@ over keep-alive connections, and with a new connection per request.
     cd bench && ../.venv/bin/python webhooks.py [--events 2000] [--workers 1 2 4]
     WEBHOOKS_BENCH_DATABASE_URL=sqlite:////tmp/tagdesk-webhooks.sqlite3 ../.venv/bin/python webhooks.py
     ../.venv/bin/python webhooks.py --profile   # pyinstrument: one worker's send job, in-process
+    ../.venv/bin/python webhooks.py --phases --events 20000   # CPU and wall time per phase
 """
 
 import argparse
+import functools
 import http.client
 import math
 import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -132,11 +137,54 @@ def start_workers(count: int, env: dict) -> list[subprocess.Popen]:
     return processes
 
 
+def print_phases(send: Callable[[], dict]) -> None:
+    """One worker's send job in-process: deliveries/s, the process's CPU per delivery, and
+    each phase's CPU (the threads' own time) and wall time per delivery."""
+    from config.webhooks import services, transport
+
+    cpu, wall, lock = Counter(), Counter(), threading.Lock()
+
+    def timed(owner, name: str, label: str) -> None:
+        function = getattr(owner, name)
+
+        @functools.wraps(function)
+        def measured(*args, **kwargs):
+            started, clock = time.thread_time(), time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                with lock:
+                    cpu[label] += time.thread_time() - started
+                    wall[label] += time.perf_counter() - clock
+
+        setattr(owner, name, measured)
+
+    timed(services, "webhook_deliveries_claim", "claim (job's thread)")
+    timed(services, "_bodies", "events read and rendered (job's thread)")
+    timed(services, "webhook_deliveries_record", "record (job's thread)")
+    timed(services, "sign_headers", "sign (sending threads)")
+    timed(transport.Sender, "post", "POST (sending threads)")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    done = send()
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    count = done["attempted"]
+    process = (after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime) / count
+    print_table(
+        f"One send job in-process: {count:,} deliveries, {count / seconds:,.0f}/s, "
+        f"process CPU {process * 1e6:.0f} µs per delivery",
+        ["phase", "CPU µs/delivery", "wall µs/delivery"],
+        [[k, f"{v / count * 1e6:.1f}", f"{wall[k] / count * 1e6:.1f}"] for k, v in cpu.items()],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--phases", action="store_true")
     args = parser.parse_args()
     os.environ["WEBHOOK_ALLOW_PRIVATE"] = "1"
     url = os.environ.get("WEBHOOKS_BENCH_DATABASE_URL", DEFAULT_URL)
@@ -196,6 +244,12 @@ def main() -> None:
             done = services.webhooks_send_due(render=render_events, seconds=SEND_JOB_SECONDS)
         print(done)
         print(profiler.output_text(unicode=True, color=False, show_all=False))
+        sink.terminate()
+        return
+
+    if args.phases:
+        owe()
+        print_phases(lambda: services.webhooks_send_due(render=render_events, seconds=600))
         sink.terminate()
         return
 

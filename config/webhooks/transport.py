@@ -350,9 +350,3 @@ class Sender:
                 None if retry_after is None else retry_after.decode("latin-1")
             ),
         )
-
-
-def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
-    """One POST on a connection of its own (see ``Sender.post``)."""
-    with Sender(timeout) as sender:
-        return sender.post(url=url, body=body, headers=headers)
