@@ -9,6 +9,7 @@ a 3xx is a failed attempt. https is verified against the system's CAs (and
 
 import functools
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -91,6 +92,13 @@ def parse_url(url: str) -> tuple[str, str, int, str]:
         raise Refused("The URL may not carry a user name or password.", attr="url")
     if parts.fragment:
         raise Refused("The URL may not have a #fragment.", attr="url")
+    if not re.fullmatch(URL_PATTERN, url):
+        # the request line and Host header are written as they are: printable ASCII only
+        raise Refused(
+            "The URL may hold only printable ASCII, no spaces: percent-encode the rest "
+            "(and give an international host name in its xn-- form).",
+            attr="url",
+        )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), path
 
@@ -162,7 +170,6 @@ class _Answer:
 
     def __init__(self, parser_class: type) -> None:
         self.parser = parser_class(self)
-        self.started = False
         self.headers_done = False
         self.complete = False
         self.keep_alive = False

@@ -101,11 +101,26 @@ def test_an_update_is_checked_too(settings, dns):
         ("https://example.com:99999/", "Not a valid URL"),
         ("https://example.com/#x", "fragment"),
         ("https://no-such-host.invalid/", "does not resolve"),
+        ("https://example.com/caf\u00e9", "printable ASCII"),
+        ("https://example.com/a b", "printable ASCII"),
+        ("https://b\u00fccher.example/", "printable ASCII"),
     ],
 )
 def test_malformed_urls_are_refused(url, message):
     with pytest.raises(transport.Refused, match=message):
         endpoint_for(url)
+
+
+def test_a_stored_url_the_request_line_cannot_carry_fails_the_attempt(receiver):
+    # given an endpoint whose URL got a non-ASCII path past the checks (written directly)
+    endpoint, _ = endpoint_for(receiver.url)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url=receiver.url + "/caf\u00e9\u4e2d")
+    now = timezone.now()
+    delivery = owed(endpoint, an_event(), now=now)
+    # when it is sent, then the attempt fails with the reason instead of breaking the batch
+    assert send(delivery, now=now).state == "pending"
+    assert receiver.received == []
+    assert "printable ASCII" in WebhookAttempt.objects.get(delivery=delivery).error
 
 
 def test_the_guard_runs_again_at_delivery_time(receiver, settings):
