@@ -978,24 +978,27 @@ def webhooks_send_due(
 
     senders = _Senders()
     with ThreadPoolExecutor(max_workers=settings.WEBHOOK_SEND_THREADS) as pool:
-        batch = claim_next(pool)
-        if batch is not None:
-            batch.start()
-        while batch is not None:
-            following = claim_next(pool)  # while this batch's POSTs are in flight
-            sent = batch.sent()
-            if following is not None:
-                following.start()  # in flight while this thread records the batch
-            webhook_deliveries_record(claim=batch.claim, sent=sent, now=batch.now)
-            counts["attempted"] += sum(outcome is not None for _, outcome in sent)
-            if following is None:
-                # Nothing else was sendable while the batch was pending: what its record made
-                # sendable (the next delivery of its customers) is claimed now.
-                following = claim_next(pool)
+        try:
+            batch = claim_next(pool)
+            if batch is not None:
+                batch.start()
+            while batch is not None:
+                following = claim_next(pool)  # while this batch's POSTs are in flight
+                sent = batch.sent()
                 if following is not None:
-                    following.start()
-            batch = following
-    senders.close()
+                    following.start()  # in flight while this thread records the batch
+                webhook_deliveries_record(claim=batch.claim, sent=sent, now=batch.now)
+                counts["attempted"] += sum(outcome is not None for _, outcome in sent)
+                if following is None:
+                    # Nothing else was sendable while the batch was pending: what its record
+                    # made sendable (the next delivery of its customers) is claimed now.
+                    following = claim_next(pool)
+                    if following is not None:
+                        following.start()
+                batch = following
+        finally:
+            pool.shutdown()  # the lanes still sending give their senders back first
+            senders.close()
     return counts
 
 

@@ -351,7 +351,8 @@ class Sender:
         return Outcome(
             status=status,
             duration_ms=elapsed(),
-            excerpt=answer.body.decode("utf-8", errors="replace"),
+            # NUL is no text to PostgreSQL: kept, it would fail the batch's whole record
+            excerpt=answer.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
             error=error,
             retry_after=retry_after_seconds(
                 None if retry_after is None else retry_after.decode("latin-1")

@@ -267,3 +267,13 @@ def test_a_body_over_20_kb_leaves_the_event_data_out(receiver, now):
     assert body["data"]["data"] is None
     Webhook(secret).verify(request.body, request.headers)
     assert WebhookEndpoint.objects.count() == 1
+
+
+def test_an_answer_with_a_nul_byte_is_logged_with_it_replaced(receiver, now):
+    # given a receiver whose answer's body holds a NUL byte (PostgreSQL text cannot)
+    endpoint, _ = endpoint_for(receiver.url)
+    delivery = owed(endpoint, an_event(), now=now)
+    receiver.answer(Answer(status=200, body=b"ok\x00done"))
+    # when it is sent, then the attempt is recorded, the NUL shown as a replacement character
+    assert send(delivery, now=now).state == "succeeded"
+    assert WebhookAttempt.objects.get(delivery=delivery).response_excerpt == "ok\ufffddone"
