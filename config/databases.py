@@ -90,23 +90,30 @@ def instances_from_rows(
 
 
 class _PostgresIds:
-    def one_of(self, column: str, hexes: list[str]) -> tuple[str, list]:
-        return f"{column} = ANY(%s::uuid[])", ["{" + ",".join(hexes) + "}"]
+    def one_of(self, column: str, stored: list[str]) -> tuple[str, list]:
+        return f"{column} = ANY(%s::uuid[])", ["{" + ",".join(stored) + "}"]
 
 
 class _SqliteIds:
-    def one_of(self, column: str, hexes: list[str]) -> tuple[str, list]:
-        return f"{column} IN (SELECT value FROM json_each(%s))", ['["' + '","'.join(hexes) + '"]']
+    def one_of(self, column: str, stored: list[str]) -> tuple[str, list]:
+        # hex digits need no escaping in JSON
+        return f"{column} IN (SELECT value FROM json_each(%s))", ['["' + '","'.join(stored) + '"]']
 
 
 _ids = per_database({"postgresql": _PostgresIds, "sqlite": _SqliteIds})
 
 
-def ulid_column_in(column: str, ids: Iterable[str]) -> tuple[str, list]:
-    """A WHERE clause (and its one parameter) for a ULID column being one of ``ids``: a
+def stored_ids_in(column: str, stored: list[str]) -> tuple[str, list]:
+    """A WHERE clause (and its one parameter) for a ULID column being one of ``stored`` (ids
+    as the column holds them, text: 32 hex digits, or a UUID's text on PostgreSQL): a
     ``uuid[]`` on PostgreSQL, a JSON array on SQLite (a hundred placeholders cost the driver
     more than the query)."""
-    return _ids().one_of(column, [ulid_to_uuid(value).hex for value in ids])
+    return _ids().one_of(column, stored)
+
+
+def ulid_column_in(column: str, ids: Iterable[str]) -> tuple[str, list]:
+    """``stored_ids_in`` for ULIDs as Python code holds them."""
+    return stored_ids_in(column, [ulid_to_uuid(value).hex for value in ids])
 
 
 class DatabaseUnavailable(DomainError):

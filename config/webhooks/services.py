@@ -31,7 +31,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from config.databases import per_database
+from config.databases import per_database, stored_ids_in
 from config.events.models import EVENT_TYPES
 from config.events.selectors import event_feed, events_after
 from config.exceptions import InvalidInput
@@ -379,8 +379,8 @@ Statement = tuple[str, list, bool]
 
 
 class _PostgresSql:
-    """The claim's and the record's raw SQL on PostgreSQL: lists of ids as one array
-    parameter, the record as one statement."""
+    """The claim's and the record's raw SQL on PostgreSQL: the attempts as one JSON
+    parameter, the record as one statement (lists of ids: ``stored_ids_in``)."""
 
     # The claim's rows by their ids, through the primary key (as `IN (SELECT …)` PostgreSQL
     # may hash the picked ids and read the whole table, which keeps every delivery made).
@@ -391,11 +391,6 @@ class _PostgresSql:
         server crash frees its deliveries to be claimed again, which is what a claim that ran
         out does (at least once). The record's transaction stays synchronous."""
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-    def one_of(self, column: str, ids: list[str]) -> tuple[str, list]:
-        """``column`` is one of ``ids`` (as the column holds them, text): one array parameter
-        (a statement with more than 50 parameters costs the driver milliseconds to parse)."""
-        return f"{column} = ANY(%s::uuid[])", ["{" + ",".join(ids) + "}"]
 
     def run_together(self, statements: list[Statement]) -> list[set[str]]:
         """The statements as one (each a data-modifying WITH query: one round trip); the ids
@@ -427,17 +422,13 @@ class _PostgresSql:
 
 
 class _SqliteSql:
-    """The same on SQLite: lists as one JSON array read by ``json_each``, the record's
+    """The same on SQLite: the attempts as one JSON array read by ``json_each``, the record's
     statements in turn."""
 
     PICKED = "IN (SELECT id FROM picked)"
 
     def claim_quickly(self, cursor: Any) -> None:
         pass
-
-    def one_of(self, column: str, ids: list[str]) -> tuple[str, list]:
-        # hex digits need no escaping in JSON
-        return f"{column} IN (SELECT value FROM json_each(%s))", ['["' + '","'.join(ids) + '"]']
 
     def stored_text(self, value: uuid.UUID) -> str:
         return value.hex
@@ -826,7 +817,7 @@ def _deliveries_move(
     values = {**changes, "claimed_until": None, "claim_token": ""}
     assignments = ", ".join(f"{_column(WebhookDelivery, name)} = %s" for name in values)
     params = [_prep(WebhookDelivery, name, value) for name, value in values.items()]
-    where, ids = _sql().one_of("id", [d.stored_id for d in deliveries])
+    where, ids = stored_ids_in("id", [d.stored_id for d in deliveries])
     table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
     sql = (
         f"UPDATE {table} SET {assignments} WHERE {where} "
@@ -838,7 +829,7 @@ def _deliveries_move(
 def _endpoints_clock(endpoint_ids: set[str], failing_since: datetime | None) -> Statement:
     """Start the failing clock of the endpoints not failing yet (``failing_since`` given), or
     clear it (None)."""
-    where, ids = _sql().one_of("id", [ulid_to_uuid(e).hex for e in endpoint_ids])
+    where, ids = stored_ids_in("id", [ulid_to_uuid(e).hex for e in endpoint_ids])
     column = _column(WebhookEndpoint, "failing_since")
     table = connection.ops.quote_name(WebhookEndpoint._meta.db_table)
     if failing_since is None:
