@@ -224,6 +224,7 @@ class _Connection:
             sock.close()
             raise
         self.sock = sock
+        self.timeout = timeout
         default_port = 443 if target.scheme == "https" else 80
         host = target.host if ":" not in target.host else f"[{target.host}]"
         self.host = host if target.port == default_port else f"{host}:{target.port}"
@@ -233,17 +234,25 @@ class _Connection:
         self.sock.close()
 
     def exchange(self, body: bytes, headers: dict[str, str], *, kept: bool) -> tuple[_Answer, bool]:
-        """Send the POST and read its answer (up to ``DRAIN_BYTES`` past the excerpt); the
-        answer, and whether the connection can take another request. ``Stale`` if the
-        connection was ``kept`` and closed before any answer."""
+        """Send the POST and read its answer (up to ``DRAIN_BYTES`` past the excerpt) within
+        ``timeout`` seconds in all; the answer, and whether the connection can take another
+        request. ``Stale`` if the connection was ``kept`` and closed before any answer."""
         lines = [f"POST {self.path} HTTP/1.1", f"Host: {self.host}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         answer = _Answer(httptools.HttpResponseParser)
+        # One deadline for the whole exchange: an answer trickling in a byte at a time gets
+        # each read in time, and would otherwise hold the lane (and outlast the claim's lease).
+        deadline = time.monotonic() + self.timeout
         try:
+            self.sock.settimeout(self.timeout)
             self.sock.sendall(head + body)
             while not answer.complete:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.sock.settimeout(left)
                 data = self.sock.recv(65536)
                 if not data:
                     if answer.headers_done:  # a body that ends with the connection
@@ -287,8 +296,8 @@ class Sender:
         self.close()
 
     def post(self, *, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-        """POST ``body`` to ``url`` once: no redirect followed, at most ``timeout`` seconds for
-        the connection and for each read."""
+        """POST ``body`` to ``url`` once: no redirect followed, at most ``timeout`` seconds to
+        connect and ``timeout`` seconds for the request and its whole answer."""
         started = time.monotonic()
 
         def elapsed() -> int:

@@ -107,6 +107,7 @@ class Reply:
     data: bytes = b""  # written back as it is, whatever it says
     close: bool = False  # then close the connection (without saying so unless ``data`` does)
     hang: bool = False  # never answer (until the receiver stops): a timeout
+    trickle: float = 0  # write ``data`` a byte at a time, this many seconds apart
 
 
 class RawReceiver:
@@ -166,7 +167,13 @@ class RawReceiver:
                     if reply.hang:
                         self.release.wait()
                         return
-                    conn.sendall(reply.data)
+                    if reply.trickle:
+                        for i in range(len(reply.data)):
+                            if self.release.wait(reply.trickle):
+                                return
+                            conn.sendall(reply.data[i : i + 1])
+                    else:
+                        conn.sendall(reply.data)
                     if reply.close:
                         return
         except OSError:

@@ -339,3 +339,17 @@ def test_no_answer_within_the_timeout_is_a_timed_out_attempt(raw):
     assert outcome.error == "No answer within 0.3 s."
     assert 0.25 <= time.monotonic() - started < 1.5
     assert 250 <= outcome.duration_ms < 1500
+
+
+def test_an_answer_trickling_in_is_cut_off_at_the_timeout(raw):
+    # given a receiver that answers a byte every 0.1 s: each read gets something in time, the
+    # whole answer would take seconds (and a lane, and a claim's lease, would wait for it)
+    raw.reply(Reply(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + b"x" * 40, trickle=0.1))
+    # when it is posted to with a timeout of 0.5 s
+    started = time.monotonic()
+    with transport.Sender(0.5) as sender:
+        outcome = post(sender, raw)
+    # then the attempt timed out once the whole exchange took that long
+    assert (outcome.status, outcome.timed_out) == (None, True)
+    assert outcome.error == "No answer within 0.5 s."
+    assert time.monotonic() - started < 1.5
