@@ -33,7 +33,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from config.databases import per_database
+from config.databases import per_database, stored_ids_in
 from config.events.services import events_insert_select_sql
 from config.fields import StoredId, ulid_to_uuid, uuid_from_db, uuid_to_ulid
 from customers.models import Customer
@@ -188,9 +188,9 @@ class AssignmentWriter(ABC):
     def _stored_text(self, value: uuid.UUID) -> str:
         """A UUID written as this database writes the column as text."""
 
-    @abstractmethod
     def one_of(self, column: str, ids: Sequence[StoredId]) -> tuple[str, list]:
-        """The condition ``column`` is one of ``ids``, and its parameters."""
+        """The condition ``column`` is one of ``ids``, and its one parameter."""
+        return stored_ids_in(column, list(ids))
 
     @abstractmethod
     def _insert(
@@ -581,9 +581,6 @@ class PostgresAssignmentWriter(AssignmentWriter):
         """Ids as one array literal: one parameter to quote and send, not thousands."""
         return "{" + ",".join(ids) + "}"
 
-    def one_of(self, column: str, ids: Sequence[StoredId]) -> tuple[str, list]:
-        return f"{column} = ANY(%s::uuid[])", [self._array(ids)]
-
     def _with_history(
         self,
         write: str,
@@ -760,10 +757,6 @@ class SqliteAssignmentWriter(AssignmentWriter):
 
     def _stored_text(self, value: uuid.UUID) -> str:
         return value.hex
-
-    def one_of(self, column: str, ids: Sequence[StoredId]) -> tuple[str, list]:
-        # hex digits need no escaping in JSON
-        return f"{column} IN (SELECT value FROM json_each(%s))", ['["' + '","'.join(ids) + '"]']
 
     def _insert(
         self, insert: str, params: list, stamp: Stamp, history_ids: list | None = None
