@@ -12,7 +12,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from config.fields import new_ulid
-from config.webhooks import services
+from config.webhooks import services, transport
 from config.webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery
 from config.webhooks.tasks import render_events
 from tests.webhooks.helpers import an_event, endpoint_for, owed
@@ -350,3 +350,21 @@ def test_a_claim_updates_its_rows_in_place_without_touching_an_index(now):
     # then (nearly) every one of its rows was updated in place
     assert len(claim.deliveries) == 100
     assert hot_updates() - before >= 80
+
+
+def test_a_send_job_checks_the_endpoint_s_address_again_for_every_batch(
+    keep_alive_receiver, now, settings, monkeypatch
+):
+    # given two deliveries sent in two batches by one job, which keeps its connections
+    settings.WEBHOOK_BATCH_SIZE = 1
+    endpoint, _ = endpoint_for(keep_alive_receiver.url)
+    for _ in range(2):
+        owed(endpoint, an_event(), now=now)
+    resolved = []
+    real = transport.resolve
+    monkeypatch.setattr(transport, "resolve", lambda url: resolved.append(url) or real(url))
+    # when the job sends them
+    assert send_due(now)["attempted"] == 2
+    # then the URL was resolved and checked for each batch, over one kept connection
+    assert resolved == [keep_alive_receiver.url] * 2
+    assert keep_alive_receiver.connections == 1
