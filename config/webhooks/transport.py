@@ -310,13 +310,13 @@ class Sender:
         headers = {**headers, "Content-Type": "application/json", "User-Agent": USER_AGENT}
         connection = self._connections.pop(target, None)
         try:
-            try:
-                if connection is None:
-                    raise Stale
-                answer, keep = connection.exchange(body, headers, kept=True)
-            except Stale:
-                if connection is not None:
+            answer = None
+            if connection is not None:
+                try:
+                    answer, keep = connection.exchange(body, headers, kept=True)
+                except Stale:
                     connection.close()
+            if answer is None:
                 connection = _Connection(target, self.timeout)
                 answer, keep = connection.exchange(body, headers, kept=False)
             if keep:
