@@ -1,7 +1,7 @@
 """Where a webhook may go (the SSRF guard) and the one HTTP request that delivers it.
 
-The host is resolved at every request and the connection made to (or kept alive with) the
-address that was checked, so a name that resolves to a public address when checked and to
+The host is resolved and checked for every batch a sender sends (``Sender.recheck``) and the
+connection made to (or kept alive with) the address that was checked, so a name that resolves to a public address when checked and to
 127.0.0.1 a moment later (DNS rebinding) cannot reach the inside. Redirects are never followed:
 a 3xx is a failed attempt. https is verified against the system's CAs (and
 ``WEBHOOK_CA_BUNDLE``'s): there is no switch to turn verification off.
